@@ -1,0 +1,3 @@
+from interf_dsl.cli import main
+
+main()

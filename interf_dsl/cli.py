@@ -1,0 +1,64 @@
+"""The `interf` command line: a thin typer app. Each verb lives in `interf_dsl/_cli/<area>.py` and calls the same
+library functions the tests call. Heavy libraries are imported inside command bodies only, so `interf --help`
+stays fast.
+
+Error handling: an `InterfError` is rendered as `path:line:col: error: ...` and exits with its code (2 for spec,
+resolve and plan errors; 1 at run time). Anything else is an internal error; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from interf_dsl._cli import run_cmds, serve_cmds, spec_cmds, zoo_cmds
+
+app = typer.Typer(
+    name="interf",
+    help="Declarative experiments on polysemantic interference in SAE features, with black-box transfer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _module in (spec_cmds, run_cmds, zoo_cmds, serve_cmds):
+    _module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point: run the app, render user errors, hide tracebacks unless --debug."""
+    from interf_dsl.errors import InterfError, render_error
+
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    try:
+        app(standalone_mode=False)
+    except InterfError as err:
+        print(render_error(err), file=sys.stderr)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted; finished units are kept, rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - last-resort guard: our own bug
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        if debug:
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}\n  rerun with --debug for the traceback", file=sys.stderr)
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Shared errors: every user-facing failure of interf, grouped by stage, carrying its location.
+
+All stages raise subclasses of `InterfError`. The CLI renders them with `render_error` and exits 2 for
+spec/resolve/plan errors and 1 for runtime errors; anything else is an `InternalError` (a bug of ours).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A location in a source file: 1-based line and column, and the length to underline."""
+
+    path: str
+    line: int
+    col: int
+    length: int = 1
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
+    """The closest valid choice to a mistyped name, or None."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+@dataclass
+class ErrorItem:
+    """One located problem: message, where, and how to fix it."""
+
+    message: str
+    span: Span | None = None
+    hint: str | None = None
+    key_path: str | None = None
+    choices: Sequence[str] = field(default_factory=tuple)
+    name: str | None = None
+
+    def full_hint(self) -> str | None:
+        parts = []
+        if self.name is not None and self.choices:
+            guess = did_you_mean(self.name, self.choices)
+            if guess:
+                parts.append(f"did you mean '{guess}'?")
+        if self.choices:
+            parts.append("valid: " + ", ".join(sorted(map(str, self.choices))))
+        if self.hint:
+            parts.append(self.hint)
+        return " ".join(parts) or None
+
+
+class InterfError(Exception):
+    """Base of every error meant for the user. Holds one or more located items."""
+
+    exit_code = 1
+    label = "error"
+
+    def __init__(self, message: str | None = None, *, items: Sequence[ErrorItem] | None = None, **kw) -> None:
+        if items is None:
+            items = [ErrorItem(message or "", **kw)]
+        self.items = list(items)
+        super().__init__("; ".join(i.message for i in self.items))
+
+
+class SpecError(InterfError):
+    """The spec text is malformed or names something that does not exist."""
+
+    exit_code = 2
+
+
+class ExprSyntaxError(SpecError):
+    """An expression string (filter, grid, bins, hook shorthand) does not parse."""
+
+
+class ResolveError(InterfError):
+    """A name in the spec cannot be bound to a model, hook, SAE or target."""
+
+    exit_code = 2
+
+
+class PlanError(InterfError):
+    """The resolved spec cannot be compiled into a plan (e.g. a capability mismatch)."""
+
+    exit_code = 2
+
+
+class BackendError(InterfError):
+    """A model, SAE or API backend failed at run time (missing weights, hook mismatch, API failure)."""
+
+
+class ExecuteError(InterfError):
+    """The run engine failed (cache corruption it cannot repair, a refused path, a killed step)."""
+
+
+class ReportError(InterfError):
+    """A report or diff cannot be built (missing table, unmigratable schema)."""
+
+
+class InternalError(InterfError):
+    """A bug in interf itself."""
+
+
+def _snippet(span: Span, source_lines: Sequence[str] | None) -> list[str]:
+    if not source_lines or not (1 <= span.line <= len(source_lines)):
+        return []
+    text = source_lines[span.line - 1].rstrip("\n")
+    gutter = f"{span.line:>4} | "
+    caret = " " * (len(gutter) - 2) + "| " + " " * (span.col - 1) + "^" * max(1, span.length)
+    return [gutter + text, caret]
+
+
+def render_error(err: InterfError, sources: dict[str, Sequence[str]] | None = None) -> str:
+    """Render every item of an error as `path:line:col: error: message`, a snippet with a caret, and a hint."""
+    sources = sources or {}
+    out: list[str] = []
+    for item in err.items:
+        where = f"{item.span.path}:{item.span.line}:{item.span.col}: " if item.span else ""
+        msg = item.message
+        if item.key_path:
+            msg = f"{msg} (at {item.key_path})"
+        out.append(f"{where}{err.label}: {msg}")
+        if item.span:
+            lines = sources.get(item.span.path)
+            if lines is None:
+                try:
+                    with open(item.span.path, encoding="utf-8") as fh:
+                        lines = fh.read().splitlines()
+                except OSError:
+                    lines = None
+            out.extend("  " + s for s in _snippet(item.span, lines))
+        hint = item.full_hint()
+        if hint:
+            out.append(f"  hint: {hint}")
+    return "\n".join(out)

@@ -1,0 +1,105 @@
+"""Execute stage: the contract between the run engine and step runners.
+
+A step runner is a function `run(ctx: StepContext) -> StepResult`, registered for one plan step kind with
+`@step_runner("map")`. Runners live with their kind (`atlas/`, `interference/`, `interventions/`, `transfer/`) in a
+module named in `RUNNER_MODULES`; the engine imports those modules lazily, so registering costs nothing at
+`interf --help` time. The engine owns caching, resume, progress and provenance; a runner only computes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from interf_dsl.registry import Registry
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+
+    from interf_dsl.plan.ir import Step
+
+# kind -> module that registers its runner (imported on first use by `get_runner`).
+RUNNER_MODULES: dict[str, str] = {
+    "load_model": "interf_dsl.execute.resources",
+    "load_sae": "interf_dsl.execute.resources",
+    "atlas": "interf_dsl.atlas.runner",
+    "explain": "interf_dsl.atlas.runner",
+    "embed": "interf_dsl.atlas.runner",
+    "map": "interf_dsl.interference.runner",
+    "select": "interf_dsl.interference.runner",
+    "prompts": "interf_dsl.interventions.runner",
+    "intervene": "interf_dsl.interventions.runner",
+    "transfer": "interf_dsl.transfer.runner",
+    "report": "interf_dsl.report.runner",
+}
+
+STEP_RUNNERS: Registry[Callable[[StepContext], StepResult]] = Registry("step runner")
+
+
+def step_runner(kind: str, **kw: Any) -> Callable:
+    """Register the runner of one plan step kind."""
+    return STEP_RUNNERS.register(kind, **kw)
+
+
+def get_runner(kind: str) -> Callable[[StepContext], StepResult]:
+    """The runner for `kind`, importing its module on first use."""
+    if kind not in STEP_RUNNERS and kind in RUNNER_MODULES:
+        importlib.import_module(RUNNER_MODULES[kind])
+    return STEP_RUNNERS.get(kind)
+
+
+@dataclass
+class StepResult:
+    """What a step produces: named polars tables, small JSON metadata, named files (relative to the step's dir)."""
+
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class Counters:
+    """Work actually done in this process; the rerun tests count these."""
+
+    forward_passes: int = 0
+    gradient_passes: int = 0
+    api_requests: int = 0
+    api_tokens: int = 0
+    api_cost_usd: float = 0.0
+
+
+class UnitStore(Protocol):
+    """Per-unit checkpoints inside one step: a killed step resumes at the first unit not yet stored."""
+
+    def done(self, key: str) -> bool: ...
+    def save(self, key: str, table: pl.DataFrame) -> None: ...
+    def load_all(self) -> pl.DataFrame | None: ...
+    def keys(self) -> list[str]: ...
+
+
+class Progress(Protocol):
+    """A progress handle for one step (rich bar on a terminal, lines otherwise)."""
+
+    def advance(self, n: int = 1) -> None: ...
+
+
+class StepContext(Protocol):
+    """What the engine hands a runner."""
+
+    step: Step
+    params: dict[str, Any]
+    counters: Counters
+    work_dir: Path
+
+    def input(self, step_id: str) -> StepResult: ...
+    def inputs_of_kind(self, kind: str) -> Iterator[tuple[str, StepResult]]: ...
+    def model(self, source: str) -> Any: ...
+    def sae(self, source: str, hook_name: str) -> Any: ...
+    def units(self, name: str = "units") -> UnitStore: ...
+    def progress(self, total: int, description: str = "") -> Progress: ...
+    def rng(self, stream: str = "") -> np.random.Generator: ...
+    def log(self, message: str) -> None: ...

@@ -1,0 +1,116 @@
+"""Plan stage, output values: the `Plan` is a DAG of typed `Step`s compiled from a `ResolvedSpec`.
+
+Every step carries its parameters (JSON values only: every name resolved, every default applied, every sweep
+expanded), the ids of the steps it consumes, a content hash over its own parameters and its inputs' hashes, and an
+estimate of its work. The run engine (`execute/`) keys its cache on `Step.hash`; nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STEP_KINDS: tuple[str, ...] = (
+    "load_model",     # params: source, model (ref), fingerprint
+    "load_sae",       # params: source, sae (ref), hook_name, fingerprint
+    "atlas",          # params: source, sae, atlas settings; inputs: load_model, load_sae
+    "explain",        # params: source, sae, explainer settings; inputs: atlas
+    "embed",          # params: embedding settings; inputs: explain
+    "map",            # params: source, sae, map settings; inputs: atlas, embed, load_sae
+    "select",         # params: selection settings; inputs: every map step
+    "prompts",        # params: prompt settings; inputs: select (token sets), atlas
+    "intervene",      # params: focus, source, focus settings, metrics, stats; inputs: select, prompts, load_*
+    "transfer",       # params: target settings; inputs: select, prompts, every intervene step it compares to
+    "report",         # params: report settings; inputs: every other step
+)
+
+
+class WorkEstimate(BaseModel):
+    """How much work a step will do, estimated before anything runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    forward_passes: int = 0
+    """Model forward passes (one per prompt batch row)."""
+    gradient_passes: int = 0
+    """Backward passes (token-gradient focus)."""
+    api_requests: int = 0
+    """Requests sent to black-box targets."""
+    api_tokens: int = 0
+    """Prompt plus completion tokens sent to black-box targets."""
+    cost_usd: float | None = None
+    """Estimated API cost from litellm's local cost map, when the model is priced there."""
+    units: int = 1
+    """Checkpoint units (targets, sentence batches, trial batches) the step is split into."""
+
+
+class Step(BaseModel):
+    """One node of the plan DAG."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    """Unique, human-readable id, e.g. `map:gpt2/L1.resid_post`."""
+    kind: str
+    """One of STEP_KINDS; the run engine looks up the runner registered under this name."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """JSON-serialisable parameters, fully resolved."""
+    inputs: tuple[str, ...] = ()
+    """Ids of the steps whose outputs this step reads."""
+    hash: str = ""
+    """sha256 over kind, params, input hashes and the interf version (filled by `seal_steps`)."""
+    estimate: WorkEstimate = WorkEstimate()
+    """Estimated work."""
+
+
+class Plan(BaseModel):
+    """The compiled experiment: steps in topological order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    experiment: str
+    """Experiment name (the run directory is reports/<experiment>/<run_id>/)."""
+    preset: str
+    """Preset the spec was resolved with (`paper` or `rigorous`)."""
+    seed: int
+    """Master seed."""
+    spec_sha256: str
+    """sha256 of the spec file as written."""
+    steps: tuple[Step, ...]
+    """Steps, inputs always before consumers."""
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys), stable across runs."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2)
+
+    def __str__(self) -> str:
+        return f"Plan({self.experiment}, {len(self.steps)} steps, preset={self.preset})"
+
+
+def canonical_json(value: Any) -> str:
+    """The JSON text hashed for cache keys: sorted keys, no whitespace."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def seal_steps(steps: list[Step], version: str) -> tuple[Step, ...]:
+    """Fill each step's hash from its kind, params, version and its inputs' hashes (steps in topological order)."""
+    by_id: dict[str, Step] = {}
+    out: list[Step] = []
+    for s in steps:
+        missing = [i for i in s.inputs if i not in by_id]
+        if missing:
+            raise ValueError(f"step {s.id} consumes {missing} before they are defined")
+        payload = {"kind": s.kind, "params": s.params, "inputs": [by_id[i].hash for i in s.inputs], "v": version}
+        sealed = s.model_copy(update={"hash": hashlib.sha256(canonical_json(payload).encode()).hexdigest()})
+        by_id[s.id] = sealed
+        out.append(sealed)
+    return tuple(out)
