@@ -23,6 +23,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+@app.command()
+def version() -> None:
+    """Print the interf version."""
+    from interf_dsl import __version__
+
+    print(__version__)
+
+
 for _module in (spec_cmds, run_cmds, zoo_cmds, serve_cmds):
     _module.register(app)
 

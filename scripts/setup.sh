@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up interf on a fresh machine: a venv in .venv, torch (CPU build, from local disk) first, then the rest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+# torch first: a bare 'torch' would pull a multi-GB CUDA build.
+python -c "import torch" 2>/dev/null || python -m pip install -q torch==2.13.0
+python -m pip install -q -e ".[dev]"
+echo "interf set up in .venv"
