@@ -1,0 +1,238 @@
+"""Execute stage, hooked backend: the one code path that turns a model or SAE reference into a loaded object.
+
+Input: a reference string. Models: `zoo:<name>` (the tiny zoo shipped in `interf_dsl/zoo/artifacts/`), a local
+directory (`config.json` + `*.safetensors` + tokenizer files, the zoo's layout), or a transformer_lens pretrained
+name (`gpt2-small`, `pythia-70m-deduped`). SAEs: `zoo:<model>/<L1.resid_post>`, a local sae_lens directory
+(`cfg.json` + `sae_weights.safetensors`), or a sae_lens release as `release=<r>,id=<id>` or a `(release, id)` pair.
+Output: a `transformer_lens.HookedTransformer` with `.tokenizer` set, or a `sae_lens.SAE` whose metadata names its
+hook. Hub references are checked against the local Hugging Face cache and the offline flag *before* transformer_lens
+or sae_lens is asked, so an offline machine fails in milliseconds with a `BackendError` that says what is missing
+and how to point interf at a local copy (the libraries themselves retry for about 25 s).
+
+`model_fingerprint` / `sae_fingerprint` give the run cache a content hash without importing torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from interf_dsl.errors import BackendError
+
+if TYPE_CHECKING:
+    from sae_lens import SAE
+    from transformer_lens import HookedTransformer
+
+ZOO_PREFIX = "zoo:"
+# transformer_lens aliases of the paper's models -> Hugging Face repo ids (others: transformer_lens' own table)
+HUB_REPOS = {
+    "gpt2": "gpt2", "gpt2-small": "gpt2", "gpt2-medium": "gpt2-medium",
+    "pythia-70m": "EleutherAI/pythia-70m", "pythia-70m-deduped": "EleutherAI/pythia-70m-deduped",
+    "gemma-2-2b": "google/gemma-2-2b", "gemma-2-9b-it": "google/gemma-2-9b-it",
+    "llama-3.1-8b-instruct": "meta-llama/Llama-3.1-8B-Instruct",
+}
+_IGNORED_BUFFERS = (".IGNORE", ".mask", "rotary_sin", "rotary_cos")
+_LOCAL_HINT = ("download it on a machine with network (huggingface-cli download {repo}) and copy the cache to "
+               "this one, or convert it to a local directory (config.json + model.safetensors + tokenizer.json) "
+               "and pass that directory as the model reference")
+
+
+# ---------------------------------------------------------------- hub checks (no heavy imports)
+
+def _hf_cache_dir() -> Path:
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return Path(home) / "hub"
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _in_cache(repo: str) -> bool:
+    snaps = _hf_cache_dir() / f"models--{repo.replace('/', '--')}" / "snapshots"
+    return snaps.is_dir() and any(snaps.iterdir())
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _require_hub(what: str, repo: str) -> None:
+    """Raise BackendError unless `repo` is cached or the Hub is reachable and allowed."""
+    if _in_cache(repo):
+        return
+    hint = _LOCAL_HINT.format(repo=repo)
+    if _offline():
+        raise BackendError(f"{what} needs Hugging Face repo '{repo}', which is not in the local cache "
+                           f"({_hf_cache_dir()}) and HF_HUB_OFFLINE is set", hint=hint)
+    if not _hub_reachable():
+        raise BackendError(f"{what} needs Hugging Face repo '{repo}', which is not in the local cache "
+                           f"({_hf_cache_dir()}) and the Hub cannot be reached", hint=hint)
+
+
+def _model_repo(ref: str) -> str:
+    if ref in HUB_REPOS:
+        return HUB_REPOS[ref]
+    if "/" in ref:
+        return ref
+    from transformer_lens.loading_from_pretrained import get_official_model_name
+
+    try:
+        return get_official_model_name(ref)
+    except ValueError as exc:
+        raise BackendError(f"unknown model reference '{ref}': not zoo:<name>, a local directory, or a "
+                           "transformer_lens pretrained name", hint=str(exc).splitlines()[0]) from exc
+
+
+# ---------------------------------------------------------------- models
+
+def _zoo_dir(kind: str, name: str) -> Path:
+    from interf_dsl.zoo import catalog
+
+    if kind == "model":
+        catalog.model_info(name)
+        return catalog.artifacts_dir() / "models" / name
+    catalog.sae_info(name)
+    model, key = name.split("/", 1)
+    return catalog.artifacts_dir() / "saes" / model / key
+
+
+def load_model_dir(path: Path | str, device: str = "cpu", dtype: str = "float32") -> HookedTransformer:
+    """Load a model folder (config.json with HookedTransformerConfig fields, *.safetensors, tokenizer files)."""
+    import torch
+    from safetensors.torch import load_file
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    path = Path(path)
+    cfg_file, weights = path / "config.json", sorted(path.glob("*.safetensors"))
+    missing = [n for n, ok in (("config.json", cfg_file.exists()), ("*.safetensors", bool(weights)),
+                               ("tokenizer.json", (path / "tokenizer.json").exists())) if not ok]
+    if missing:
+        raise BackendError(f"model directory {path} lacks {', '.join(missing)}",
+                           hint="a local model directory holds config.json (HookedTransformerConfig fields), "
+                                "model.safetensors and the tokenizer files (see interf_dsl/zoo/README.md)")
+    raw = json.loads(cfg_file.read_text())
+    fields = raw.get("hooked_transformer_config", raw)
+    torch_dtype = getattr(torch, dtype)
+    cfg = HookedTransformerConfig(**{**fields, "init_weights": False, "device": device, "dtype": torch_dtype,
+                                     "tokenizer_name": str(path)})
+    model = HookedTransformer(cfg)
+    state: dict = {}
+    for w in weights:
+        state.update(load_file(str(w)))
+    state = {k: v.to(torch_dtype) for k, v in state.items()}
+    result = model.load_state_dict(state, strict=False)
+    bad_missing = [k for k in result.missing_keys if not k.endswith(_IGNORED_BUFFERS)]
+    if bad_missing or result.unexpected_keys:
+        raise BackendError(f"weights in {path} do not match its config.json",
+                           hint=f"missing {bad_missing[:5]}, unexpected {result.unexpected_keys[:5]}")
+    model.to(device)
+    model.eval()
+    return model
+
+
+def load_model(ref: str, device: str = "cpu", dtype: str = "float32") -> HookedTransformer:
+    """Load `zoo:<name>`, a local model directory, or a transformer_lens pretrained name.
+
+    Raises:
+        ResolveError: an unknown zoo name.
+        BackendError: missing files, or a hub model that is neither cached nor reachable.
+    """
+    if ref.startswith(ZOO_PREFIX):
+        return load_model_dir(_zoo_dir("model", ref[len(ZOO_PREFIX):]), device, dtype)
+    if Path(ref).is_dir():
+        return load_model_dir(ref, device, dtype)
+    repo = _model_repo(ref)
+    _require_hub(f"model '{ref}'", repo)
+    import torch
+    from transformer_lens import HookedTransformer
+
+    return HookedTransformer.from_pretrained(ref, device=device, dtype=getattr(torch, dtype))
+
+
+# ---------------------------------------------------------------- SAEs
+
+def parse_sae_release(ref: str | tuple[str, str]) -> tuple[str, str] | None:
+    """`(release, id)` from a pair or a `release=<r>,id=<id>` string; None for other references."""
+    if isinstance(ref, tuple):
+        return ref
+    if not ref.startswith("release="):
+        return None
+    parts = dict(p.split("=", 1) for p in ref.split(",") if "=" in p)
+    if set(parts) != {"release", "id"}:
+        raise BackendError(f"malformed SAE reference '{ref}'", hint="write release=<release>,id=<sae id>")
+    return parts["release"], parts["id"]
+
+
+def _checked(sae: SAE, ref: str) -> SAE:
+    hook = getattr(sae.cfg.metadata, "hook_name", None)
+    if not hook:
+        raise BackendError(f"SAE '{ref}' has no hook_name in its metadata; sae_lens would attach it nowhere",
+                           hint="set metadata.hook_name in its cfg.json")
+    return sae
+
+
+def load_sae(ref: str | tuple[str, str], device: str = "cpu") -> SAE:
+    """Load `zoo:<model>/<L1.resid_post>`, a local sae_lens directory, or a sae_lens release/id pair.
+
+    Raises:
+        ResolveError: an unknown zoo SAE.
+        BackendError: missing files or metadata, or a release that is neither cached nor reachable.
+    """
+    from sae_lens import SAE
+
+    release = parse_sae_release(ref)
+    if release is None:
+        path = _zoo_dir("sae", ref[len(ZOO_PREFIX):]) if ref.startswith(ZOO_PREFIX) else Path(ref)
+        if not (path / "cfg.json").exists():
+            raise BackendError(f"SAE reference '{ref}' is not a sae_lens directory ({path} has no cfg.json)",
+                               hint="use zoo:<model>/<L1.resid_post>, a folder written by SAE.save_model, "
+                                    "or release=<release>,id=<id>")
+        return _checked(SAE.load_from_disk(path, device=device, dtype="float32"), str(ref))
+    from sae_lens.loading.pretrained_saes_directory import get_pretrained_saes_directory
+
+    rel, sae_id = release
+    directory = get_pretrained_saes_directory()
+    if rel not in directory:
+        raise BackendError(f"unknown sae_lens release '{rel}'", name=rel, choices=sorted(directory)[:20])
+    _require_hub(f"SAE release '{rel}'", directory[rel].repo_id)
+    return _checked(SAE.from_pretrained(rel, sae_id, device=device), f"{rel}/{sae_id}")
+
+
+# ---------------------------------------------------------------- fingerprints (no torch)
+
+def _hash_files(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+def model_fingerprint(ref: str) -> str:
+    """A content hash of a model reference: sha256 of config + weights, or `hub:<name>@<revision>`."""
+    if ref.startswith(ZOO_PREFIX) or Path(ref).is_dir():
+        path = _zoo_dir("model", ref[len(ZOO_PREFIX):]) if ref.startswith(ZOO_PREFIX) else Path(ref)
+        return _hash_files([path / "config.json", *path.glob("*.safetensors")])
+    return f"hub:{ref}@{os.environ.get('INTERF_HUB_REVISION', 'main')}"
+
+
+def sae_fingerprint(ref: str | tuple[str, str]) -> str:
+    """A content hash of an SAE reference: sha256 of cfg + weights, or `sae_lens:<release>/<id>`."""
+    release = parse_sae_release(ref)
+    if release is not None:
+        return f"sae_lens:{release[0]}/{release[1]}"
+    path = _zoo_dir("sae", ref[len(ZOO_PREFIX):]) if ref.startswith(ZOO_PREFIX) else Path(ref)
+    return _hash_files([path / "cfg.json", *path.glob("*.safetensors")])

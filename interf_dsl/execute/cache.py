@@ -1,0 +1,215 @@
+"""Execute stage: the content-addressed step cache (`.interf-cache/` by default, env `INTERF_CACHE`).
+
+Layout under the cache root:
+
+    steps/<hash>/manifest.json     written last; sha256 and size of every file of the entry
+    steps/<hash>/result.json       the StepResult's meta, table and file names, counters and seconds
+    steps/<hash>/tables/<t>.parquet
+    steps/<hash>/files/<name>      files a runner returned (figures, tensors)
+    work/<hash>/                   the runner's work_dir and its per-unit checkpoints while the step is unfinished
+    locks/<hash>.lock              held while a step is looked up, computed and committed
+    tmp/                           entries being assembled; renamed into steps/ in one atomic rename
+
+An entry exists only once its directory has been renamed into `steps/`, so a killed run never leaves a half entry.
+A damaged entry (missing file, truncated parquet, checksum mismatch) is reported with a `CacheWarning`, removed, and
+the step recomputed. Two runs sharing a cache serialise on the per-step lock, so the second one reuses the first's
+entry instead of writing over it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from interf_dsl.errors import ExecuteError
+from interf_dsl.execute.atomic import (
+    atomic_write_bytes,
+    atomic_write_text,
+    check_name,
+    fsync_dir,
+    parquet_bytes,
+    sha256_bytes,
+    sha256_file,
+)
+from interf_dsl.execute.steps import Counters, StepResult
+
+if TYPE_CHECKING:
+    from filelock import FileLock
+
+    from interf_dsl.plan.ir import Step
+
+CACHE_FORMAT = 1
+DEFAULT_CACHE_DIR = ".interf-cache"
+
+
+class CacheWarning(UserWarning):
+    """A cache entry was damaged (checksum mismatch, missing or truncated file) and is being recomputed."""
+
+
+def default_cache_dir() -> Path:
+    """`$INTERF_CACHE` if set, else `.interf-cache` in the current directory."""
+    return Path(os.environ.get("INTERF_CACHE") or DEFAULT_CACHE_DIR)
+
+
+def json_default(value: Any) -> Any:
+    """JSON fallback for numpy scalars/arrays and paths found in step metadata."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+@dataclass
+class CacheEntry:
+    """A verified, complete cache entry of one step."""
+
+    step_hash: str
+    path: Path
+    record: dict[str, Any]
+
+    def result(self) -> StepResult:
+        """The stored StepResult: tables read from parquet, files pointing into the entry."""
+        import polars as pl
+
+        tables = {t: pl.read_parquet(self.path / "tables" / f"{t}.parquet") for t in self.record["tables"]}
+        files = {f: self.path / "files" / f for f in self.record["files"]}
+        return StepResult(tables=tables, meta=dict(self.record["meta"]), files=files)
+
+    @property
+    def counters(self) -> dict[str, Any]:
+        """Work the step did when it was computed (not in this run)."""
+        return dict(self.record.get("counters", {}))
+
+    @property
+    def seconds(self) -> float:
+        """Wall time the step took when it was computed."""
+        return float(self.record.get("seconds", 0.0))
+
+
+class StepCache:
+    """Content-addressed storage of step results, keyed by `Step.hash`."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+        for sub in ("steps", "work", "locks", "tmp"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    def entry_dir(self, step_hash: str) -> Path:
+        return self.root / "steps" / step_hash
+
+    def work_dir(self, step_hash: str) -> Path:
+        """The runner's scratch directory; it survives a kill so unit checkpoints can resume."""
+        path = self.root / "work" / step_hash
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def lock(self, step_hash: str) -> FileLock:
+        """An inter-process lock for one step hash."""
+        from filelock import FileLock
+
+        return FileLock(str(self.root / "locks" / f"{step_hash}.lock"))
+
+    def lookup(self, step: Step) -> CacheEntry | None:
+        """The verified entry of `step`, or None. A damaged entry is warned about and removed."""
+        path = self.entry_dir(step.hash)
+        if not path.exists():
+            return None
+        problem = self._verify(path, step.hash)
+        if problem is None:
+            record = json.loads((path / "result.json").read_text(encoding="utf-8"))
+            return CacheEntry(step.hash, path, record)
+        warnings.warn(
+            f"cache entry of step {step.id} ({path}) is damaged: {problem}; recomputing it",
+            CacheWarning,
+            stacklevel=2,
+        )
+        self._remove(path)
+        return None
+
+    def _verify(self, path: Path, step_hash: str) -> str | None:
+        manifest_path = path / "manifest.json"
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return f"unreadable manifest.json ({exc})"
+        if manifest.get("hash") != step_hash or manifest.get("format") != CACHE_FORMAT:
+            return "manifest belongs to another step hash or cache format"
+        for rel, info in manifest.get("files", {}).items():
+            f = path / rel
+            if not f.is_file():
+                return f"missing file {rel}"
+            if f.stat().st_size != info["bytes"]:
+                return f"{rel} has {f.stat().st_size} bytes, the manifest says {info['bytes']} (truncated?)"
+            if sha256_file(f) != info["sha256"]:
+                return f"checksum mismatch in {rel}"
+        return None
+
+    def commit(self, step: Step, result: StepResult, *, work_dir: Path, counters: Counters,
+               seconds: float) -> CacheEntry:
+        """Store `result` as the entry of `step` atomically and return it (verified).
+
+        Args:
+            step: the step computed.
+            result: what its runner returned.
+            work_dir: the runner's work_dir, against which relative file paths are resolved.
+            counters: work done computing it.
+            seconds: wall time of the runner.
+        """
+        tmp = self.root / "tmp" / f"{step.hash}.{os.getpid()}.{time.monotonic_ns()}"
+        files: dict[str, dict[str, Any]] = {}
+
+        def put(rel: str, data: bytes) -> None:
+            atomic_write_bytes(tmp / rel, data)
+            files[rel] = {"sha256": sha256_bytes(data), "bytes": len(data)}
+
+        for name, table in result.tables.items():
+            check_name(name, f"table name of step {step.id}")
+            put(f"tables/{name}.parquet", parquet_bytes(table))
+        for name, src in result.files.items():
+            check_name(name, f"file name of step {step.id}")
+            src_path = Path(src) if Path(src).is_absolute() else work_dir / src
+            if not src_path.is_file():
+                raise ExecuteError(f"step {step.id} returned file {name!r} -> {src_path}, which does not exist")
+            put(f"files/{name}", src_path.read_bytes())
+        record = {
+            "step_id": step.id, "kind": step.kind, "hash": step.hash,
+            "tables": sorted(result.tables), "files": sorted(result.files),
+            "meta": result.meta, "counters": counters.__dict__, "seconds": seconds,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        try:
+            text = json.dumps(record, sort_keys=True, indent=1, default=json_default)
+        except TypeError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ExecuteError(f"step {step.id} returned metadata that is not JSON: {exc}") from None
+        put("result.json", text.encode("utf-8"))
+        manifest = {"format": CACHE_FORMAT, "hash": step.hash, "step_id": step.id, "files": files}
+        atomic_write_text(tmp / "manifest.json", json.dumps(manifest, sort_keys=True, indent=1))
+        final = self.entry_dir(step.hash)
+        if final.exists():  # only reachable when the lock was bypassed; keep the first, complete entry
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+            fsync_dir(final.parent)
+        shutil.rmtree(self.root / "work" / step.hash, ignore_errors=True)
+        return CacheEntry(step.hash, final, json.loads((final / "result.json").read_text(encoding="utf-8")))
+
+    def invalidate(self, step_hash: str) -> None:
+        """Forget a step completely (entry and unit checkpoints), e.g. for `--force`."""
+        self._remove(self.entry_dir(step_hash))
+        self._remove(self.root / "work" / step_hash)
+
+    def _remove(self, path: Path) -> None:
+        if not path.exists():
+            return
+        # rename first so a concurrent reader never sees a half-deleted entry
+        trash = self.root / "tmp" / f"trash.{path.name}.{os.getpid()}.{time.monotonic_ns()}"
+        os.replace(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)

@@ -1,0 +1,189 @@
+"""Execute stage entry point: `execute_plan(Plan) -> RunRecord`.
+
+Steps run in the plan's topological order. For each step the engine takes the step's cache lock, recomputes it if
+`--force` selected it, reuses its verified cache entry if there is one, and otherwise runs its registered runner
+and commits the result atomically. Inputs are read from the cache lazily, so a fully cached run loads no model and
+reads only the tables it writes into the run directory. The run directory itself (tables, run.json, figures,
+report.md/html) is written by the report stage (`interf_dsl.report.rundir`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from interf_dsl.errors import ExecuteError, SpecError
+from interf_dsl.execute.cache import CacheEntry, StepCache
+from interf_dsl.execute.context import RunStepContext
+from interf_dsl.execute.progress import RunProgress
+from interf_dsl.execute.record import RunRecord, StepRecord
+from interf_dsl.execute.resources import Resources
+from interf_dsl.execute.selection import forced_steps, new_run_id, run_directory
+from interf_dsl.execute.steps import STEP_RUNNERS, Counters, StepResult, get_runner
+
+if TYPE_CHECKING:
+    from interf_dsl.plan.ir import Plan, Step
+
+_COUNTER_FIELDS = tuple(Counters().__dict__)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class _Run:
+    """The mutable state of one `execute_plan` call."""
+
+    def __init__(self, plan: Plan, cache: StepCache, resources: Resources, progress: RunProgress,
+                 forced: set[str]) -> None:
+        self.plan, self.cache, self.resources, self.progress, self.forced = plan, cache, resources, progress, forced
+        self.entries: dict[str, CacheEntry] = {}
+        self.records: list[StepRecord] = []
+        self._results: dict[str, StepResult] = {}
+        self.compute_seconds = 0.0
+
+    def result(self, step_id: str) -> StepResult:
+        """A finished step's result, read from its cache entry once."""
+        if step_id not in self._results:
+            self._results[step_id] = self.entries[step_id].result()
+        return self._results[step_id]
+
+    def run_step(self, index: int, step: Step) -> None:
+        t0 = time.monotonic()
+        forced = step.id in self.forced
+        lock = self.cache.lock(step.hash)
+        try:
+            lock.acquire(timeout=0.5)
+        except TimeoutError:
+            self.progress.log(f"  waiting for another run computing {step.id} (cache lock)")
+            lock.acquire()
+        try:
+            if forced:
+                self.cache.invalidate(step.hash)
+            entry = self.cache.lookup(step)
+            hit, counters = entry is not None, Counters()
+            if entry is None:
+                entry, counters = self._compute(index, step)
+            else:
+                self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: cached")
+        finally:
+            lock.release()
+        self.entries[step.id] = entry
+        self.records.append(StepRecord(
+            id=step.id, kind=step.kind, hash=step.hash, cache_hit=hit,
+            forced=forced, seconds=time.monotonic() - t0, compute_seconds=entry.seconds,
+            counters=dict(counters.__dict__), computed_counters=entry.counters,
+            tables=tuple(entry.record["tables"]), files=tuple(entry.record["files"]), meta=entry.record["meta"],
+        ))
+
+    def _compute(self, index: int, step: Step) -> tuple[CacheEntry, Counters]:
+        try:
+            runner = get_runner(step.kind)
+        except SpecError:
+            raise ExecuteError(f"no runner is registered for step kind {step.kind!r} (step {step.id})",
+                               name=step.kind, choices=STEP_RUNNERS.names()) from None
+        self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: computing")
+        work_dir = self.cache.work_dir(step.hash)
+        ctx = RunStepContext(plan=self.plan, step=step, work_dir=work_dir, resources=self.resources,
+                             results=self.result, progress=self.progress)
+        t0 = time.monotonic()
+        result = runner(ctx)
+        seconds = time.monotonic() - t0
+        self.compute_seconds += seconds
+        if not isinstance(result, StepResult):
+            raise ExecuteError(f"the runner of step {step.id} returned {type(result).__name__}, not a StepResult")
+        entry = self.cache.commit(step, result, work_dir=work_dir, counters=ctx.counters, seconds=seconds)
+        self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: done in {seconds:.2f}s")
+        return entry, ctx.counters
+
+
+def _api_by_target(plan: Plan, records: list[StepRecord]) -> dict[str, dict[str, float]]:
+    """API usage in this run per black-box target (transfer steps' counters, plus runners' `api_usage` meta)."""
+    out: dict[str, dict[str, float]] = {}
+    for rec in records:
+        if rec.cache_hit:
+            continue
+        usage = rec.meta.get("api_usage") if isinstance(rec.meta.get("api_usage"), dict) else None
+        if usage:
+            for target, u in usage.items():
+                agg = out.setdefault(str(target), {"requests": 0, "tokens": 0, "cost_usd": 0.0})
+                agg["requests"] += u.get("requests", 0)
+                agg["tokens"] += u.get("tokens", 0)
+                agg["cost_usd"] += u.get("cost_usd", 0.0) or 0.0
+        elif rec.counters.get("api_requests"):
+            target = plan.step(rec.id).params.get("target")
+            name = target.get("name", rec.id) if isinstance(target, dict) else rec.id
+            agg = out.setdefault(str(name), {"requests": 0, "tokens": 0, "cost_usd": 0.0})
+            agg["requests"] += rec.counters["api_requests"]
+            agg["tokens"] += rec.counters.get("api_tokens", 0)
+            agg["cost_usd"] += rec.counters.get("api_cost_usd", 0.0)
+    return out
+
+
+def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_json: str | dict[str, Any],
+                 reports_root: str | Path = "reports", cache_dir: str | Path | None = None,
+                 force: Iterable[str] = (), quiet: bool | None = None, run_id: str | None = None,
+                 model_loader: Callable[[Any], Any] | None = None,
+                 sae_loader: Callable[[Any], Any] | None = None) -> RunRecord:
+    """Run `plan`, reusing cached steps, and write its run directory.
+
+    Args:
+        plan: the compiled plan.
+        spec_path: the spec file (recorded in run.json; its checkout gives the git commit).
+        spec_text: the spec as written.
+        resolved_json: the resolved spec (JSON text or value).
+        reports_root: folder of run directories; the run goes to `<reports_root>/<experiment>/<run_id>/`.
+        cache_dir: the step cache (default `$INTERF_CACHE` or `.interf-cache`).
+        force: step ids or globs to recompute (with everything downstream).
+        quiet: line-oriented progress; None = automatic (quiet unless on a terminal).
+        run_id: the run id (default: UTC timestamp plus random hex).
+        model_loader: loads a model reference (default `execute.backends.loading.load_model`; tests inject).
+        sae_loader: loads an SAE reference (default `execute.backends.loading.load_sae`).
+
+    Returns:
+        The RunRecord (also written, with provenance, to `run.json`).
+
+    Raises:
+        ExecuteError: a refused path or name, an unknown step kind, an unmatched `--force` pattern.
+    """
+    from interf_dsl.report.rundir import write_run_directory  # report stage writes the directory
+
+    t_start, started = time.monotonic(), _now()
+    run_dir = run_directory(reports_root, plan.experiment, run_id or new_run_id())
+    forced = forced_steps(plan, force)
+    cache = StepCache(cache_dir)
+    resources = Resources(plan, model_loader=model_loader, sae_loader=sae_loader)
+    status, error = "ok", None
+    with RunProgress(quiet=quiet) as progress:
+        run = _Run(plan, cache, resources, progress, forced)
+        progress.log(f"run {plan.experiment}/{run_dir.name}: {len(plan.steps)} steps, cache {cache.root}")
+        try:
+            for i, step in enumerate(plan.steps, start=1):
+                run.run_step(i, step)
+        except BaseException as exc:
+            status, error = ("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"), f"{exc}"
+            raise
+        finally:
+            record = _record(plan, run, run_dir, status, error, started, t_start)
+            write_run_directory(run_dir, plan=plan, record=record, result=run.result if status == "ok" else None,
+                                spec_path=spec_path, spec_text=spec_text, resolved=resolved_json,
+                                log=progress.log)
+    total = time.monotonic() - t_start
+    record = record.model_copy(update={"seconds": total, "engine_seconds": total - run.compute_seconds})
+    progress.log(f"finished in {total:.2f}s ({record.cache_hits}/{len(plan.steps)} steps cached, "
+                 f"engine overhead {record.engine_seconds:.2f}s)")
+    return record
+
+
+def _record(plan: Plan, run: _Run, run_dir: Path, status: str, error: str | None, started: str,
+            t_start: float) -> RunRecord:
+    totals = {f: sum(r.counters.get(f, 0) for r in run.records) for f in _COUNTER_FIELDS}
+    seconds = time.monotonic() - t_start
+    return RunRecord(
+        experiment=plan.experiment, run_id=run_dir.name, run_dir=str(run_dir), status=status, started=started,
+        finished=_now(), seconds=seconds, engine_seconds=seconds - run.compute_seconds, steps=tuple(run.records),
+        counters=totals, api=_api_by_target(plan, run.records), models_loaded=tuple(run.resources.loads),
+        error=error,
+    )

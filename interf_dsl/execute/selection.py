@@ -1,0 +1,66 @@
+"""Execute stage: which steps `--force` recomputes, and where the run directory goes (refusing escapes)."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from interf_dsl.errors import ExecuteError
+
+if TYPE_CHECKING:
+    from interf_dsl.plan.ir import Plan
+
+_RUN_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def forced_steps(plan: Plan, patterns: Iterable[str]) -> set[str]:
+    """Ids of the steps to recompute: those matching any pattern (id or glob), plus everything downstream.
+
+    Downstream steps are included because their cached results were computed from the old output of the forced
+    step; keeping them would mix old and new results in one run directory.
+
+    Raises:
+        ExecuteError: a pattern matches no step (a silent no-op would look like a recomputation).
+    """
+    ids = [s.id for s in plan.steps]
+    chosen: set[str] = set()
+    for pat in patterns:
+        hits = {i for i in ids if i == pat or fnmatch.fnmatchcase(i, pat)}
+        if not hits:
+            raise ExecuteError(f"--force {pat!r} matches no step of the plan", name=pat, choices=ids)
+        chosen |= hits
+    for s in plan.steps:  # topological order: one pass propagates to every descendant
+        if any(i in chosen for i in s.inputs):
+            chosen.add(s.id)
+    return chosen
+
+
+def new_run_id() -> str:
+    """A sortable run id: UTC time plus a few random hex digits."""
+    import secrets
+
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+def run_directory(reports_root: Path | str, experiment: str, run_id: str) -> Path:
+    """`reports_root/<experiment>/<run_id>`, refusing names that could leave `reports_root`.
+
+    Raises:
+        ExecuteError: the experiment name or run id is not a plain name, the path escapes the reports root, or the
+            run directory already exists.
+    """
+    for what, part in (("experiment name", experiment), ("run id", run_id)):
+        if not isinstance(part, str) or not _RUN_PART.match(part) or ".." in part:
+            raise ExecuteError(f"refused {what} {part!r}: it must be a plain name (letters, digits, '.', '_', '-'), "
+                               "so the run directory stays inside the reports folder")
+    root = Path(reports_root).resolve()
+    path = (root / experiment / run_id).resolve()
+    if root not in path.parents:
+        raise ExecuteError(f"refused run directory {path}: it escapes the reports folder {root}")
+    if path.exists():
+        raise ExecuteError(f"run directory {path} already exists", hint="pass another --run-id or leave it out")
+    return path

@@ -1,0 +1,144 @@
+"""Report stage: versioned schemas of the run-directory tables, and `conform()` for stable parquet output.
+
+Every table in `tables/` is the concatenation of one named table over every step that produced it, with a leading
+`step` column (the step id), so `tables/effects.parquet` holds the effects of all `intervene:*` steps. A table's
+keys are `step` plus its declared keys; they identify a row across runs and are what `interf diff` aligns on.
+Tables not declared here are allowed: their keys are `step` plus every non-float, non-list column.
+
+Versioning (see README.md): adding a documented column with a default is a minor change; renaming, retyping or
+dropping a column, or changing keys, bumps `SCHEMA_VERSION` and adds a migration in `report/migrate.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from interf_dsl.errors import ReportError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class EffectSpec:
+    """How to read effects (estimate with CI) from a table, and where its per-case data lives."""
+
+    estimate: str = "estimate"
+    ci_low: str = "ci_low"
+    ci_high: str = "ci_high"
+    cases: str | None = None
+    """Table holding one row per case (sentence, trial) of each effect, for paired bootstrap deltas in a diff."""
+    case_key: str = "case"
+    case_value: str = "value"
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """One documented table."""
+
+    name: str
+    stage: str
+    keys: tuple[str, ...]
+    columns: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """column -> (dtype: str|i64|f64|bool|list, description); keys are documented here too."""
+    effect: EffectSpec | None = None
+
+
+def _t(name: str, stage: str, keys: tuple[str, ...], effect: EffectSpec | None = None,
+       **cols: tuple[str, str]) -> TableSchema:
+    return TableSchema(name, stage, keys, dict(cols), effect)
+
+
+_S, _I, _F = "str", "i64", "f64"
+_EFFECT_COLS = dict(
+    mode=(_S, "statistics mode: paper (the authors' protocol) or rigorous (METHOD.md §8)"),
+    metric=(_S, "metric name"), estimate=(_F, "effect estimate"), ci_low=(_F, "lower CI bound"),
+    ci_high=(_F, "upper CI bound"), n=(_I, "sample size behind the estimate"), p_value=(_F, "p-value"),
+    estimator=(_S, "how the estimate and CI were computed"),
+)
+TABLES: dict[str, TableSchema] = {t.name: t for t in (
+    _t("features", "atlas", ("source", "hook", "feature"), source=(_S, "source name"),
+       hook=(_S, "hook name"), feature=(_I, "SAE feature index"), density=(_F, "firing density")),
+    _t("contexts", "atlas", ("source", "hook", "feature", "rank"), rank=(_I, "rank of the context")),
+    _t("top_tokens", "atlas", ("source", "hook", "feature", "rank"), token_id=(_I, "token id")),
+    _t("explanations", "atlas", ("source", "hook", "feature"), explanation=(_S, "feature explanation")),
+    _t("embeddings", "atlas", ("source", "hook", "feature"), vector=("list", "embedding vector")),
+    _t("pairs", "map", ("source", "hook", "feature_a", "feature_b"), interference=(_F, "primary metric")),
+    _t("map_stats", "map", ("source", "hook", "metric", "bin"), count=(_I, "pairs in the bin")),
+    _t("neurons", "map", ("source", "hook", "neuron")),
+    _t("clusters", "map", ("source", "hook", "feature")),
+    _t("targets", "select", ("source", "hook", "feature")),
+    _t("partners", "select", ("source", "hook", "target", "partner")),
+    _t("token_sets", "select", ("source", "hook", "feature", "token_id")),
+    _t("shared", "select", ("token_id",)),
+    _t("sentences", "prompts", ("sentence_id",), sentence=(_S, "sentence text")),
+    _t("interventions", "interventions", ("source", "hook", "feature", "condition", "scale", "metric", "case"),
+       condition=(_S, "condition (self, bin, random_direction, ...)"), scale=(_F, "steering scale"),
+       case=(_S, "case id (sentence or prompt)"), value=(_F, "per-case metric value")),
+    _t("effects", "interventions", ("source", "hook", "feature", "condition", "scale", "metric", "mode"),
+       EffectSpec(cases="interventions"), **_EFFECT_COLS),
+    _t("regressions", "interventions", ("term", "metric", "mode"), coef=(_F, "coefficient")),
+    _t("transfer_trials", "transfer", ("target", "type", "condition", "case"),
+       target=(_S, "black-box target name"), type=(_S, "token type"), case=(_S, "trial id"),
+       value=(_F, "per-trial outcome (1 = success)")),
+    _t("transfer", "transfer", ("target", "type", "condition", "mode"),
+       EffectSpec(cases="transfer_trials"), **_EFFECT_COLS),
+)}
+
+STAGES = ("atlas", "map", "select", "prompts", "interventions", "transfer", "other")
+_DTYPES = {"str": "String", "i64": "Int64", "f64": "Float64", "bool": "Boolean"}
+
+
+def stage_of(table: str) -> str:
+    """The pipeline stage a table belongs to (`other` for undeclared tables)."""
+    return TABLES[table].stage if table in TABLES else "other"
+
+
+def generic_keys(df: pl.DataFrame) -> list[str]:
+    """Keys of an undeclared table: every column that is not float or nested."""
+    return [c for c, dt in df.schema.items() if not (dt.is_float() or dt.is_nested() or str(dt) == "Object")]
+
+
+def table_keys(name: str, df: pl.DataFrame) -> list[str]:
+    """The keys used for table `name`: `step` plus the declared keys it has, or generic keys.
+
+    Declared keys missing from the frame are left out (recorded in run.json, so a diff states what it aligned on);
+    if the remaining keys are not unique, the generic keys are used.
+    """
+    if name in TABLES:
+        keys = ["step"] * ("step" in df.columns) + [k for k in TABLES[name].keys if k in df.columns]
+        if keys and df.select(keys).is_unique().all():
+            return keys
+    return generic_keys(df)
+
+
+def conform(name: str, df: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Cast documented columns, order columns (keys first) and sort rows by the keys, for stable parquet.
+
+    Returns:
+        The conformed frame and its keys.
+
+    Raises:
+        ReportError: a documented column cannot be cast to its declared type.
+    """
+    import polars as pl
+
+    schema = TABLES.get(name)
+    if schema is not None:
+        casts = {}
+        for col, (dtype, _doc) in schema.columns.items():
+            if col in df.columns and dtype in _DTYPES and str(df.schema[col]) != _DTYPES[dtype]:
+                casts[col] = getattr(pl, _DTYPES[dtype])
+        try:
+            df = df.cast(casts) if casts else df
+        except pl.exceptions.PolarsError as exc:
+            raise ReportError(f"table {name!r}: a column does not match its documented type ({exc})") from None
+    keys = table_keys(name, df)
+    df = df.select(keys + [c for c in df.columns if c not in keys])
+    sortable = [k for k in keys if not df.schema[k].is_nested()]
+    if sortable and df.height:
+        df = df.sort(sortable, nulls_last=True, maintain_order=True)
+    return df, keys
