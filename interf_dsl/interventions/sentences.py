@@ -1,0 +1,101 @@
+"""Interventions kind, the `prompts` step: vocabulary sentences and type sentences (METHOD.md §4.1, §4.3).
+
+Input: wanted token strings (T_f of every target, max tokens of features) and types (`token_sets`), and a source:
+`mine` (the held-out prompts corpus `zoo.catalog.read_heldout("prompts")`, disjoint from the atlas corpus),
+`file` (JSON {"vocab": {token: [sentences]}, "type": {type: [sentences]}}) or `llm` (any litellm model with the
+§4.1 protocol, cached per token). Output: the `sentences` table (sentence_id, kind ∈ vocab/type, token_str, type,
+text, split ∈ select/eval); splits alternate per token/type so every token keeps sentences on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from interf_dsl.errors import BackendError, SpecError
+
+_WORD_END = re.compile(r"[A-Za-z0-9]")
+
+
+def mine_prefixes(docs: list[str], token: str, n: int, max_chars: int = 160, min_chars: int = 20) -> list[str]:
+    """Up to n text prefixes after which `token` (a whole-word occurrence) is the next string.
+
+    A prefix starts at a sentence or word boundary at most `max_chars` before the occurrence.
+    """
+    if not token.strip():
+        return []
+    out: list[str] = []
+    for doc in docs:
+        start = 0
+        while len(out) < n:
+            i = doc.find(token, start)
+            if i < 0:
+                break
+            start = i + 1
+            j = i + len(token)
+            if j < len(doc) and _WORD_END.match(doc[j]) and _WORD_END.match(token[-1]):
+                continue  # the token is a prefix of a longer word
+            if not token.startswith(" ") and i > 0 and _WORD_END.match(doc[i - 1]):
+                continue
+            lo = max(0, i - max_chars)
+            cut = doc.rfind(". ", lo, i)
+            lo = cut + 2 if cut >= 0 and i - (cut + 2) >= min_chars else lo
+            if lo > 0 and doc[lo - 1] not in " .\n":
+                sp = doc.find(" ", lo, i)
+                lo = sp + 1 if sp >= 0 else lo
+            prefix = doc[lo:i].replace("\n", " ")
+            if len(prefix.strip()) >= min_chars and prefix not in out:
+                out.append(prefix.rstrip() if token.startswith(" ") else prefix)
+        if len(out) >= n:
+            break
+    return out
+
+
+def read_file(path: str) -> dict[str, dict[str, list[str]]]:
+    """Sentences from a JSON file {"vocab": {token: [...]}, "type": {type: [...]}}."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"prompts.path '{path}' does not exist", key_path="prompts.path")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"prompts.path '{path}' is not valid JSON: {exc}", key_path="prompts.path") from None
+    if not isinstance(data, dict) or not set(data) <= {"vocab", "type"}:
+        raise SpecError(f"prompts file '{path}' must map 'vocab' and/or 'type' to {{name: [sentences]}}")
+    return {"vocab": data.get("vocab", {}), "type": data.get("type", {})}
+
+
+VOCAB_SYSTEM = ("Write exactly {n} different incomplete English sentences after which the given target token would "
+                "clearly be the next word. Each sentence must grammatically require the token, the contexts must "
+                "vary, and you must keep exact formatting. Answer only with JSON whose only key is the exact target "
+                'token (leading spaces and capitalisation preserved), e.g. {{" apple": ["She bit into a crisp, '
+                'red", ...]}}.')
+
+
+def llm_sentences(token: str, n: int, model: str, **kw: Any) -> list[str]:
+    """The §4.1 protocol for one token, through litellm (the caller caches the answer)."""
+    import os
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    resp = litellm.completion(model=model, num_retries=kw.pop("num_retries", 2), messages=[
+        {"role": "system", "content": VOCAB_SYSTEM.format(n=n)},
+        {"role": "user", "content": f"target_token={token}"}], **kw)
+    text = resp.choices[0].message.content or ""
+    try:
+        data = json.loads(text[text.find("{") : text.rfind("}") + 1])
+        vals = data.get(token) or next(iter(data.values()))
+        return [str(s) for s in vals][:n]
+    except (ValueError, StopIteration, AttributeError):
+        raise BackendError(f"model '{model}' did not return the sentence JSON for token {token!r}: {text[:200]!r}")\
+            from None
+
+
+def sentence_rows(kind: str, name: str, texts: list[str], token_str: str | None, type_: str | None,
+                  start_id: int) -> list[dict]:
+    """Rows of the sentences table; splits alternate select/eval in order (first one eval)."""
+    return [{"sentence_id": start_id + i, "kind": kind, "token_str": token_str, "type": type_, "text": t,
+             "split": "eval" if i % 2 == 0 else "select", "name": name} for i, t in enumerate(texts)]
