@@ -1,0 +1,89 @@
+"""Atlas kind, `atlas` step: the `features` and `contexts` tables from the streamed statistics.
+
+Input: context records (feature, rank, token ids, per-token activations, max position, max activation), the
+frequency and max activation per feature, the SAE (decoder) and model (unembedding), the token strings and the
+atlas settings. Output: polars tables whose columns atlas/README.md documents. Top tokens come from the top
+contexts (as Neuronpedia's activation records do): unique tokens ranked by their max activation, kept when
+≥ r × the feature's max (r = `top_token_ratio`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import polars as pl
+    import torch
+
+def contexts_table(records: list[tuple], strings: list[str]) -> pl.DataFrame:
+    """Contexts, one row per (feature, rank), with token strings."""
+    import polars as pl
+
+    records = [(f, r, ids, [strings[i] for i in ids], acts, p, m) for f, r, ids, acts, p, m in records]
+    df = pl.DataFrame(records, orient="row", schema={
+        "feature": pl.Int64, "rank": pl.Int64, "token_ids": pl.List(pl.Int64), "tokens": pl.List(pl.Utf8),
+        "acts": pl.List(pl.Float64), "max_pos": pl.Int64, "max_act": pl.Float64})
+    return df.select("feature", "rank", "token_ids", "tokens", "acts", "max_pos", "max_act").sort("feature", "rank")
+
+
+def top_tokens(contexts: pl.DataFrame, max_act: torch.Tensor, ratio: float, limit: int) -> pl.DataFrame:
+    """Per feature: unique tokens with activation ≥ ratio × max, by activation (feature, ids, acts)."""
+    import polars as pl
+
+    mx = pl.DataFrame({"feature": range(max_act.numel()), "fmax": max_act.double().tolist()},
+                      schema={"feature": pl.Int64, "fmax": pl.Float64})
+    tok = (contexts.select("feature", "token_ids", "acts").explode(["token_ids", "acts"])
+           .group_by("feature", "token_ids").agg(pl.col("acts").max())
+           .join(mx, on="feature").filter((pl.col("acts") >= ratio * pl.col("fmax")) & (pl.col("acts") > 0))
+           .sort(["feature", "acts", "token_ids"], descending=[False, True, False]))
+    return tok.group_by("feature", maintain_order=True).agg(
+        pl.col("token_ids").head(limit).alias("top_token_ids"), pl.col("acts").head(limit).alias("top_token_acts"))
+
+
+def neuron_alignments(sae: Any, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k largest components of each unit decoder direction in the hook's basis (values, indices)."""
+    import torch
+
+    w = sae.W_dec.detach().float()
+    w = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return torch.topk(w, min(k, w.shape[1]), dim=1)
+
+
+def logit_lens(sae: Any, model: Any, k: int, chunk: int = 1024) -> torch.Tensor:
+    """Top-k token ids of decoder direction @ W_U per feature (in row chunks: never [n, vocab] at once)."""
+    import torch
+
+    w_dec, w_u = sae.W_dec.detach().float(), model.W_U.detach().float()
+    out = []
+    for r0 in range(0, w_dec.shape[0], chunk):
+        out.append(torch.topk(w_dec[r0:r0 + chunk] @ w_u, min(k, w_u.shape[1]), dim=1).indices)
+    return torch.cat(out)
+
+
+def features_table(contexts: pl.DataFrame, frequency: torch.Tensor, max_act: torch.Tensor, sae: Any, model: Any,
+                   strings: list[str], settings: dict) -> pl.DataFrame:
+    """The `features` table (without source/hook; the runner adds them)."""
+    import polars as pl
+    import torch
+
+    ratio = float(settings.get("top_token_ratio") or 0.8)
+    limit = int(settings.get("max_top_tokens") or 100)
+    with torch.no_grad():
+        n_val, n_idx = neuron_alignments(sae, int(settings.get("neuron_alignments") or 3))
+        lens = logit_lens(sae, model, int(settings.get("logit_lens") or 10))
+    base = pl.DataFrame({
+        "feature": pl.Series(range(frequency.numel()), dtype=pl.Int64),
+        "frequency": frequency.double().numpy(), "max_act": max_act.double().numpy(),
+        "active": (frequency > 0).numpy(),
+        "neuron_idx": pl.Series(n_idx.tolist(), dtype=pl.List(pl.Int64)),
+        "neuron_val": pl.Series(n_val.double().tolist(), dtype=pl.List(pl.Float64)),
+        "logit_tokens": [[strings[i] for i in row] for row in lens.tolist()],
+    })
+    tops = top_tokens(contexts, max_act, ratio, limit)
+    df = base.join(tops, on="feature", how="left").with_columns(
+        pl.col("top_token_ids").fill_null(pl.lit([], dtype=pl.List(pl.Int64))),
+        pl.col("top_token_acts").fill_null(pl.lit([], dtype=pl.List(pl.Float64))))
+    df = df.with_columns(pl.col("top_token_ids").map_elements(
+        lambda ids: [strings[i] for i in ids], return_dtype=pl.List(pl.Utf8)).alias("top_tokens"))
+    return df.select("feature", "frequency", "max_act", "active", "top_tokens", "top_token_ids", "top_token_acts",
+                     "neuron_idx", "neuron_val", "logit_tokens").sort("feature")
