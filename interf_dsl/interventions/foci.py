@@ -1,0 +1,232 @@
+"""Interventions kind: the unit loops of the four foci over targets / neurons / types, and their aggregation.
+
+Input: a `StepContext`, a backend, `FocusInputs`. Output: the `interventions` table (`run_focus`) and the
+`effects` / `regressions` tables (`aggregate`). Each unit (hook × τ × target, hook × neuron, or type) is
+checkpointed, so a killed run resumes at the first unit not stored.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from interf_dsl.errors import BackendError, SpecError
+from interf_dsl.execute.backends.hooked import sae_hook_name
+from interf_dsl.interventions._common import layer_type, level_of, run_units, sentences_for_tokens
+from interf_dsl.interventions.sweep import MetricConfig, Probe
+
+if TYPE_CHECKING:
+    import polars as pl
+
+PAPER_SCALES = [s * k for k in (1, -1) for s in (0.5, 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 17, 20)]
+NEURON_SCALES = [0, 0.1, 0.2, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 15, 18, 20]
+FOCI = ("feature", "token", "prompt", "neuron")
+
+
+def _frame(rows: list[dict], meta: dict) -> pl.DataFrame:
+    import polars as pl
+
+    out = [dict(meta, **r) for r in rows]
+    for r in out:
+        r["level"] = level_of(r.get("condition"), r.get("bin"))
+    return pl.DataFrame(out, infer_schema_length=None) if out else pl.DataFrame()
+
+
+def _sae_arrays(ctx: Any, source: str, hook: str) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """(hook name from the SAE's metadata, W_dec [d_sae, d], W_enc [d, d_sae])."""
+    sae = ctx.sae(source, hook)
+    name = sae_hook_name(sae)
+    if name != hook and not hook.endswith(name) and not name.endswith(hook):
+        raise BackendError(f"SAE for '{hook}' was trained on '{name}'; refusing to intervene at a different hook")
+    W_dec = sae.W_dec.detach().float().cpu().numpy()
+    W_enc = sae.W_enc.detach().float().cpu().numpy() if hasattr(sae, "W_enc") else None
+    return name, W_dec, W_enc
+
+
+def _targets(inp: Any, source: str, block: dict, ctx: Any, kinds: list[str] | None = None) -> list[dict]:
+    import polars as pl
+
+    t = inp.need("targets", ctx.step.id).filter(pl.col("source") == source)
+    if block.get("hooks"):
+        t = t.filter(pl.col("hook").is_in(list(block["hooks"])))
+    if kinds:
+        t = t.filter(pl.col("hook").map_elements(layer_type, return_dtype=pl.Utf8).is_in(kinds))
+    n = block.get("targets_per_layer")
+    if n:
+        t = t.sort("target").group_by(["hook", "tau"], maintain_order=True).head(int(n))
+    return t.sort(["hook", "tau", "target"]).to_dicts()
+
+
+class _Env:
+    """What every unit needs: params, backend, tables, embeddings."""
+
+    def __init__(self, ctx: Any, backend: Any, inp: Any) -> None:
+        self.ctx, self.backend, self.inp = ctx, backend, inp
+        self.params = ctx.params
+        self.block = dict(ctx.params.get("block") or {})
+        self.source = ctx.params["source"]
+        self.metrics = dict(ctx.params.get("metrics") or {})
+        self.cfg = MetricConfig.from_params(self.metrics)
+        if self.block.get("top_k") is not None:
+            self.cfg.top_k = int(self.block["top_k"])
+        self.W_E = backend.embedding()
+        self._sae: dict[str, Any] = {}
+
+    def sae(self, hook: str) -> tuple[str, np.ndarray, np.ndarray | None]:
+        if hook not in self._sae:
+            self._sae[hook] = _sae_arrays(self.ctx, self.source, hook)
+        return self._sae[hook]
+
+    def feature_row(self, hook: str, feature: int) -> dict:
+        import polars as pl
+
+        f = self.inp.need("features", self.ctx.step.id)
+        rows = f.filter((pl.col("source") == self.source) & (pl.col("hook") == hook) & (pl.col("feature") == feature))
+        if rows.height == 0:
+            raise SpecError(f"feature {feature} of {self.source}/{hook} is not in the atlas")
+        return rows.row(0, named=True)
+
+    def hook_features(self, hook: str) -> pl.DataFrame:
+        import polars as pl
+
+        f = self.inp.need("features", self.ctx.step.id)
+        return f.filter((pl.col("source") == self.source) & (pl.col("hook") == hook))
+
+    def probe_for(self, hook: str, feature: int) -> tuple[Probe, list[str]]:
+        from interf_dsl.interventions.targets import target_tokens
+        from interf_dsl.metrics import nearest_target_cosine
+
+        tf = target_tokens(self.feature_row(hook, feature), float(self.metrics.get("target_ratio") or 0.8),
+                           int(self.metrics.get("target_tokens") or 5))
+        ids = [i for _, i in tf]
+        return Probe(ids, nearest_target_cosine(self.W_E, ids)) if ids else Probe([], np.zeros(0)), [t for t, _ in tf]
+
+    def partners(self, hook: str, tau: Any, target: int) -> list[dict]:
+        import polars as pl
+
+        p = self.inp.need("partners", self.ctx.step.id)
+        return p.filter((pl.col("source") == self.source) & (pl.col("hook") == hook) & (pl.col("tau") == tau)
+                        & (pl.col("target") == target)).to_dicts()
+
+    def sentences(self, tokens: list[str]) -> list[dict]:
+        s = sentences_for_tokens(self.inp.need("sentences", self.ctx.step.id), tokens)
+        n = self.block.get("sentences_per_target")
+        return s[: int(n)] if n else s
+
+
+def _steer_unit(env: _Env, t: dict, focus: str) -> pl.DataFrame:
+    from interf_dsl.interventions.feature import feature_candidates, steer_target
+    from interf_dsl.interventions.token import token_candidates
+
+    hook, tau, target = t["hook"], t["tau"], int(t["target"])
+    name, W_dec, W_enc = env.sae(hook)
+    probe, tokens = env.probe_for(hook, target)
+    sents = env.sentences(tokens)
+    meta = {"source": env.source, "hook": name, "layer_type": layer_type(name), "focus": focus, "tau": tau,
+            "target": target}
+    if not probe.target_ids or not sents:
+        return _frame([], meta)
+    rng = env.ctx.rng(f"{focus}|{hook}|{tau}|{target}")
+    partners = env.partners(hook, tau, target)
+    if focus == "feature":
+        conds = env.block.get("conditions") or ["self", "bins", "random_direction", "random_feature",
+                                                "matched_feature"]
+        cands = feature_candidates(W_dec, target, partners, env.hook_features(hook), conds, rng,
+                                   int(env.block.get("random_draws", 1)))
+    else:
+        cands = token_candidates(env.backend, name, target, partners,
+                                 env.inp.need("contexts", env.ctx.step.id).filter(
+                                     (env.inp.contexts["source"] == env.source) & (env.inp.contexts["hook"] == hook)),
+                                 env.hook_features(hook), env.block, W_enc, W_dec, rng)
+    scales = [float(a) for a in (env.block.get("scales") or PAPER_SCALES)]
+    return _frame(steer_target(env.backend, name, cands, sents, probe, scales, env.cfg), meta)
+
+
+def _snippet_unit(env: _Env, t: dict) -> pl.DataFrame:
+    import polars as pl
+
+    from interf_dsl.interventions.prompt_snippets import feature_snippets, snippet_rows
+
+    hook, tau, target = t["hook"], t["tau"], int(t["target"])
+    probe, tokens = env.probe_for(hook, target)
+    meta = {"source": env.source, "hook": hook, "layer_type": layer_type(hook), "focus": "prompt", "tau": tau,
+            "target": target}
+    ctxs = env.inp.need("contexts", env.ctx.step.id).filter((pl.col("source") == env.source)
+                                                              & (pl.col("hook") == hook))
+    cands: list[tuple[dict, str]] = []
+    for k, sn in enumerate(feature_snippets(ctxs, target, set(), env.block)):
+        cands.append(({"condition": "self", "candidate": k, "partner": target, "I": 1.0}, sn))
+    counts: dict[str, int] = {}
+    for p in sorted(env.partners(hook, tau, target), key=lambda r: (str(r["bin"]), r.get("rank") or 0)):
+        for sn in feature_snippets(ctxs, int(p["partner"]), set(tokens), env.block):
+            k = counts.get(str(p["bin"]), 0)
+            counts[str(p["bin"])] = k + 1
+            cands.append(({"condition": "bin", "candidate": k, "bin": str(p["bin"]), "partner": int(p["partner"]),
+                           "I": float(p["I"]), "S": float(p["S"])}, sn))
+    rows = []
+    if probe.target_ids:
+        for s in env.sentences(tokens):
+            rows += snippet_rows(env.backend, cands, s, probe, env.cfg, env.block)
+    return _frame(rows, meta)
+
+
+def run_focus(ctx: Any, backend: Any, inp: Any) -> pl.DataFrame:
+    """The `interventions` table of this step's focus."""
+    import polars as pl
+
+    env = _Env(ctx, backend, inp)
+    focus = ctx.params["focus"]
+    if focus not in FOCI:
+        raise SpecError(f"unknown intervention focus '{focus}'", name=focus, choices=FOCI)
+    if focus == "neuron":
+        from interf_dsl.interventions.foci_neuron import neuron_units
+
+        return neuron_units(env)
+    if focus == "prompt" and env.block.get("mode", "snippets") == "type_injection":
+        from interf_dsl.interventions.foci_neuron import type_units
+
+        return type_units(env)
+    kinds = env.block.get("layer_kinds") if focus == "token" else None
+    targets = _targets(inp, env.source, env.block, ctx, kinds)
+    by_key = {f"{t['hook']}|{t['tau']}|{t['target']}": t for t in targets}
+
+    def compute(key: str) -> pl.DataFrame:
+        t = by_key[key]
+        return _snippet_unit(env, t) if focus == "prompt" else _steer_unit(env, t, focus)
+
+    out = run_units(ctx, f"{focus}_targets", list(by_key), compute, f"{focus} focus, {env.source}")
+    return out if out is not None else pl.DataFrame()
+
+
+def aggregate(table: pl.DataFrame, params: dict, log: Any = print) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`effects` (both modes, BH over the step's family) and `regressions` of one focus's table."""
+    import polars as pl
+
+    from interf_dsl.interventions.effects import bh_adjust, regressions, steering_effects
+    from interf_dsl.interventions.effects_rates import neuron_effects, type_effects
+
+    stats = dict(params.get("stats") or {})
+    stats.setdefault("seed", 0)
+    focus = params["focus"]
+    block = params.get("block") or {}
+    rows: list[dict] = []
+    regs: list[dict] = []
+    if table.height == 0:
+        log(f"intervene {focus}: no rows to aggregate (no targets with sentences)")
+    elif focus == "neuron":
+        rows = neuron_effects(table, stats, log)
+    elif focus == "prompt" and block.get("mode", "snippets") == "type_injection":
+        rows = type_effects(table, stats)
+    else:
+        init = "zero" if focus == "feature" else "baseline"
+        first = focus == "feature"
+        levels = table["level"].unique().to_list()
+        bins = sorted(lv for lv in levels if lv.startswith("[") or lv.startswith("("))
+        control = "random_direction" if "random_direction" in levels else (bins[0] if bins else "self")
+        rows = steering_effects(table, stats, control, init, first, log)
+        if stats.get("regression", True):
+            regs = regressions(table, stats, init, first, log)
+    rows = bh_adjust(rows, float(stats.get("fdr", 0.05)))
+    effects = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+    return effects, (pl.DataFrame(regs, infer_schema_length=None) if regs else pl.DataFrame())

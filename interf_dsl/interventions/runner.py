@@ -1,0 +1,114 @@
+"""Interventions kind, step runners: `prompts` (the sentences table) and `intervene` (one focus on one source).
+
+Input (intervene): params focus, source, block (focus params), metrics, stats; input steps select (targets,
+partners, token_sets), prompts (sentences), atlas (features, contexts), map (neurons, clusters; neuron focus).
+Output: tables `interventions`, `effects`, `regressions`, and figure files. Work is checkpointed per unit (target or
+type) through `ctx.units`, so a killed run resumes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interf_dsl.execute.steps import StepResult, step_runner
+from interf_dsl.interventions import foci
+from interf_dsl.interventions._common import load_inputs
+from interf_dsl.interventions.sentences import llm_sentences, mine_prefixes, read_file, sentence_rows
+
+
+def _wanted(inp: Any, metrics: dict) -> tuple[list[str], dict[str, list[str]]]:
+    """Vocabulary tokens (T_f of every target, max token of every active feature) and type token strings."""
+    import polars as pl
+
+    from interf_dsl.interventions.targets import target_tokens
+
+    toks: list[str] = []
+    if inp.features is not None:
+        feats = inp.features
+        if inp.targets is not None:
+            tk = inp.targets.select("source", "hook", pl.col("target").alias("feature")).unique()
+            for r in feats.join(tk, on=["source", "hook", "feature"]).to_dicts():
+                toks += [t for t, _ in target_tokens(r, float(metrics.get("target_ratio") or 0.8),
+                                                     int(metrics.get("target_tokens") or 5))]
+        act = feats.filter(pl.col("active")) if "active" in feats.columns else feats
+        toks += [t[0] for t in act["top_tokens"].to_list() if t]
+    types: dict[str, list[str]] = {}
+    if inp.token_sets is not None:
+        for r in inp.token_sets.filter(pl.col("level") == "target").to_dicts():
+            types.setdefault(r["type"], []).append(r["token_str"])
+    return list(dict.fromkeys(t for t in toks if t.strip())), types
+
+
+@step_runner("prompts")
+def run_prompts(ctx: Any) -> StepResult:
+    """Build the sentences table from the held-out corpus, a file or an LLM."""
+    import numpy as np
+    import polars as pl
+
+    p, metrics = ctx.params["prompts"], ctx.params.get("metrics", {})
+    per_token, per_type = int(p.get("per_token") or 3), int(p.get("per_type") or 100)
+    inp = load_inputs(ctx)
+    tokens, types = _wanted(inp, metrics)
+    kind = p.get("source") or "mine"
+    vocab: dict[str, list[str]] = {}
+    by_type: dict[str, list[str]] = {}
+    if kind == "file":
+        data = read_file(p["path"])
+        vocab, by_type = data["vocab"], data["type"]
+    elif kind == "llm":
+        import json
+
+        store = ctx.units("llm_sentences")
+        for t in tokens:
+            key = json.dumps(t)
+            if not store.done(key):
+                store.save(key, pl.DataFrame({"token": [t] * per_token,
+                                              "text": llm_sentences(t, per_token, p["model"])[:per_token]}))
+        cached = store.load_all()
+        for r in (cached.to_dicts() if cached is not None else []):
+            vocab.setdefault(r["token"], []).append(r["text"])
+    else:
+        from interf_dsl.zoo.catalog import read_heldout
+
+        docs = ["\n".join(read_heldout("prompts"))]
+        prog = ctx.progress(len(tokens) + len(types), "mining sentences")
+        for t in tokens:
+            vocab[t] = mine_prefixes(docs, t, per_token)
+            prog.advance()
+        rng = np.random.default_rng(0)
+        for typ, strs in types.items():
+            out: list[str] = []
+            for i in rng.permutation(len(strs)):
+                out += [s for s in mine_prefixes(docs, strs[int(i)], 2) if s not in out]
+                if len(out) >= per_type:
+                    break
+            by_type[typ] = out[:per_type]
+            prog.advance()
+    rows: list[dict] = []
+    for t, texts in vocab.items():
+        rows += sentence_rows("vocab", t, texts[:per_token], t, None, len(rows))
+    for typ, texts in by_type.items():
+        rows += sentence_rows("type", typ, texts[:per_type], None, typ, len(rows))
+    schema = {"sentence_id": pl.Int64, "kind": pl.Utf8, "token_str": pl.Utf8, "type": pl.Utf8, "text": pl.Utf8,
+              "split": pl.Utf8, "name": pl.Utf8}
+    df = pl.DataFrame(rows, schema=schema)
+    missing = [t for t in tokens if not vocab.get(t)]
+    return StepResult(tables={"sentences": df}, meta={"source": kind, "tokens": len(tokens),
+                                                      "tokens_without_sentences": len(missing),
+                                                      "types": sorted(by_type)})
+
+
+@step_runner("intervene")
+def run_intervene(ctx: Any) -> StepResult:
+    """Run one focus on one source; aggregate both statistics modes; draw its figures."""
+    from interf_dsl.execute.backends.hooked import HookedBackend
+    from interf_dsl.interventions.figures import draw_figures
+
+    params = ctx.params
+    backend = HookedBackend(ctx.model(params["source"]), name=params["source"], counters=ctx.counters)
+    inp = load_inputs(ctx)
+    table = foci.run_focus(ctx, backend, inp)
+    effects, regressions = foci.aggregate(table, params, ctx.log)
+    files = draw_figures(table, effects, params["focus"], ctx.work_dir) if table.height else {}
+    return StepResult(tables={"interventions": table, "effects": effects, "regressions": regressions},
+                      files=files, meta={"rows": table.height, "forward_passes": ctx.counters.forward_passes})
