@@ -12,7 +12,8 @@ from typing import Any, Literal
 import numpy as np
 
 from interf_dsl.errors import SpecError
-from interf_dsl.stats._checks import as_1d
+from interf_dsl.stats._checks import as_1d, check_ci
+from interf_dsl.stats.estimate import Estimate
 
 INITS = ("zero", "baseline")
 
@@ -56,6 +57,26 @@ def paper_mean(values: Any, positive_only: bool = False) -> float:
     if positive_only:
         v = v[v > 0]
     return float(v.mean()) if v.size else float("nan")
+
+
+def t_interval(values: Any, ci: float = 0.95, method: str = "t_interval") -> Estimate:
+    """Mean with a Student-t interval, treating every value as independent (the paper's error bars, Fig. 3-5).
+
+    NaN values are skipped (counted out of `n`); with fewer than 2 values the interval is NaN.
+    """
+    from scipy import stats
+
+    ci = check_ci(ci)
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    v = v[~np.isnan(v)]
+    if v.size < 2:
+        mean = float(v.mean()) if v.size else float("nan")
+        return Estimate(mean, float("nan"), float("nan"), int(v.size), None, ci, method)
+    mean, se = float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size))
+    if se == 0:
+        return Estimate(mean, mean, mean, int(v.size), None, ci, method)
+    lo, hi = stats.t.interval(ci, v.size - 1, loc=mean, scale=se)
+    return Estimate(mean, float(lo), float(hi), int(v.size), None, ci, method)
 
 
 def welch_t(a: Any, b: Any) -> tuple[float, float]:

@@ -1,7 +1,8 @@
 """Stats: power analysis for success rates — the smallest effect a design can detect (METHOD.md §9, "small effects").
 
-Input: baseline rate p0, trials per arm n, α, power, design effect. Output: `Power`, the minimum detectable rate
-p1 > p0, its difference in percentage points and Cohen's h (statsmodels NormalIndPower).
+Input: baseline rate p0, trials per arm n, α, power, and a design effect (`design_effect(m, icc_oneway(...))`).
+Output: `Power`, the minimum detectable rate p1 > p0, the difference p1 − p0 and Cohen's h (statsmodels
+NormalIndPower).
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from interf_dsl.errors import InternalError
-from interf_dsl.stats._checks import check_alpha
+from interf_dsl.stats._checks import as_1d, check_alpha
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,29 @@ def design_effect(cluster_size: float, icc: float) -> float:
     if cluster_size < 1 or not -1 < icc <= 1:
         raise InternalError(f"design_effect: need cluster_size ≥ 1 and ICC in (−1, 1], got {cluster_size}, {icc}")
     return 1.0 + (cluster_size - 1.0) * icc
+
+
+def icc_oneway(values: Any, clusters: Any) -> float:
+    """Intra-cluster correlation ICC(1) from a one-way ANOVA, (MSB − MSW) / (MSB + (n0 − 1)·MSW).
+
+    n0 is the usual size for unbalanced clusters, (N − Σ n_g² / N) / (G − 1). Works for 0/1 trials (the ICC of
+    success within a sentence). Can be slightly negative by sampling noise; NaN when MSB + (n0 − 1)·MSW = 0.
+    """
+    v = as_1d(values, "values")
+    c = np.asarray(clusters).reshape(-1)
+    if c.size != v.size:
+        raise InternalError(f"icc_oneway: {v.size} values but {c.size} cluster ids")
+    labels, inv = np.unique(c, return_inverse=True)
+    g, n = labels.size, v.size
+    if g < 2 or n <= g:
+        raise InternalError(f"icc_oneway needs ≥ 2 clusters and more values than clusters, got {g} and {n}")
+    sizes = np.bincount(inv).astype(np.float64)
+    means = np.bincount(inv, weights=v) / sizes
+    msb = float((sizes * (means - v.mean()) ** 2).sum() / (g - 1))
+    msw = float(((v - means[inv]) ** 2).sum() / (n - g))
+    n0 = (n - (sizes**2).sum() / n) / (g - 1)
+    denom = msb + (n0 - 1.0) * msw
+    return (msb - msw) / denom if denom > 0 else float("nan")
 
 
 def min_detectable_effect(p0: float, n: int, alpha: float = 0.05, power: float = 0.8,

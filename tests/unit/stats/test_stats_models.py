@@ -108,3 +108,15 @@ def test_estimate_is_frozen_and_flat():
     assert est.to_dict() == {"estimate": 0.1, "lo": 0.0, "hi": 0.2, "n": 10, "n_clusters": 5, "ci": 0.95,
                              "method": "x", "p": None, "statistic": None}
     assert "0.1 [0, 0.2]" in str(est)
+
+
+def test_icc_oneway_recovers_simulated_icc():
+    from interf_dsl.stats.power import icc_oneway
+
+    rng = np.random.default_rng(4)
+    g = np.repeat(np.arange(200), 10)
+    values = rng.normal(0, 1.0, 200)[g] + rng.normal(0, 1.0, g.size)  # ICC = 1 / (1 + 1) = 0.5
+    assert icc_oneway(values, g) == pytest.approx(0.5, abs=0.07)
+    assert icc_oneway(rng.normal(size=2000), g) == pytest.approx(0.0, abs=0.05)
+    # hand example: clusters {1,1}, {3,3} → MSW 0, ICC 1
+    assert icc_oneway([1.0, 1.0, 3.0, 3.0], [0, 0, 1, 1]) == pytest.approx(1.0)

@@ -62,3 +62,17 @@ def test_welch_degenerate_arms():
                                      (0.0499, "*"), (0.05, ""), (0.5, ""), (float("nan"), "")])
 def test_stars_thresholds(p, mark):
     assert stars(p) == mark
+
+
+def test_t_interval_against_formula():
+    from scipy import stats as st
+
+    from interf_dsl.stats.paper import t_interval
+
+    v = np.array([1.0, 2.0, 4.0, np.nan])
+    est = t_interval(v)
+    half = st.t.ppf(0.975, 2) * np.std([1.0, 2.0, 4.0], ddof=1) / math.sqrt(3)
+    assert est.estimate == pytest.approx(7 / 3)
+    assert (est.lo, est.hi) == (pytest.approx(7 / 3 - half), pytest.approx(7 / 3 + half))
+    assert est.n == 3 and est.n_clusters is None and est.method == "t_interval"
+    assert math.isnan(t_interval([1.0]).lo)
