@@ -2,6 +2,35 @@
 
 Pipeline: parse (YAML / .interf text -> Spec) -> resolve (Spec -> ResolvedSpec) -> plan (ResolvedSpec -> Plan)
 -> execute (Plan -> RunRecord) -> report (RunRecord -> tables, report.md/html; two runs -> diff).
+
+The stage functions and values below are imported lazily (PEP 562), so `import interf_dsl` stays instant.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "load_spec": "interf_dsl.parse",
+    "Spec": "interf_dsl.parse",
+    "format_spec": "interf_dsl.parse",
+    "parse_filter": "interf_dsl.parse",
+    "evaluate_filter": "interf_dsl.parse",
+    "resolve_spec": "interf_dsl.resolve",
+    "ResolvedSpec": "interf_dsl.resolve",
+    "compile_plan": "interf_dsl.plan",
+    "Plan": "interf_dsl.plan",
+    "Step": "interf_dsl.plan",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'interf_dsl' has no attribute {name!r}")

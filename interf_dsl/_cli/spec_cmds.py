@@ -1,9 +1,116 @@
-"""CLI verbs for this area (see interf_dsl/cli.py). Owned by one area; add verbs with @app.command in register()."""
+"""CLI verbs that need no model: validate, plan, fmt, schema, list, new (parse -> resolve -> plan only).
+
+Each verb is a few lines over the library functions the tests call; none imports torch, transformer_lens,
+sae_lens or litellm. User errors propagate as `InterfError` to `interf_dsl.cli.main`, which renders them and
+exits 2.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+SpecArg = Annotated[Path, typer.Argument(help="Spec file (.yaml/.yml or .interf).", show_default=False)]
+
+
+def validate(specs: Annotated[list[Path], typer.Argument(help="Spec files to check.")]) -> None:
+    """Parse and resolve specs; print `ok` per file or every error, located (exit 2)."""
+    from interf_dsl.errors import InterfError, render_error
+    from interf_dsl.parse import load_spec
+    from interf_dsl.resolve import resolve_spec
+
+    failed: InterfError | None = None
+    for path in specs:
+        try:
+            resolved = resolve_spec(load_spec(path))
+        except InterfError as err:
+            typer.echo(render_error(err), err=True)
+            failed = err
+            continue
+        n = sum(len(s.saes) for s in resolved.sources.values())
+        typer.echo(f"ok {path}: {len(resolved.sources)} sources, {n} SAEs, "
+                   f"{len(resolved.interventions)} focus blocks, preset {resolved.preset}")
+    if failed is not None:
+        raise typer.Exit(failed.exit_code)
+
+
+def plan(spec: SpecArg,
+         as_json: Annotated[bool, typer.Option("--json", help="Emit the plan as canonical JSON.")] = False,
+         table: Annotated[bool, typer.Option("--table/--tree", help="Table of steps instead of a tree.")] = False,
+         ) -> None:
+    """Compile a spec into its plan and print it (tree, table or --json); loads no model."""
+    from interf_dsl.parse import load_spec
+    from interf_dsl.plan import compile_plan
+    from interf_dsl.plan.render import render_table, render_tree
+    from interf_dsl.resolve import resolve_spec
+
+    compiled = compile_plan(resolve_spec(load_spec(spec)))
+    if as_json:
+        typer.echo(compiled.to_json())
+    else:
+        typer.echo(render_table(compiled) if table else render_tree(compiled))
+
+
+def fmt(spec: SpecArg,
+        to: Annotated[str, typer.Option("--to", help="Output spelling: yaml or interf.")] = "yaml",
+        write: Annotated[Path | None, typer.Option("--write", "-o", help="Write to this file.")] = None) -> None:
+    """Print the canonical form of a spec in either spelling (parse(fmt(s)) == s)."""
+    from interf_dsl.errors import SpecError
+    from interf_dsl.parse import format_spec, load_spec
+
+    if to not in ("yaml", "interf"):
+        raise SpecError(f"unknown spelling '{to}'", name=to, choices=("yaml", "interf"))
+    text = format_spec(load_spec(spec), to)
+    if write is None:
+        typer.echo(text, nl=False)
+    else:
+        write.write_text(text, encoding="utf-8")
+
+
+def schema(out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None) -> None:
+    """Print the JSON Schema of the spec (for `# yaml-language-server: $schema=...`)."""
+    import json
+
+    from interf_dsl.parse.spec import Spec
+
+    text = json.dumps(Spec.model_json_schema(), indent=2, sort_keys=True) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+def list_(kind: Annotated[str | None, typer.Argument(help="Only this registry.")] = None) -> None:
+    """List the registries: foci, metrics, interference metrics, explainers, presets, step kinds."""
+    from interf_dsl.resolve.listing import render_listing
+
+    typer.echo(render_listing(kind))
+
+
+def new(out: Annotated[Path, typer.Argument(help="File to write (.yaml or .interf).")],
+        preset: Annotated[str, typer.Option("--preset", help="paper or rigorous.")] = "paper",
+        force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False) -> None:
+    """Write a commented starter spec for the tiny zoo from a preset."""
+    from interf_dsl.errors import SpecError
+    from interf_dsl.parse.starter import starter_spec
+    from interf_dsl.resolve.presets import PRESET_NAMES
+
+    if preset not in PRESET_NAMES:
+        raise SpecError(f"unknown preset '{preset}'", name=preset, choices=PRESET_NAMES)
+    if out.exists() and not force:
+        raise SpecError(f"{out} exists", hint="pass --force to overwrite it")
+    out.write_text(starter_spec(preset, "interf" if out.suffix == ".interf" else "yaml", out.stem),
+                   encoding="utf-8")
+    typer.echo(f"wrote {out} (preset {preset}); check it with `interf validate {out}`")
 
 
 def register(app: typer.Typer) -> None:
     """Attach this area's verbs to the main app."""
+    app.command()(validate)
+    app.command()(plan)
+    app.command()(fmt)
+    app.command()(schema)
+    app.command("list")(list_)
+    app.command()(new)

@@ -1,0 +1,76 @@
+"""Plan stage, printing: a `Plan` as a tree (steps under the step that consumes them first) or a table.
+
+Input: `Plan`. Output: plain text (stable, so it can be golden-tested and piped).
+"""
+
+from __future__ import annotations
+
+from interf_dsl.plan.ir import Plan, Step
+
+
+def _work(step: Step) -> str:
+    e = step.estimate
+    parts = []
+    if e.forward_passes:
+        parts.append(f"{e.forward_passes:,} fwd")
+    if e.gradient_passes:
+        parts.append(f"{e.gradient_passes:,} grad")
+    if e.api_requests:
+        parts.append(f"{e.api_requests:,} req")
+    if e.api_tokens:
+        parts.append(f"{e.api_tokens:,} tok")
+    if e.cost_usd is not None:
+        parts.append(f"${e.cost_usd:,.2f}")
+    return ", ".join(parts)
+
+
+def totals(plan: Plan) -> dict[str, int]:
+    keys = ("forward_passes", "gradient_passes", "api_requests", "api_tokens")
+    return {k: sum(getattr(s.estimate, k) for s in plan.steps) for k in keys}
+
+
+def _header(plan: Plan) -> list[str]:
+    t = totals(plan)
+    return [f"plan {plan.experiment}: {len(plan.steps)} steps, preset {plan.preset}, seed {plan.seed}",
+            f"estimate: {t['forward_passes']:,} forward passes, {t['gradient_passes']:,} gradient passes, "
+            f"{t['api_requests']:,} API requests, {t['api_tokens']:,} API tokens"]
+
+
+def render_table(plan: Plan) -> str:
+    """One row per step: id, kind, hash prefix, work, number of inputs."""
+    rows = [("step", "kind", "hash", "inputs", "work")]
+    rows += [(s.id, s.kind, s.hash[:10], str(len(s.inputs)), _work(s)) for s in plan.steps]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = _header(plan) + [""]
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def render_tree(plan: Plan) -> str:
+    """Steps as a tree from `report` down; a step shown once, later references print `(see above)`."""
+    by_id = {s.id: s for s in plan.steps}
+    shown: set[str] = set()
+    lines = _header(plan) + [""]
+
+    def walk(step_id: str, prefix: str, last: bool, root: bool) -> None:
+        s = by_id[step_id]
+        branch = "" if root else ("└─ " if last else "├─ ")
+        work = _work(s)
+        label = f"{s.id}  [{s.kind}]" + (f"  {work}" if work else "")
+        if step_id in shown:
+            lines.append(f"{prefix}{branch}{s.id}  (see above)")
+            return
+        shown.add(step_id)
+        lines.append(f"{prefix}{branch}{label}")
+        children = [i for i in s.inputs if by_id[i].kind != "report"]
+        # the report consumes everything: list its direct inputs but expand only the top of each chain
+        child_prefix = prefix + ("" if root else ("   " if last else "│  "))
+        for k, c in enumerate(children):
+            walk(c, child_prefix, k == len(children) - 1, False)
+
+    consumers = {i for s in plan.steps for i in s.inputs}
+    roots = [s.id for s in plan.steps if s.id not in consumers]
+    for r in roots:
+        walk(r, "", True, True)
+    return "\n".join(lines) + "\n"

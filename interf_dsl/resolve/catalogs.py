@@ -1,0 +1,109 @@
+"""Resolve stage, catalogs: package-data YAML tables loaded once (architectures, the paper's SAE releases, kinds).
+
+Input: `interf_dsl/resolve/catalogs/*.yaml`. Output: plain dicts, cached for the process. The zoo's own catalog
+(`interf_dsl.zoo.catalog`) is imported lazily by `zoo_model_info` / `zoo_saes`; its absence is a `ResolveError`.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from interf_dsl.errors import ResolveError
+
+
+@functools.cache
+def load_catalog(name: str) -> dict[str, Any]:
+    """One catalog file (`architectures`, `saes`, `kinds`) as a dict."""
+    text = resources.files("interf_dsl.resolve").joinpath(f"catalogs/{name}.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def kind_names(kind: str) -> tuple[str, ...]:
+    """Names of one registered kind (focus, metric, interference_metric, explainer, token_type)."""
+    return tuple(load_catalog("kinds")[kind])
+
+
+@functools.cache
+def _arch_aliases() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, info in load_catalog("architectures").items():
+        out[name] = name
+        for alias in info.get("aliases", ()):
+            out[alias] = name
+    return out
+
+
+def known_architecture(model: str) -> tuple[str, dict[str, Any]] | None:
+    """(canonical name, info) of a transformer_lens model in the catalog, or None."""
+    name = _arch_aliases().get(model)
+    return (name, load_catalog("architectures")[name]) if name else None
+
+
+def _zoo_catalog() -> Any:
+    try:
+        from interf_dsl.zoo import catalog  # noqa: PLC0415 - light module, imported on first zoo reference
+    except ImportError as exc:
+        raise ResolveError(f"zoo references need interf_dsl.zoo.catalog, which cannot be imported ({exc})",
+                           hint="the tiny zoo is not installed in this checkout; see interf_dsl/zoo/README.md")\
+            from None
+    return catalog
+
+
+def _get(info: Any, key: str) -> Any:
+    if isinstance(info, dict):
+        if key in info:
+            return info[key]
+        for nest in ("cfg", "config", "architecture"):
+            if isinstance(info.get(nest), dict) and key in info[nest]:
+                return info[nest][key]
+        return None
+    return getattr(info, key, None)
+
+
+def zoo_model_info(name: str) -> dict[str, Any]:
+    """n_layers, d_model, d_mlp, d_vocab, parallel_attn_mlp of a zoo model.
+
+    Raises:
+        ResolveError: the zoo catalog is missing, the zoo is not built, or it has no such model (with choices).
+    """
+    info = _zoo_catalog().model_info(name)
+    out = {k: _get(info, k) for k in ("n_layers", "d_model", "d_mlp", "d_vocab", "parallel_attn_mlp")}
+    if out["parallel_attn_mlp"] is None:
+        out["parallel_attn_mlp"] = _get(info, "family") == "pythia"
+    return out
+
+
+def zoo_saes() -> dict[str, Any]:
+    """Zoo SAE refs (`zoo:gpt2-tiny/L1.resid_post`) -> their info (may hold d_sae)."""
+    catalog = _zoo_catalog()
+    out: dict[str, Any] = {}
+    for entry in catalog.list_saes():
+        if isinstance(entry, str):
+            ref = entry
+            info: Any = None
+        elif isinstance(entry, dict):
+            ref = str(entry.get("ref") or entry.get("name") or entry.get("id"))
+            info = entry
+        else:
+            ref = str(getattr(entry, "ref", entry))
+            info = entry
+        ref = ref if ref.startswith("zoo:") else f"zoo:{ref}"
+        out[ref] = info
+    return out
+
+
+def zoo_d_sae(ref: str, info: Any) -> int | None:
+    """Feature count of a zoo SAE, from its listing or `sae_info`."""
+    d = _get(info, "d_sae") if info is not None else None
+    if d is None:
+        catalog = _zoo_catalog()
+        if hasattr(catalog, "sae_info"):
+            try:
+                d = _get(catalog.sae_info(ref), "d_sae")
+            except Exception:  # noqa: BLE001 - d_sae only feeds work estimates
+                d = None
+    return int(d) if d is not None else None

@@ -1,0 +1,191 @@
+"""Resolve stage, entry point: `Spec` -> `ResolvedSpec` (preset defaults applied, names bound, meaning checked).
+
+Input: a `Spec` (from `load_spec` or built in code). Output: a frozen `ResolvedSpec`. All independent problems are
+collected and raised together as one `ResolveError`, each located in the spec file when the spec came from one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from interf_dsl.parse.spec import Spec
+from interf_dsl.resolve import catalogs
+from interf_dsl.resolve.context import Context
+from interf_dsl.resolve.presets import PRESET_VALUES
+from interf_dsl.resolve.resolved import ResolvedSpec
+from interf_dsl.resolve.sources import ALL_SITES, resolve_sources
+
+
+def resolve_spec(spec: Spec) -> ResolvedSpec:
+    """Apply the preset, bind sources/SAEs/focus blocks, check meaning; raise one `ResolveError` with every item."""
+    ctx = Context(spec.source)
+    preset = spec.experiment.preset
+    sources = resolve_sources(spec.sources, spec.experiment.seed, ctx)
+    marks: dict[str, str] = {}
+    sections = {name: _fill(getattr(spec, name), name, preset, marks) for name in ("atlas", "map", "metrics", "stats")}
+    metrics = sections["metrics"]
+    if metrics.top_k == "full":
+        metrics = metrics.model_copy(update={"top_k": None})
+    blocks = tuple(_fill_block(b, i, spec, sources, preset, marks, ctx) for i, b in enumerate(spec.interventions))
+    _check_kinds(spec, ctx)
+    _check_transfer(spec, ctx)
+    _check_contradictions(spec, sections, ctx)
+    ctx.raise_if_any()
+    return ResolvedSpec(
+        experiment=spec.experiment, preset=preset, seed=spec.experiment.seed,
+        spec_path=spec.source.path if spec.source else None, spec_sha256=_sha(spec),
+        sources=sources, atlas=sections["atlas"], map=sections["map"], interventions=blocks,
+        prompts=spec.prompts, metrics=metrics, stats=sections["stats"], transfer=spec.transfer,
+        report=spec.report, preset_fields=marks,
+    )
+
+
+def _sha(spec: Spec) -> str:
+    if spec.source is not None:
+        return hashlib.sha256(spec.source.text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(spec.model_dump_json().encode("utf-8")).hexdigest()
+
+
+def _fill(section: Any, name: str, preset: str, marks: dict[str, str], prefix: str | None = None) -> Any:
+    """Fill the `None` preset fields of one section model; record preset/explicit for each."""
+    prefix = prefix or name
+    update: dict[str, Any] = {}
+    for path, values in PRESET_VALUES.items():
+        head, _, fld = path.rpartition(".")
+        if head != prefix:
+            continue
+        current = getattr(section, fld)
+        if current is None:
+            update[fld] = values[preset]
+            marks[path if not prefix.startswith("focus.") else f"{path}"] = "preset"
+        else:
+            marks.setdefault(path, "explicit")
+    return section.model_copy(update=update) if update else section
+
+
+def _fill_block(block: Any, i: int, spec: Spec, sources: dict, preset: str, marks: dict[str, str],
+                ctx: Context) -> Any:
+    kp = ("interventions", i)
+    block = _fill(block, "", preset, marks, prefix=f"focus.{block.focus}")
+    names = block.sources if block.sources is not None else tuple(spec.sources)
+    for j, s in enumerate(names):
+        if s not in spec.sources:
+            ctx.error(f"unknown source '{s}'", kp + ("sources", j), name=s, choices=tuple(spec.sources))
+    names = tuple(s for s in names if s in sources)
+    update: dict[str, Any] = {"sources": names}
+    if block.focus == "token":
+        for j, site in enumerate(block.layer_kinds):
+            if site not in ALL_SITES:
+                ctx.error(f"unknown hook site '{site}'", kp + ("layer_kinds", j), name=site, choices=ALL_SITES)
+    if block.focus == "prompt":
+        for s in block.high_thresholds:
+            if s not in spec.sources:
+                ctx.error(f"unknown source '{s}'", kp + ("high_thresholds", s), key=True, name=s,
+                          choices=tuple(spec.sources))
+        _check_types(block.types, kp + ("types",), ctx)
+    hooks: list[str] = []
+    for s in names:
+        available = sources[s].hooks()
+        if block.focus == "token":
+            available = tuple(h for h in available if _site(h) in block.layer_kinds)
+        if block.hooks is not None:
+            for h in block.hooks:
+                if h not in sources[s].hooks():
+                    ctx.error(f"hook {h} has no SAE in source '{s}'", kp + ("hooks",), item=h,
+                              choices=tuple(_short(x) for x in sources[s].hooks()))
+            available = tuple(h for h in available if h in block.hooks)
+        if not available:
+            ctx.error(f"{block.focus} focus has no hook to run on in source '{s}'", kp,
+                      hint="token focus uses SAE hooks whose site is in layer_kinds" if block.focus == "token" else
+                      None)
+        hooks.extend(h for h in available if h not in hooks)
+    from interf_dsl.parse.fields import hook_sort_key
+
+    update["hooks"] = tuple(sorted(hooks, key=hook_sort_key))
+    return block.model_copy(update=update)
+
+
+def _site(hook: str) -> str | None:
+    from interf_dsl.parse.ast import split_hook
+
+    return split_hook(hook)[1]
+
+
+def _short(hook: str) -> str:
+    from interf_dsl.parse.ast import short_hook
+
+    return short_hook(hook)
+
+
+def _check_types(types: tuple[str, ...], kp: tuple, ctx: Context) -> None:
+    valid = catalogs.kind_names("token_type")
+    for j, t in enumerate(types):
+        if t not in valid:
+            ctx.error(f"unknown token type '{t}'", kp + (j,), name=t, choices=valid)
+
+
+def _check_kinds(spec: Spec, ctx: Context) -> None:
+    for j, m in enumerate(spec.map.metrics):
+        if m not in catalogs.kind_names("interference_metric"):
+            ctx.error(f"unknown interference metric '{m}'", ("map", "metrics", j), name=m,
+                      choices=catalogs.kind_names("interference_metric"))
+    for j, m in enumerate(spec.metrics.names):
+        if m not in catalogs.kind_names("metric"):
+            ctx.error(f"unknown metric '{m}'", ("metrics", "names", j), name=m, choices=catalogs.kind_names("metric"))
+    ex = spec.atlas.explanations
+    kp = ("atlas", "explanations")
+    if ex.kind not in catalogs.kind_names("explainer"):
+        ctx.error(f"unknown explainer '{ex.kind}'", kp + ("kind",), name=ex.kind,
+                  choices=catalogs.kind_names("explainer"))
+    elif ex.kind == "neuronpedia" and not ex.path:
+        ctx.error("explanations of kind neuronpedia need `path` (the export folder)", kp + ("kind",))
+    elif ex.kind == "llm" and not ex.model:
+        ctx.error("explanations of kind llm need `model` (a litellm model string)", kp + ("kind",))
+    if spec.atlas.embedding.kind == "litellm" and not (spec.atlas.embedding.api_key_env or
+                                                       spec.atlas.embedding.api_base):
+        ctx.error("an embedding API needs `api_key_env` (the name of the variable holding the key)",
+                  ("atlas", "embedding", "kind"))
+    if spec.prompts.source == "file" and not spec.prompts.path:
+        ctx.error("prompts from a file need `path`", ("prompts", "source"))
+    if spec.prompts.source == "llm" and not spec.prompts.model:
+        ctx.error("prompts written by an LLM need `model` (a litellm model string)", ("prompts", "source"))
+    if spec.atlas.corpus.startswith("zoo:") and spec.atlas.corpus != "zoo:heldout":
+        ctx.error(f"unknown zoo corpus '{spec.atlas.corpus}'", ("atlas", "corpus"), name=spec.atlas.corpus,
+                  choices=("zoo:heldout",))
+
+
+def _check_transfer(spec: Spec, ctx: Context) -> None:
+    if spec.transfer is None:
+        return
+    _check_types(spec.transfer.types, ("transfer", "types"), ctx)
+    seen: dict[str, int] = {}
+    for i, t in enumerate(spec.transfer.targets):
+        kp = ("transfer", "targets", i)
+        if t.name in seen:
+            ctx.error(f"duplicate target name '{t.name}' (also targets[{seen[t.name]}])", kp + ("name",))
+        seen.setdefault(t.name, i)
+        if t.serve is None and not t.api_key_env:
+            ctx.error(f"target '{t.name}' declares no `api_key_env`", kp + ("model",),
+                      hint="name the environment variable that holds the key (never the key itself), "
+                           "or serve a local model with `serve: zoo:target-tiny`")
+        if t.serve is not None and not t.serve.startswith("zoo:"):
+            ctx.error(f"`serve` takes a zoo model, got '{t.serve}'", kp + ("serve",), name=t.serve,
+                      choices=("zoo:target-tiny",))
+        if t.api_key_env and not t.api_key_env.replace("_", "").isalnum():
+            ctx.error(f"`api_key_env` is the NAME of an environment variable, got '{t.api_key_env}'",
+                      kp + ("api_key_env",), hint="e.g. TOGETHER_API_KEY; never put the key in a spec")
+
+
+def _check_contradictions(spec: Spec, sections: dict[str, Any], ctx: Context) -> None:
+    stats, metrics = sections["stats"], sections["metrics"]
+    if spec.experiment.preset == "rigorous" and spec.stats.mode == "paper":
+        ctx.error("stats.mode 'paper' contradicts preset 'rigorous' (it exists to add the rigorous statistics)",
+                  ("stats", "mode"), hint="use mode rigorous or both, or preset paper")
+    if stats.alpha_selection == "heldout" and spec.prompts.heldout_fraction == 0:
+        ctx.error("alpha_selection 'heldout' needs held-out sentences, but prompts.heldout_fraction is 0",
+                  ("prompts", "heldout_fraction"))
+    if metrics.primary not in metrics.names:
+        kp = ("metrics", "primary") if spec.metrics.primary is not None else ("metrics", "names")
+        ctx.error(f"primary metric '{metrics.primary}' is not among metrics.names", kp, name=metrics.primary,
+                  choices=metrics.names)

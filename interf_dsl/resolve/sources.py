@@ -1,0 +1,167 @@
+"""Resolve stage, sources: bind each source to a model reference, its architecture and its SAEs.
+
+Input: `Spec.sources` and the error `Context`. Output: `ResolvedSource`s. Checks, without loading weights: the zoo
+model exists, every hook's layer is in range and its site exists in the architecture (known models and the zoo),
+`sae: zoo` has an SAE at that hook, `sae: paper` has a release for that model and site.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from interf_dsl.errors import ResolveError
+from interf_dsl.parse.ast import short_hook, split_hook
+from interf_dsl.parse.spec import SaeGroup, SaeRelease, Source
+from interf_dsl.resolve import catalogs
+from interf_dsl.resolve.context import Context
+from interf_dsl.resolve.resolved import ArchInfo, ResolvedSAE, ResolvedSource
+
+ALL_SITES = ("resid_pre", "attn_out", "resid_mid", "mlp_pre", "mlp_post", "mlp_out", "resid_post")
+
+
+def _arch_from_info(name: str, info: dict[str, Any]) -> ArchInfo:
+    sites = tuple(s for s in ALL_SITES if not (s == "resid_mid" and info.get("parallel_attn_mlp")))
+    return ArchInfo(name=name, n_layers=int(info["n_layers"]), d_model=int(info["d_model"]),
+                    d_mlp=info.get("d_mlp"), d_vocab=info.get("d_vocab"), sites=tuple(info.get("sites") or sites))
+
+
+def bind_model(name: str, src: Source, ctx: Context) -> tuple[str, str, ArchInfo | None] | None:
+    """(kind, reference, architecture) of a source's model, or None after recording an error."""
+    kp = ("sources", name, "model")
+    model = src.model
+    if model.startswith("zoo:"):
+        zoo_name = model.removeprefix("zoo:")
+        try:
+            info = catalogs.zoo_model_info(zoo_name)
+        except ResolveError as exc:
+            item = exc.items[0]
+            ctx.error(item.message, kp, name=item.name, choices=item.choices, hint=item.hint)
+            return None
+        return "zoo", model, _arch_from_info(model, info)
+    known = catalogs.known_architecture(model)
+    if known is not None:
+        canon, info = known
+        return "transformer_lens", canon, _arch_from_info(canon, info)
+    if "/" in model and not model.startswith(("./", "/", "~")) and not Path(model).exists():
+        # an HF id such as EleutherAI/pythia-160m: transformer_lens resolves it at load time
+        return "transformer_lens", model, None
+    path = Path(model).expanduser()
+    if model.startswith(("./", "/", "~", "..")) or path.exists():
+        cfg = path / "config.json"
+        if cfg.is_file():
+            import json
+
+            info = json.loads(cfg.read_text(encoding="utf-8"))
+            if "n_layers" in info and "d_model" in info:
+                return "local", str(path), _arch_from_info(str(path), info)
+        return "local", str(path), None
+    return "transformer_lens", model, None
+
+
+def _check_hook(hook: str, arch: ArchInfo | None, model: str, kp: tuple, ctx: Context) -> bool:
+    layer, site = split_hook(hook)
+    if arch is None:
+        return True
+    if layer is None:
+        if hook in ("hook_embed", "hook_pos_embed"):
+            return True
+        ctx.error(f"hook '{hook}' is not a block hook of {model}", kp, item=hook,
+                  hint="write blocks.<layer>.hook_<site> or L<layer>.<site>")
+        return False
+    if layer >= arch.n_layers:
+        ctx.error(f"layer {layer} out of range: {model} has {arch.n_layers} layers (0-{arch.n_layers - 1})", kp,
+                  item=hook)
+        return False
+    if site is None or site not in arch.sites:
+        suffix = hook.split(".", 2)[2]
+        what = f"site '{site}'" if site else f"hook '{suffix}'"
+        extra = " (parallel attention and MLP: no resid_mid)" if site == "resid_mid" else ""
+        ctx.error(f"{what} does not exist in {model}{extra}", kp, item=hook, name=site or suffix,
+                  choices=arch.sites)
+        return False
+    return True
+
+
+def bind_saes(name: str, src: Source, kind: str, model: str, arch: ArchInfo | None,
+              ctx: Context) -> tuple[ResolvedSAE, ...]:
+    """Every (hook, SAE) of a source; errors are recorded, not raised."""
+    out: list[ResolvedSAE] = []
+    seen: dict[str, int] = {}
+    zoo_index: dict[str, Any] | None = None
+    for gi, group in enumerate(src.saes):
+        kp = ("sources", name, "saes", gi, "hooks")
+        for hook in group.hooks:
+            if hook in seen:
+                ctx.error(f"hook {hook} has SAEs in two groups (saes[{seen[hook]}] and saes[{gi}])", kp, item=hook)
+                continue
+            seen[hook] = gi
+            if not _check_hook(hook, arch, model, kp, ctx):
+                continue
+            if group.sae == "zoo" and zoo_index is None:
+                try:
+                    zoo_index = catalogs.zoo_saes()
+                except ResolveError as exc:
+                    ctx.error(exc.items[0].message, ("sources", name, "saes", gi, "sae"), hint=exc.items[0].hint)
+                    return tuple(out)
+            sae = _bind_sae(name, hook, group, kind, model, zoo_index or {}, ctx, ("sources", name, "saes", gi))
+            if sae is not None:
+                out.append(sae)
+    return tuple(out)
+
+
+def _bind_sae(source: str, hook: str, group: SaeGroup, kind: str, model: str, zoo_index: dict[str, Any],
+              ctx: Context, kp: tuple) -> ResolvedSAE | None:
+    layer, site = split_hook(hook)
+    short = short_hook(hook)
+    base = {"source": source, "hook_name": hook, "short": short, "layer": layer, "site": site}
+    sae = group.sae
+    if isinstance(sae, SaeRelease):
+        sae_id = sae.id.format(layer=layer, site=site, hook=hook)
+        return ResolvedSAE(**base, ref=f"release={sae.release},id={sae_id}", kind="release")
+    if sae == "zoo":
+        if kind != "zoo":
+            ctx.error(f"`sae: zoo` needs a zoo model, but this source is {model}", kp + ("sae",),
+                      hint="use `sae: paper`, a sae_lens {release, id}, or a local directory")
+            return None
+        ref = f"{model}/{short}"
+        if ref not in zoo_index:
+            mine = sorted(r.split("/", 1)[1] for r in zoo_index if r.startswith(model + "/"))
+            ctx.error(f"the zoo has no SAE at {short} of {model}", kp + ("hooks",), item=hook, name=short,
+                      choices=mine)
+            return None
+        return ResolvedSAE(**base, ref=ref, kind="zoo", d_sae=catalogs.zoo_d_sae(ref, zoo_index[ref]))
+    if sae == "paper":
+        table = catalogs.load_catalog("saes").get(model)
+        if table is None:
+            ctx.error(f"the paper has no SAE release for {model}", kp + ("sae",),
+                      choices=tuple(catalogs.load_catalog("saes")))
+            return None
+        entry = table.get(site or "")
+        if entry is None or layer is None or not entry["layers"][0] <= layer <= entry["layers"][1]:
+            ctx.error(f"the paper's SAEs of {model} do not cover {short}", kp + ("hooks",), item=hook,
+                      name=site, choices=tuple(table))
+            return None
+        sae_id = entry["id"].format(layer=layer)
+        return ResolvedSAE(**base, ref=f"release={entry['release']},id={sae_id}", kind="release",
+                           d_sae=entry.get("d_sae"))
+    if "/" not in sae and not sae.startswith((".", "~")):
+        ctx.error(f"unknown SAE source '{sae}'", kp + ("sae",), name=sae, choices=("zoo", "paper"),
+                  hint="or a sae_lens {release, id}, or a local directory such as ./saes/{layer}")
+        return None
+    path = sae.format(layer=layer, site=site, hook=hook, short=short)
+    return ResolvedSAE(**base, ref=str(Path(path).expanduser()), kind="local")
+
+
+def resolve_sources(spec_sources: dict[str, Source], default_seed: int, ctx: Context) -> dict[str, ResolvedSource]:
+    """Bind every source; errors go to `ctx`."""
+    out: dict[str, ResolvedSource] = {}
+    for name, src in spec_sources.items():
+        bound = bind_model(name, src, ctx)
+        if bound is None:
+            continue
+        kind, model, arch = bound
+        saes = bind_saes(name, src, kind, model, arch, ctx)
+        seed = default_seed if src.seed is None else src.seed
+        out[name] = ResolvedSource(name=name, model=model, kind=kind, seed=seed, arch=arch, saes=saes)  # type: ignore[arg-type]
+    return out
