@@ -48,3 +48,15 @@ def test_registry_matches_resolver_catalog():
     from interf_dsl.resolve.catalogs import kind_names
 
     assert set(METRICS.names()) == set(kind_names("metric"))
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 10_000), v=st.integers(1, 30), k=st.integers(1, 35), levels=st.integers(1, 5))
+def test_top_k_ids_equals_stable_sort_even_with_ties(seed, v, k, levels):
+    from interf_dsl.metrics import top_k_ids
+
+    rng = np.random.default_rng(seed)
+    probs = rng.integers(0, levels, size=(3, v)).astype(float) + 1.0  # few distinct values → many ties
+    probs /= probs.sum(axis=-1, keepdims=True)
+    expected = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(top_k_ids(probs, k), expected)
