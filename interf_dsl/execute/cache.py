@@ -6,7 +6,7 @@ Layout under the cache root:
     steps/<hash>/result.json       the StepResult's meta, table and file names, counters and seconds
     steps/<hash>/tables/<t>.parquet
     steps/<hash>/files/<name>      files a runner returned (figures, tensors)
-    work/<hash>/                   the runner's work_dir and its per-unit checkpoints while the step is unfinished
+    work/<hash>.s<seed>/           the runner's work_dir and its per-unit checkpoints while the step is unfinished
     locks/<hash>.lock              held while a step is looked up, computed and committed
     tmp/                           entries being assembled; renamed into steps/ in one atomic rename
 
@@ -104,9 +104,12 @@ class StepCache:
     def entry_dir(self, step_hash: str) -> Path:
         return self.root / "steps" / step_hash
 
-    def work_dir(self, step_hash: str) -> Path:
-        """The runner's scratch directory; it survives a kill so unit checkpoints can resume."""
-        path = self.root / "work" / step_hash
+    def work_dir(self, step_hash: str, seed: int = 0) -> Path:
+        """The runner's scratch directory; it survives a kill so unit checkpoints can resume.
+
+        It is per plan seed too: units drawn with `ctx.rng` under another master seed must not be resumed.
+        """
+        path = self.root / "work" / f"{step_hash}.s{seed}"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -152,7 +155,7 @@ class StepCache:
         return None
 
     def commit(self, step: Step, result: StepResult, *, work_dir: Path, counters: Counters,
-               seconds: float) -> CacheEntry:
+               seconds: float, rng_seed: int | None = None) -> CacheEntry:
         """Store `result` as the entry of `step` atomically and return it (verified).
 
         Args:
@@ -161,6 +164,7 @@ class StepCache:
             work_dir: the runner's work_dir, against which relative file paths are resolved.
             counters: work done computing it.
             seconds: wall time of the runner.
+            rng_seed: the plan seed, when the result depends on it (it or an input drew from `ctx.rng`).
         """
         tmp = self.root / "tmp" / f"{step.hash}.{os.getpid()}.{time.monotonic_ns()}"
         files: dict[str, dict[str, Any]] = {}
@@ -182,6 +186,7 @@ class StepCache:
             "step_id": step.id, "kind": step.kind, "hash": step.hash,
             "tables": sorted(result.tables), "files": sorted(result.files),
             "meta": result.meta, "counters": counters.__dict__, "seconds": seconds,
+            "rng_seed": rng_seed,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         try:
@@ -198,13 +203,15 @@ class StepCache:
         else:
             os.replace(tmp, final)
             fsync_dir(final.parent)
-        shutil.rmtree(self.root / "work" / step.hash, ignore_errors=True)
+        for work in (self.root / "work").glob(f"{step.hash}.s*"):
+            shutil.rmtree(work, ignore_errors=True)
         return CacheEntry(step.hash, final, json.loads((final / "result.json").read_text(encoding="utf-8")))
 
     def invalidate(self, step_hash: str) -> None:
         """Forget a step completely (entry and unit checkpoints), e.g. for `--force`."""
         self._remove(self.entry_dir(step_hash))
-        self._remove(self.root / "work" / step_hash)
+        for work in (self.root / "work").glob(f"{step_hash}.s*"):
+            self._remove(work)
 
     def _remove(self, path: Path) -> None:
         if not path.exists():

@@ -38,6 +38,8 @@ class RunStepContext:
         self._resources = resources
         self._results = results
         self._progress = progress
+        self.rng_used = False
+        """Set when the runner drew a generator: its result then depends on the plan seed (see run.py)."""
 
     def input(self, step_id: str) -> StepResult:
         """The result of one of this step's declared inputs."""
@@ -72,6 +74,7 @@ class RunStepContext:
         """A numpy Generator seeded from the plan seed, this step's hash and `stream`."""
         import numpy as np
 
+        self.rng_used = True
         return np.random.default_rng(stream_seed(self.plan.seed, self.step.hash, stream))
 
     def log(self, message: str) -> None:

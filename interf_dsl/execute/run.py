@@ -63,6 +63,13 @@ class _Run:
             if forced:
                 self.cache.invalidate(step.hash)
             entry = self.cache.lookup(step)
+            if entry is not None and entry.record.get("rng_seed") not in (None, self.plan.seed):
+                # the step hash does not cover the master seed; a result that depends on draws made under another
+                # seed (its own or an input's) is stale
+                self.progress.log(f"  {step.id}: cached result used seed {entry.record['rng_seed']}, "
+                                  f"the plan's is {self.plan.seed}: recomputing")
+                self.cache.invalidate(step.hash)
+                entry = None
             hit, counters = entry is not None, Counters()
             if entry is None:
                 entry, counters = self._compute(index, step)
@@ -78,6 +85,10 @@ class _Run:
             tables=tuple(entry.record["tables"]), files=tuple(entry.record["files"]), meta=entry.record["meta"],
         ))
 
+    def _seeded(self, step: Step, used_rng: bool) -> bool:
+        """Whether a result depends on the master seed: it drew from ctx.rng, or an input's result did."""
+        return used_rng or any(self.entries[i].record.get("rng_seed") is not None for i in step.inputs)
+
     def _compute(self, index: int, step: Step) -> tuple[CacheEntry, Counters]:
         try:
             runner = get_runner(step.kind)
@@ -85,7 +96,7 @@ class _Run:
             raise ExecuteError(f"no runner is registered for step kind {step.kind!r} (step {step.id})",
                                name=step.kind, choices=STEP_RUNNERS.names()) from None
         self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: computing")
-        work_dir = self.cache.work_dir(step.hash)
+        work_dir = self.cache.work_dir(step.hash, self.plan.seed)
         ctx = RunStepContext(plan=self.plan, step=step, work_dir=work_dir, resources=self.resources,
                              results=self.result, progress=self.progress)
         t0 = time.monotonic()
@@ -94,7 +105,8 @@ class _Run:
         self.compute_seconds += seconds
         if not isinstance(result, StepResult):
             raise ExecuteError(f"the runner of step {step.id} returned {type(result).__name__}, not a StepResult")
-        entry = self.cache.commit(step, result, work_dir=work_dir, counters=ctx.counters, seconds=seconds)
+        entry = self.cache.commit(step, result, work_dir=work_dir, counters=ctx.counters, seconds=seconds,
+                                  rng_seed=self.plan.seed if self._seeded(step, ctx.rng_used) else None)
         self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: done in {seconds:.2f}s")
         return entry, ctx.counters
 

@@ -53,14 +53,14 @@ def run_count(ctx: StepContext) -> StepResult:
     for k in range(p["n"]):
         key = f"unit/{k}"
         if not store.done(key):
-            _log(log, f"start {k}")
+            _log(log, f"start {ctx.step.id} {k}")
             if crash_at is not None and int(crash_at) == k:
                 raise RuntimeError(f"crash at unit {k}")
             time.sleep(sleep)
             noise = float(ctx.rng(key).normal())
             store.save(key, pl.DataFrame({"unit": [k], "value": [k * p.get("mult", 1) + 0.0], "noise": [noise]}))
             ctx.counters.forward_passes += 1
-            _log(log, f"done {k}")
+            _log(log, f"done {ctx.step.id} {k}")
         bar.advance()
     table = store.load_all()
     return StepResult(tables={"counts": table}, meta={"n": p["n"]})
