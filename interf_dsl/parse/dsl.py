@@ -49,7 +49,7 @@ class _Builder:
         for item in items:
             kind = item.data
             key_tok = item.children[0]
-            key = str(key_tok)
+            key = json.loads(str(key_tok)) if key_tok.type == "ESCAPED_STRING" else str(key_tok)
             if kind == "assign":
                 self.put(out, key, key_tok, self.value(item.children[1], kp + (key,)), item.children[1], kp)
             elif kind == "block":

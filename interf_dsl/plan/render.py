@@ -48,29 +48,25 @@ def render_table(plan: Plan) -> str:
 
 
 def render_tree(plan: Plan) -> str:
-    """Steps as a tree from `report` down; a step shown once, later references print `(see above)`."""
+    """Steps as a tree from the sinks down: each step appears once, under the first step that consumes it
+    (inputs are walked last-first, so the report opens with transfer and intervene chains)."""
     by_id = {s.id: s for s in plan.steps}
     shown: set[str] = set()
     lines = _header(plan) + [""]
 
     def walk(step_id: str, prefix: str, last: bool, root: bool) -> None:
         s = by_id[step_id]
-        branch = "" if root else ("└─ " if last else "├─ ")
-        work = _work(s)
-        label = f"{s.id}  [{s.kind}]" + (f"  {work}" if work else "")
-        if step_id in shown:
-            lines.append(f"{prefix}{branch}{s.id}  (see above)")
-            return
         shown.add(step_id)
-        lines.append(f"{prefix}{branch}{label}")
-        children = [i for i in s.inputs if by_id[i].kind != "report"]
-        # the report consumes everything: list its direct inputs but expand only the top of each chain
+        work = _work(s)
+        branch = "" if root else ("└─ " if last else "├─ ")
+        lines.append(f"{prefix}{branch}{s.id}  [{s.kind}]" + (f"  {work}" if work else ""))
         child_prefix = prefix + ("" if root else ("   " if last else "│  "))
+        children = list(reversed(s.inputs))
         for k, c in enumerate(children):
-            walk(c, child_prefix, k == len(children) - 1, False)
+            if c not in shown:
+                walk(c, child_prefix, all(x in shown for x in children[k + 1:]), False)
 
     consumers = {i for s in plan.steps for i in s.inputs}
-    roots = [s.id for s in plan.steps if s.id not in consumers]
-    for r in roots:
-        walk(r, "", True, True)
+    for root in [s.id for s in plan.steps if s.id not in consumers]:
+        walk(root, "", True, True)
     return "\n".join(lines) + "\n"
