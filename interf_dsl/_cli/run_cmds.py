@@ -1,9 +1,77 @@
-"""CLI verbs for this area (see interf_dsl/cli.py). Owned by one area; add verbs with @app.command in register()."""
+"""CLI verbs that run and compare experiments: `run` (spec -> run directory), `report` (re-render a run directory),
+`diff` (compare two run directories). Each is a few lines over the library functions the tests call.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+RunArg = Annotated[Path, typer.Argument(help="A run directory (reports/<experiment>/<run_id>).", show_default=False)]
+
+
+def run(spec: Annotated[Path, typer.Argument(help="Spec file (.yaml/.yml or .interf).", show_default=False)],
+        force: Annotated[list[str], typer.Option("--force", help="Recompute this step (id or glob) and "
+                                                 "everything downstream; repeatable.")] = [],  # noqa: B006
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Line-oriented progress (default when "
+                                            "not on a terminal).")] = False,
+        reports: Annotated[Path, typer.Option("--reports", help="Folder of run directories.")] = Path("reports"),
+        run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: UTC time + hex).")] = None,
+        ) -> None:
+    """Run a spec (reusing cached steps) and print the run directory as the last line."""
+    from interf_dsl.execute import execute_plan
+    from interf_dsl.parse import load_spec
+    from interf_dsl.plan import compile_plan
+    from interf_dsl.resolve import resolve_spec
+
+    resolved = resolve_spec(load_spec(spec))
+    plan = compile_plan(resolved)
+    record = execute_plan(plan, spec_path=spec, spec_text=spec.read_text(encoding="utf-8"),
+                          resolved_json=resolved.model_dump_json(), reports_root=reports, force=tuple(force),
+                          quiet=True if quiet else None, run_id=run_id)
+    typer.echo(record.run_dir)
+
+
+def report(run_dir: RunArg) -> None:
+    """Re-render report.md and report.html of a run directory from its tables."""
+    from interf_dsl.report import build_report
+
+    for path in build_report(run_dir):
+        typer.echo(str(path))
+
+
+def diff(run_a: RunArg, run_b: RunArg,
+         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+         fail_on: Annotated[str | None, typer.Option("--fail-on", help="Filter expression over diff rows "
+                            "(names: delta, a, b, table, column, change, ci_low, ci_high, flipped, "
+                            "sign_change, n_pairs, key columns); exit 1 if any row matches, e.g. "
+                            "'abs(delta) > 0.02'.")] = None,
+         ) -> None:
+    """Compare two run directories: provenance, then every table aligned on its keys, effects with delta CIs."""
+    from interf_dsl.report.diff import diff_reports
+    from interf_dsl.report.diff_render import fail_on as match_rows
+    from interf_dsl.report.diff_render import render_diff
+
+    result = diff_reports(run_a, run_b)
+    matched = match_rows(result, fail_on) if fail_on else []
+    if as_json:
+        data = json.loads(result.to_json())
+        if fail_on:
+            data["fail_on"] = {"expression": fail_on, "matched": len(matched)}
+        typer.echo(json.dumps(data, sort_keys=True, indent=1, default=str))
+    else:
+        typer.echo(render_diff(result))
+        if fail_on:
+            typer.echo(f"--fail-on {fail_on!r}: {len(matched)} matching rows")
+    if matched:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this area's verbs to the main app."""
+    """Attach `run`, `report` and `diff` to the main app."""
+    app.command()(run)
+    app.command()(report)
+    app.command()(diff)

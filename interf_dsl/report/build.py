@@ -14,6 +14,7 @@ from pathlib import Path
 from interf_dsl.errors import ReportError
 from interf_dsl.execute.atomic import atomic_write_text
 from interf_dsl.report.io import read_run
+from interf_dsl.report.migrate import migrate
 from interf_dsl.report.sections import Section, TableView, build_sections
 
 FORMATS = ("md", "html")
@@ -111,6 +112,7 @@ def build_report(run_dir: Path | str, *, formats: tuple[str, ...] = FORMATS) -> 
     if bad:
         raise ReportError(f"unknown report format {bad[0]!r}", name=bad[0], choices=FORMATS)
     data = read_run(run_dir)
+    migrate(data)  # an older run is shown in the current layout (in memory; its files are not rewritten)
     sections = build_sections(data)
     title = f"interf report: {data.run.get('experiment')} / {data.run.get('run_id')}"
     written = []

@@ -80,7 +80,8 @@ def fail_on(d: RunDiff, expression: str) -> list[dict[str, Any]]:
     Raises:
         ExprSyntaxError: the expression does not parse or names something no diff row has.
     """
-    from interf_dsl.parse.expr import evaluate_filter, filter_names, parse_filter
+    from interf_dsl.parse import evaluate_filter, parse_filter
+    from interf_dsl.parse.expr import filter_names
 
     node = parse_filter(expression)
     names = filter_names(node)
@@ -94,7 +95,7 @@ def fail_on(d: RunDiff, expression: str) -> list[dict[str, Any]]:
 
 
 def _matches(node: Any, env: dict[str, Any]) -> bool:
-    from interf_dsl.parse.expr import evaluate_filter
+    from interf_dsl.parse import evaluate_filter
 
     try:
         return bool(evaluate_filter(node, env))

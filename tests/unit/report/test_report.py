@@ -1,0 +1,99 @@
+"""report.md / report.html content, table schemas and conform, the report step's figures."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import polars as pl
+import pytest
+
+from interf_dsl.errors import ReportError
+from interf_dsl.report import build_report, conform, read_run
+from interf_dsl.report.schema import generic_keys
+from interf_dsl.report.sections import side_by_side
+
+
+def test_report_md_has_sections_tables_and_side_by_side_modes(make_run):
+    run = make_run("r")
+    md = (run / "report.md").read_text()
+    for heading in ("## Run", "## Steps", "## Interventions", "## Other"):
+        assert heading in md
+    assert "**effects: paper vs rigorous** (2 rows)" in md
+    assert "| estimate [paper] | estimate [rigorous] | ci_low [paper] |" in md
+    assert "**interventions** (80 rows; showing 50)" in md
+    assert "![intervene_feature_m__effects](figures/intervene_feature_m__effects.png)" in md
+    assert "forward passes" in md and "preset paper, seed 0" in md
+
+
+def test_report_html_is_self_contained_with_embedded_figures_and_sortable_tables(make_run):
+    page = (run := make_run("r")).joinpath("report.html").read_text()
+    imgs = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([^"]+)"', page)
+    assert len(imgs) == 1 and base64.b64decode(imgs[0]).startswith(b"\x89PNG")
+    assert page.count('<table class="sortable">') >= 5 and "<script>" in page
+    assert not re.search(r'(src|href)="(https?:|//|figures/)', page)  # nothing fetched from outside
+    assert '<section id="interventions">' in page and "estimate [rigorous]" in page
+    assert run.name in page
+
+
+def test_interf_report_rerenders_from_tables(make_run):
+    run = make_run("r")
+    (run / "report.md").unlink()
+    (run / "report.html").write_text("stale")
+    written = build_report(run)
+    assert {p.name for p in written} == {"report.md", "report.html"}
+    assert "stale" not in (run / "report.html").read_text()
+    with pytest.raises(ReportError, match="unknown report format"):
+        build_report(run, formats=("pdf",))
+    with pytest.raises(ReportError, match="not a run directory"):
+        build_report(run / "tables")
+
+
+def test_conform_casts_orders_and_sorts_and_records_keys():
+    df = pl.DataFrame({"estimate": [0.2, 0.1], "mode": ["rigorous", "paper"], "feature": [2, 1],
+                       "condition": ["self", "self"], "step": ["s", "s"], "n": [3.0, 4.0]})
+    out, keys = conform("effects", df)
+    assert keys == ["step", "feature", "condition", "mode"]
+    assert out.columns[:4] == keys and out["feature"].to_list() == [1, 2] and out.schema["n"] == pl.Int64
+
+
+def test_undeclared_tables_get_generic_keys():
+    df = pl.DataFrame({"step": ["s"], "name": ["x"], "k": [1], "score": [0.5], "vec": [[1.0, 2.0]]})
+    assert generic_keys(df) == ["step", "name", "k"]
+    assert conform("my_table", df)[1] == ["step", "name", "k"]
+
+
+def test_conform_rejects_a_column_of_the_wrong_type():
+    with pytest.raises(ReportError, match="effects"):
+        conform("effects", pl.DataFrame({"step": ["s"], "estimate": ["not a number"]}))
+
+
+def test_side_by_side_only_with_two_modes():
+    df = pl.DataFrame({"step": ["s", "s"], "condition": ["self", "self"], "mode": ["paper", "rigorous"],
+                       "estimate": [1.0, 2.0]})
+    wide = side_by_side(df, ["step", "condition", "mode"])
+    assert wide.columns == ["step", "condition", "estimate [paper]", "estimate [rigorous]"]
+    assert wide.row(0) == ("s", "self", 1.0, 2.0)
+    assert side_by_side(df.filter(pl.col("mode") == "paper"), ["step", "condition", "mode"]) is None
+
+
+def test_report_step_draws_figures(tmp_path):
+    from engine_kinds import make_plan
+
+    from interf_dsl.execute import execute_plan
+    from interf_dsl.plan.ir import Plan, Step, seal_steps
+
+    base = list(make_plan().steps)
+    steps = [s.model_copy(update={"hash": ""}) for s in base]
+    steps.append(Step(id="report", kind="report", params={"report": {"formats": ["md"], "figures": True}},
+                      inputs=tuple(s.id for s in base)))
+    plan = Plan(experiment="demo", preset="paper", seed=0, spec_sha256="0", steps=seal_steps(steps, "t"))
+    rec = execute_plan(plan, spec_path="s.yaml", spec_text="", resolved_json={}, reports_root=tmp_path / "r",
+                       cache_dir=tmp_path / "c", quiet=True, run_id="x")
+    run = read_run(rec.run_dir)
+    assert "report__interventions_effects.png" in run.run["figures"]
+    assert (tmp_path / "r" / "demo" / "x" / "report.md").exists()
+    assert not (tmp_path / "r" / "demo" / "x" / "report.html").exists()  # formats: [md]
+    md = (tmp_path / "r" / "demo" / "x" / "report.md").read_text()
+    section = md.split("## Interventions")[1]
+    assert "report__interventions_effects.png" in section
