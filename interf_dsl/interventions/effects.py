@@ -161,6 +161,12 @@ def regressions(df: pl.DataFrame, stats: dict, init: str, first_candidate: bool,
                                              separator="/").alias("cluster"))
             lt = " + C(layer_type)" if d["layer_type"].n_unique() > 1 else ""
             for model, formula in (("A", f"value ~ I + S + baseline{lt}"), ("B", f"rel ~ I + S{lt}")):
+                k = formula.count("+") + 2 + (d["layer_type"].n_unique() - 2 if lt else 0)
+                if d["cluster"].n_unique() <= k:
+                    # A clustered covariance with no more clusters than parameters is singular.
+                    log(f"regression {mode}/{model}/{metric} skipped: {d['cluster'].n_unique()} target clusters "
+                        f"for {k} parameters")
+                    continue
                 try:
                     res = ols_clustered(d, formula, "cluster", ci)
                 except SpecError as exc:
