@@ -1,0 +1,85 @@
+"""Browser check: report.html renders in headless Debian chromium without console errors and shows its figures.
+
+Needs the `chromium` binary (`.ci/run` installs it). Missing chromium FAILS the test, so a CI machine without it
+cannot pass silently; set INTERF_SKIP_BROWSER=1 to skip it deliberately.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "execute"))
+
+pytestmark = pytest.mark.browser
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0"]
+
+
+def _chromium() -> str:
+    if os.environ.get("INTERF_SKIP_BROWSER") == "1":
+        pytest.skip("INTERF_SKIP_BROWSER=1")
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.fail("chromium is not installed (apt-get install -y chromium), or set INTERF_SKIP_BROWSER=1")
+    return exe
+
+
+def render(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
+    """(DOM after load, console lines) of `page` in headless chromium."""
+    proc = subprocess.run([_chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                           page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return proc.stdout, console
+
+
+@pytest.fixture
+def report_html(tmp_path: Path) -> Path:
+    from engine_kinds import make_plan
+
+    from interf_dsl.execute import execute_plan
+
+    rec = execute_plan(make_plan(), spec_path=tmp_path / "s.yaml", spec_text="x", resolved_json="{}",
+                       reports_root=tmp_path / "reports", cache_dir=tmp_path / "cache", run_id="r", quiet=True)
+    return Path(rec.run_dir) / "report.html"
+
+
+def test_console_scan_catches_errors(tmp_path):
+    """Negative control: the scan below must be able to fail."""
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><html><body><script>undefinedFn();</script></body></html>")
+    _, console = render(bad, tmp_path)
+    assert any("Uncaught ReferenceError" in line for line in console)
+
+
+def test_report_html_loads_without_console_errors_and_shows_figures(report_html, tmp_path):
+    dom, console = render(report_html, tmp_path)
+    assert console == []
+    imgs = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,', dom)
+    assert imgs == ["intervene_feature_m__effects"]
+    assert "<h2>Interventions</h2>" in dom and "estimate [paper]" in dom
+
+
+def test_report_tables_sort_in_the_browser(report_html, tmp_path):
+    # click the `seconds` header of the steps table twice (descending) from a script appended to a copy
+    page = tmp_path / "sorted.html"
+    probe = ("<script>var t=document.querySelector('section#steps table'),th=t.tHead.rows[0].cells[3];"
+             "var before=[].map.call(t.tBodies[0].rows,function(r){return r.cells[0].textContent;}).join(',');"
+             "th.click();th.click();"
+             "var v=[].map.call(t.tBodies[0].rows,function(r){return parseFloat(r.cells[3].textContent);});"
+             "var after=[].map.call(t.tBodies[0].rows,function(r){return r.cells[0].textContent;}).join(',');"
+             "var desc=v.every(function(x,i){return i===0||v[i-1]>=x;});"
+             "document.body.setAttribute('data-probe',th.textContent+'|'+th.className+'|'+desc+'|'+(before!==after));"
+             "</script></body>")
+    page.write_text(report_html.read_text().replace("</body>", probe))
+    dom, console = render(page, tmp_path)
+    assert console == []
+    assert 'data-probe="seconds|desc|true|true"' in dom
