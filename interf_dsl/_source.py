@@ -72,8 +72,8 @@ class SourceMap:
         return tuple(key_path) in self.positions
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader without the implicit timestamp resolver (dates stay strings)."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loader (libyaml when available: 5x faster) without the implicit timestamp resolver."""
 
 
 _Loader.yaml_implicit_resolvers = {

@@ -55,10 +55,29 @@ def grammar_text() -> str:
     return (Path(__file__).resolve().parents[2] / "grammar" / "interf.lark").read_text(encoding="utf-8")
 
 
+def _cache_path() -> str | bool:
+    """Where lark keeps the compiled LALR tables (building them costs ~0.3 s on a busy 2-core machine).
+
+    lark keys the cache on the grammar text and options, so a changed grammar never reuses stale tables.
+    """
+    import os
+    import tempfile
+
+    folder = os.environ.get("INTERF_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "interf-lark")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return False
+    import hashlib
+
+    digest = hashlib.sha256(grammar_text().encode("utf-8") + lark.__version__.encode()).hexdigest()[:16]
+    return os.path.join(folder, f"interf-{digest}.lark.cache")
+
+
 @functools.cache
 def _parser() -> lark.Lark:
     return lark.Lark(grammar_text(), parser="lalr", lexer="contextual", start=list(STARTS),
-                     propagate_positions=True, maybe_placeholders=True)
+                     propagate_positions=True, maybe_placeholders=True, cache=_cache_path())
 
 
 def _syntax_error(message: str, line: int, column: int, length: int = 1, expected: tuple[str, ...] = (),
@@ -261,8 +280,15 @@ def parse_filter(text: str) -> Node:
     return node
 
 
+_KEYWORDS = ("and", "or", "not", "true", "false")
+
+
 def _check_calls(node: Node) -> None:
     from interf_dsl.errors import did_you_mean
+
+    if isinstance(node, Name) and node.name in _KEYWORDS:
+        raise _syntax_error(f"'{node.name}' is a keyword, not a value", 1, node.col + 1, len(node.name),
+                            label="keyword")
 
     if isinstance(node, Call):
         if node.fn not in FILTER_FUNCTIONS:

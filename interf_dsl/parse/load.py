@@ -138,6 +138,10 @@ def _items(exc: ValidationError, data: Any, smap: SourceMap) -> list[ErrorItem]:
         # a union (str | {release, id}) reports one error per member: keep the informative ones
         if len(siblings) > 1 and err["type"] in ("string_type", "model_type", "dict_type", "model_attributes_type"):
             continue
+        # a list whose only item failed also reports "too short": the item's own error says it all
+        if err["type"] == "too_short" and any(len(kp) > len(err["_kp"]) and kp[:len(err["_kp"])] == err["_kp"]
+                                              for kp in by_path):
+            continue
         item = _item(err, data, smap)
         key = (item.span, item.message)
         if key not in seen:

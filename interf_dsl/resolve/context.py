@@ -65,5 +65,6 @@ class Context:
 
     def raise_if_any(self) -> None:
         if self.errors:
-            items = sorted(self.errors, key=lambda e: (e.span.line, e.span.col) if e.span else (0, 0))
+            unique = {(e.message, e.span, e.key_path): e for e in self.errors}  # one per hook site, same text
+            items = sorted(unique.values(), key=lambda e: (e.span.line, e.span.col) if e.span else (0, 0))
             raise ResolveError(items=items)

@@ -185,7 +185,8 @@ def _check_contradictions(spec: Spec, sections: dict[str, Any], ctx: Context) ->
     if stats.alpha_selection == "heldout" and spec.prompts.heldout_fraction == 0:
         ctx.error("alpha_selection 'heldout' needs held-out sentences, but prompts.heldout_fraction is 0",
                   ("prompts", "heldout_fraction"))
-    if metrics.primary not in metrics.names:
+    known = catalogs.kind_names("metric")
+    if metrics.primary not in metrics.names and all(n in known for n in metrics.names):
         kp = ("metrics", "primary") if spec.metrics.primary is not None else ("metrics", "names")
         ctx.error(f"primary metric '{metrics.primary}' is not among metrics.names", kp, name=metrics.primary,
-                  choices=metrics.names)
+                  choices=metrics.names, hint="set metrics.primary to one of the names, or add it to names")

@@ -1,0 +1,62 @@
+"""Golden files of the compiler: a plan per shipped spec, an error text per invalid spec (`pytest --update-golden`).
+
+Plans are compared without step hashes and with fingerprints masked, so a rebuilt zoo or an installed hub model
+does not churn them; hashing itself is tested in tests/unit/plan. The zoo is the fake card of tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from interf_dsl.errors import InterfError, render_error
+from interf_dsl.parse import load_spec
+from interf_dsl.plan import compile_plan
+from interf_dsl.resolve import resolve_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = sorted(p for p in (ROOT / "specs").rglob("*") if p.suffix in (".yaml", ".interf"))
+INVALID = sorted(p for p in (ROOT / "tests/golden/invalid").iterdir() if p.suffix in (".yaml", ".interf"))
+
+
+def _normalised(plan) -> str:
+    data = plan.model_dump(mode="json")
+    for step in data["steps"]:
+        step.pop("hash")
+        for key in ("fingerprint", "corpus_fingerprint"):
+            if key in step["params"]:
+                step["params"][key] = "<fingerprint>"
+    data.pop("spec_sha256")
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: str(p.relative_to(ROOT / "specs")))
+def test_golden_plan(spec: Path, fake_zoo, update_golden: bool) -> None:
+    text = _normalised(compile_plan(resolve_spec(load_spec(spec))))
+    golden = ROOT / "tests/golden/plans" / (str(spec.relative_to(ROOT / "specs")).replace("/", "__") + ".json")
+    if update_golden or not golden.exists():
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
+
+
+def test_at_least_forty_invalid_specs() -> None:
+    assert len(INVALID) >= 40
+    assert any(p.suffix == ".interf" for p in INVALID) and any(p.suffix == ".yaml" for p in INVALID)
+
+
+@pytest.mark.parametrize("bad", INVALID, ids=lambda p: p.name)
+def test_golden_error(bad: Path, fake_zoo, update_golden: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    rel = os.path.relpath(bad, ROOT)
+    with pytest.raises(InterfError) as info:
+        resolve_spec(load_spec(rel))
+    assert info.value.exit_code == 2
+    text = render_error(info.value) + "\n"
+    assert "Traceback" not in text
+    golden = bad.with_suffix(bad.suffix + ".err.txt")
+    if update_golden or not golden.exists():
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")

@@ -1,0 +1,90 @@
+"""Plan compiler: step ids/kinds/params/inputs per ARCHITECTURE.md, content hashes, estimates."""
+
+from __future__ import annotations
+
+from interf_dsl.parse import load_spec_text
+from interf_dsl.plan import STEP_KINDS, compile_plan
+from interf_dsl.resolve import resolve_spec
+
+SPEC = """experiment: {name: p, seed: 7}
+sources:
+  gpt2:
+    model: zoo:gpt2-tiny
+    seed: 53
+    saes: [{hooks: "L1.{attn_out,resid_post}"}]
+map: {thresholds: [0.4, 0.2], targets_per_layer: 2, partners_per_bin: 1}
+interventions:
+  - focus: feature
+    scales: "±{1, 2}"
+  - focus: prompt
+    types: [location, number]
+    sentences: 4
+    trials: 5
+transfer:
+  types: [location, number]
+  sentences: 4
+  trials: 5
+  targets: [{name: tiny, model: openai/tiny, serve: zoo:target-tiny}]
+"""
+
+
+def plan(text: str = SPEC):
+    return compile_plan(resolve_spec(load_spec_text(text, "p.yaml")))
+
+
+def test_step_ids_kinds_and_order(fake_zoo) -> None:
+    p = plan()
+    ids = [s.id for s in p.steps]
+    assert ids[:7] == ["model:gpt2", "sae:gpt2/L1.attn_out", "atlas:gpt2/L1.attn_out", "explain:gpt2/L1.attn_out",
+                       "embed:gpt2/L1.attn_out", "map:gpt2/L1.attn_out", "sae:gpt2/L1.resid_post"]
+    assert ids[-5:] == ["prompts", "intervene:feature:gpt2", "intervene:prompt:gpt2", "transfer:tiny", "report"]
+    assert {s.kind for s in p.steps} <= set(STEP_KINDS)
+    seen: set[str] = set()
+    for s in p.steps:  # topological
+        assert set(s.inputs) <= seen
+        seen.add(s.id)
+
+
+def test_params_follow_the_contract(fake_zoo) -> None:
+    p = plan()
+    sae = p.step("sae:gpt2/L1.resid_post")
+    assert sae.params["sae"] == "zoo:gpt2-tiny/L1.resid_post"
+    assert sae.params["hook_name"] == "blocks.1.hook_resid_post" and "fingerprint" in sae.params
+    assert p.step("select").params["seeds"] == {"gpt2": 53}
+    assert p.step("map:gpt2/L1.attn_out").inputs == ("atlas:gpt2/L1.attn_out", "embed:gpt2/L1.attn_out",
+                                                      "sae:gpt2/L1.attn_out")
+    feat = p.step("intervene:feature:gpt2")
+    assert feat.params["block"]["scales"] == [-2.0, -1.0, 1.0, 2.0]
+    assert feat.params["block"]["conditions"] == ["self", "bins", "random_direction"]
+    assert feat.params["stats"]["alpha_selection"] == "best"
+    tr = p.step("transfer:tiny")
+    assert tr.params["target"]["serve"] == "zoo:target-tiny" and "targets" not in tr.params["transfer"]
+    assert "intervene:prompt:gpt2" in tr.inputs
+
+
+def test_estimates_have_known_values(fake_zoo) -> None:
+    p = plan()
+    # transfer: types x sentences x (conditions + 1) x trials = 2 x 4 x (4 + 1) x 5
+    assert p.step("transfer:tiny").estimate.api_requests == 200
+    assert p.step("transfer:tiny").estimate.cost_usd is None
+    # feature: targets 2 x 2 hooks x 2 tau = 8; sentences 5 tokens x 3 = 15; levels 1 + 5 bins + 1 = 7; 4 scales
+    assert p.step("intervene:feature:gpt2").estimate.forward_passes == 8 * 15 * (1 + 7 * 4)
+    # prompt injection: types x sentences x (1 + 4 conditions x trials)
+    assert p.step("intervene:prompt:gpt2").estimate.forward_passes == 2 * 4 * (1 + 4 * 5)
+
+
+def test_hashes_are_stable_and_propagate(fake_zoo) -> None:
+    a, b = plan(), plan()
+    assert [s.hash for s in a.steps] == [s.hash for s in b.steps]
+    c = plan(SPEC.replace("partners_per_bin: 1", "partners_per_bin: 2"))
+    assert a.step("model:gpt2").hash == c.step("model:gpt2").hash
+    assert a.step("map:gpt2/L1.attn_out").hash != c.step("map:gpt2/L1.attn_out").hash
+    assert a.step("transfer:tiny").hash != c.step("transfer:tiny").hash  # through select
+
+
+def test_plan_json_is_canonical(fake_zoo) -> None:
+    import json
+
+    text = plan().to_json()
+    assert json.loads(text)["experiment"] == "p"
+    assert text == plan().to_json()
