@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 HIST_BINS = 200  # histogram of I and S on [-1, 1], resolution 0.01 (App. F fractions read from it)
 HIST2D_BINS = 100
-_BYTES_PER_CELL = 40  # I, S (fp32), codes (int32), level, temporaries
+_BYTES_PER_CELL = 72  # I, S (fp32), codes, level, int64 histogram indices, temporaries (measured)
 
 
 @dataclass

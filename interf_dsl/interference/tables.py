@@ -80,9 +80,10 @@ def map_tables(m: BlockedMap, feature_ids: list[int], *, source: str, hook: str,
             "S": tr["S"].double().numpy(), "bin": top_bins.numpy(), "tau": [None] * tr["I"].numel(),
             "rank": tr["rank"].numpy()}, schema_overrides={"tau": pl.Float64}).with_columns(pl.lit("top").alias("set")))
     lit = [pl.lit(source).alias("source"), pl.lit(hook).alias("hook"), pl.lit(metric).alias("metric")]
-    pairs = (pl.concat([f.with_columns(lit) for f in frames], how="diagonal") if frames
+    cast = [pl.col(k).cast(v) for k, v in pair_schema.items()]
+    pairs = (pl.concat([f.with_columns(lit).select(cast) for f in frames]) if frames
              else pl.DataFrame(schema=pair_schema))
-    pairs = pairs.select([pl.col(k).cast(v) for k, v in pair_schema.items()]).with_columns(
+    pairs = pairs.with_columns(
         pl.col("S").fill_nan(None)).sort("set", "feature", "tau", "bin", "rank", nulls_last=True)
     out = {"pairs": pairs, "map_stats": _stats(m, source, hook, metric, len(feature_ids))}
     if primary:

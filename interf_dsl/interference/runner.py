@@ -1,0 +1,192 @@
+"""Interference kind: step runners `map` (one SAE) and `select` (every map), registered in STEP_RUNNERS.
+
+`map` params: source, sae, hook_name, map (section); inputs: atlas, embed, sae → tables `pairs`, `map_stats`,
+`partner_counts`, `links`, `neurons`, `clusters`, plus pass-throughs `feature_tokens`, `vocab`, `link_vectors` that
+`select` needs; figures as files. `select` params: map (section), seeds {source: seed}, optional token_sets
+{types, high_threshold (number or {source: number}), medium_threshold, interference_min, semantic_max,
+tokens_per_feature, labels {source: path}} → `targets`, `partners`, `token_sets`, `shared`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from interf_dsl.atlas.runner import only_input
+from interf_dsl.errors import SpecError
+from interf_dsl.execute.steps import StepResult, step_runner
+from interf_dsl.interference.bins import parse_bins, parse_thresholds
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from interf_dsl.execute.steps import StepContext
+
+NEURON_CUTOFF = 0.4
+SELECTIONS = ("pairwise", "cluster_exclusion")
+
+
+def _metric_inputs(ctx: StepContext, atlas, feats: pl.DataFrame, ids: list[int], metrics: list[str]):
+    import torch
+    from safetensors.torch import load_file
+
+    from interf_dsl.interference.metrics import MetricInputs
+
+    p = ctx.params
+    sae = ctx.sae(p["source"], p["hook_name"])
+    idx = torch.tensor(ids, dtype=torch.long)
+    vec = load_file(str(atlas.files["atlas_vectors"])) if "atlas_vectors" in atlas.files else {}
+    w_u = ctx.model(p["source"]).W_U.detach().float() if "logit_effect" in metrics else None
+    nidx = feats["neuron_idx"].to_list()
+    return MetricInputs(
+        w_dec=sae.W_dec.detach().float()[idx], w_enc=sae.W_enc.detach().float()[:, idx], w_u=w_u,
+        activation_sample=vec["activation_sample"][idx] if "activation_sample" in vec else None,
+        context_means=vec["context_means"][idx] if "context_means" in vec else None,
+        neuron_idx=[nidx[i] for i in ids], where=f"{p['source']}/{p['hook_name']}")
+
+
+@step_runner("map")
+def run_map(ctx: StepContext) -> StepResult:
+    """Interference map of one SAE for every configured metric (the first is primary)."""
+    import numpy as np
+    import polars as pl
+    import torch
+
+    from interf_dsl.interference.blocked import compute_map
+    from interf_dsl.interference.clusters import cluster_features
+    from interf_dsl.interference.figures import map_figures
+    from interf_dsl.interference.metrics import INTERFERENCE_METRICS
+    from interf_dsl.interference.neurons import neuron_table
+    from interf_dsl.interference.tables import map_tables
+
+    p, mp = ctx.params, dict(ctx.params.get("map") or {})
+    source, hook = p["source"], p["hook_name"]
+    bins, taus = parse_bins(mp.get("bins")), parse_thresholds(mp.get("thresholds"))
+    metrics = list(mp.get("metrics") or ["decoder_cos"])
+    for name in metrics:
+        INTERFERENCE_METRICS.entry(name)  # unknown names fail here, with choices
+    selection = mp.get("selection") or "pairwise"
+    if selection not in SELECTIONS:
+        raise SpecError(f"map.selection: unknown mode '{selection}'", name=selection, choices=SELECTIONS)
+    budget = float(mp.get("memory_budget_mb") or 1024)
+    atlas = only_input(ctx, "atlas")
+    feats = atlas.tables["features"].sort("feature")
+    emb = only_input(ctx, "embed").tables["embeddings"]
+    has_emb = set(emb["feature"].to_list())
+    ids = [f for f, a in feats.select("feature", "active").iter_rows() if a and f in has_emb]
+    vec_of = dict(zip(emb["feature"].to_list(), emb["vector"].to_list(), strict=True))
+    e = torch.tensor(np.asarray([vec_of[f] for f in ids], dtype=np.float32).reshape(len(ids), -1))
+    cutoffs = tuple(sorted(set(taus) | {NEURON_CUTOFF}, reverse=True))
+    linkage = mp.get("linkage") or "average"
+    labels = cluster_features(e.numpy(), cutoffs, linkage, budget)
+    inputs = _metric_inputs(ctx, atlas, feats, ids, metrics)
+    tables: dict[str, list] = {}
+    files = {}
+    meta = {"source": source, "hook": hook, "sae": p.get("sae"), "n_mapped": len(ids), "linkage": linkage,
+            "selection": selection, "metrics": metrics}
+    for k, name in enumerate(metrics):
+        mv = INTERFERENCE_METRICS.get(name)(inputs)
+        cl = [torch.from_numpy(labels[t]) for t in taus] if selection == "cluster_exclusion" else None
+        m = compute_map(mv.vectors, e, bins, taus, top_partners=int(mp.get("top_partners") or 20),
+                        memory_budget_mb=budget, transform=mv.transform, cluster_labels=cl,
+                        seed=int(mp.get("seed") or 0), progress=ctx.progress(len(ids), f"map {name} {hook}"))
+        meta[f"{name}.block_rows"], meta[f"{name}.flops"] = m.block_rows, m.flops
+        for tname, df in map_tables(m, ids, source=source, hook=hook, metric=name, taus=taus, bins=bins,
+                                    primary=k == 0).items():
+            tables.setdefault(tname, []).append(df)
+        if k == 0:
+            files.update(map_figures(m, bins, taus, f"{source}/{hook} {name}", ctx.work_dir / "figures"))
+    out = {name: pl.concat(dfs) for name, dfs in tables.items()}
+    out["clusters"] = pl.DataFrame([(source, hook, c, f, int(lab)) for c in cutoffs for f, lab in
+                                    zip(ids, labels[c], strict=True)], orient="row",
+                                   schema={"source": pl.Utf8, "hook": pl.Utf8, "cutoff": pl.Float64,
+                                           "feature": pl.Int64, "cluster": pl.Int64})
+    out["neurons"] = neuron_table(feats, dict(zip(ids, labels[NEURON_CUTOFF].tolist(), strict=True)),
+                                  source=source, hook=hook)
+    out["feature_tokens"] = feats.select("source", "hook", "feature", "top_token_ids", "top_tokens")
+    out["vocab"] = atlas.tables["vocab"]
+    linked = set(out["links"]["feature"].to_list()) | set(out["links"]["partner"].to_list())
+    out["link_vectors"] = emb.filter(pl.col("feature").is_in(sorted(linked))).select("feature", "vector")
+    return StepResult(tables=out, meta=meta, files=files)
+
+
+def _token_params(tp: dict[str, Any], source: str):
+    from interf_dsl.interference.token_sets import TokenSetParams
+
+    high = tp.get("high_threshold")
+    fields = {k: tp[k] for k in ("medium_threshold", "interference_min", "semantic_max", "tokens_per_feature")
+              if tp.get(k) is not None}
+    params = TokenSetParams(types=tuple(tp.get("types") or ()), **fields)
+    per_source = high.get(source) if isinstance(high, dict) else high
+    return params, per_source
+
+
+def _labels(sae_ref: Any, source: str, tp: dict[str, Any], vocab: pl.DataFrame) -> dict[int, str] | None:
+    """Token-type labels {token_id: type}: the zoo's, or a JSON {token_str: type} file from token_sets.labels."""
+    import json
+
+    path = (tp.get("labels") or {}).get(source)
+    if path:
+        by_str = json.loads(open(path, encoding="utf-8").read())
+        return {i: by_str[s] for i, s in vocab.select("token_id", "token_str").iter_rows() if s in by_str}
+    if sae_ref == "zoo" or str(sae_ref).startswith("zoo"):
+        from interf_dsl.zoo.catalog import read_token_types
+
+        return {int(k): v for k, v in read_token_types().items()}
+    return None
+
+
+@step_runner("select")
+def run_select(ctx: StepContext) -> StepResult:
+    """Targets and partners per SAE and τ, Table-1 token sets, and pairs shared across sources."""
+    import numpy as np
+    import polars as pl
+
+    from interf_dsl.interference.select import select_sae
+    from interf_dsl.interference.share import PairSet, shared_pairs
+    from interf_dsl.interference.token_sets import SourceTokens, combine_sources, source_token_sets
+
+    mp, seeds = dict(ctx.params.get("map") or {}), dict(ctx.params.get("seeds") or {})
+    tp = dict(ctx.params.get("token_sets") or {})
+    bins, taus = parse_bins(mp.get("bins")), parse_thresholds(mp.get("thresholds"))
+    maps = sorted(ctx.inputs_of_kind("map"), key=lambda kv: kv[0])
+    rngs = {s: np.random.default_rng(int(seed)) for s, seed in seeds.items()}
+    targets, partners, per_source, pairsets = [], [], {}, []
+    for _, res in maps:
+        t = res.tables
+        source, hook, primary = res.meta["source"], res.meta["hook"], res.meta["metrics"][0]
+        rng = rngs.setdefault(source, np.random.default_rng(0))
+        tg, pt = select_sae(t["partner_counts"], t["pairs"].filter((pl.col("set") == "bin")
+                                                                    & (pl.col("metric") == primary)),
+                            bins, taus, source=source, hook=hook,
+                            targets_per_layer=int(mp.get("targets_per_layer") or 10),
+                            partners_per_bin=int(mp.get("partners_per_bin") or 3), rng=rng,
+                            check_semantic=(mp.get("selection") or "pairwise") == "pairwise")
+        targets.append(tg)
+        partners.append(pt)
+        per_source.setdefault(source, {"saes": [], "vocab": t["vocab"], "sae": res.meta.get("sae", "zoo")})
+        per_source[source]["saes"].append((t["feature_tokens"], t["links"]))
+        high = t["links"].filter((pl.col("I") > 0.4) & (pl.col("S") < 0.2))
+        vecs = {f: np.asarray(v, dtype=np.float32) for f, v in t["link_vectors"].iter_rows()}
+        pairsets.append(PairSet(source, hook, high.select("feature", "partner", "I", "S"), vecs))
+    token_rows, skipped = [], []
+    for source, info in sorted(per_source.items()):
+        labels = _labels(info["sae"], source, tp, info["vocab"])
+        if labels is None:
+            skipped.append(source)
+            ctx.log(f"token sets: no token-type labels for source '{source}' (set token_sets.labels.{source})")
+            continue
+        params, high = _token_params(tp, source)
+        src = SourceTokens(source, info["saes"], info["vocab"], labels, high_threshold=high)
+        token_rows.append(source_token_sets(src, params, np.random.default_rng(int(seeds.get(source, 0)))))
+    token_sets = pl.concat(token_rows) if token_rows else None
+    if token_sets is not None:
+        token_sets = pl.concat([token_sets, combine_sources(token_sets)])
+    share = float(mp.get("share_similarity") or 0.5)
+    shared = [shared_pairs(a, b, share_similarity=share) for k, a in enumerate(pairsets) for b in pairsets[k + 1:]
+              if a.source != b.source]
+    tables = {"targets": pl.concat(targets), "partners": pl.concat(partners)}
+    if token_sets is not None:
+        tables["token_sets"] = token_sets
+    if shared:
+        tables["shared"] = pl.concat(shared)
+    return StepResult(tables=tables, meta={"token_sets_skipped": skipped, "n_maps": len(maps)})
