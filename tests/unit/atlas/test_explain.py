@@ -1,0 +1,95 @@
+"""Neuronpedia export import, and the llm explainer through litellm over HTTP to a loopback server."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import polars as pl
+import pytest
+
+from interf_dsl.atlas.neuronpedia import read_export
+from interf_dsl.errors import BackendError
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def write_batch(folder, part, k, records):
+    (folder / part).mkdir(parents=True, exist_ok=True)
+    with gzip.open(folder / part / f"batch-{k}.jsonl.gz", "wt", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r) + "\n")
+
+
+def export(tmp_path):
+    write_batch(tmp_path, "features", 0, [{"index": 0, "neuron_alignment_indices": [3, 1, 2],
+                                          "neuron_alignment_values": [0.5, 0.3, 0.1]}])
+    write_batch(tmp_path, "features", 1, [{"index": 1, "neuron_alignment_indices": [],
+                                          "neuron_alignment_values": []}])
+    write_batch(tmp_path, "activations", 0, [{"index": 0, "activations": [
+        {"tokens": ["a", " cat"], "values": [0.0, 2.0], "maxValueTokenIndex": 1}]}])
+    write_batch(tmp_path, "explanations", 0, [{"index": 0, "description": "cats", "embedding": [1.0, 0.0]},
+                                              {"index": 0, "description": "felines", "embedding": [0.0, 1.0]}])
+    return tmp_path
+
+
+def test_read_export(tmp_path):
+    out = read_export(export(tmp_path), n_features=4)
+    assert out["features"]["neuron_idx"].to_list() == [[3, 1, 2], []]
+    assert out["contexts"].row(0) == (0, 0, ["a", " cat"], [0.0, 2.0], 1, 2.0)
+    # several explanations: first text, averaged embedding (authors' implementation)
+    assert out["explanations"].row(0) == (0, "cats", [0.5, 0.5])
+    with pytest.raises(BackendError, match="do not exist"):
+        read_export(tmp_path, n_features=1)
+    (tmp_path / "features" / "batch-0.jsonl.gz").unlink()
+    with pytest.raises(BackendError, match=r"missing batches \[0\]"):
+        read_export(tmp_path)
+
+
+class _Chat(BaseHTTPRequestHandler):
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Chat.seen.append(body)
+        reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                 "choices": [{"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": "animals such as cats"}}],
+                 "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}}
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_llm_explainer_over_http(tmp_path, monkeypatch):
+    from interf_dsl.atlas.explain import explain_features
+    from interf_dsl.execute.steps import Counters
+
+    monkeypatch.setenv("INTERF_CACHE_DIR", str(tmp_path / "cache"))
+    server = HTTPServer(("127.0.0.1", 0), _Chat)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        feats = pl.DataFrame({"feature": [0, 1], "active": [True, False]})
+        ctx = pl.DataFrame({"feature": [0], "rank": [0], "tokens": [["a", " cat"]], "acts": [[0.0, 2.0]]})
+        settings = {"kind": "llm", "model": "openai/tiny", "api_base": f"http://127.0.0.1:{server.server_port}/v1",
+                    "api_key_env": "TINY_KEY"}
+        monkeypatch.setenv("TINY_KEY", "sk-test")
+        counters = Counters()
+        out = explain_features(feats, ctx, settings, counters)
+        assert out.rows() == [(0, "animals such as cats", "llm")]
+        assert counters.api_requests == 1
+        user = _Chat.seen[-1]["messages"][1]["content"]
+        assert user == "1. a« cat»"
+        explain_features(feats, ctx, settings, counters)  # cached: no second request
+        assert len(_Chat.seen) == 1 and counters.api_requests == 1
+    finally:
+        server.shutdown()
