@@ -17,23 +17,24 @@ SpecArg = Annotated[Path, typer.Argument(help="Spec file (.yaml/.yml or .interf)
 
 def validate(specs: Annotated[list[Path], typer.Argument(help="Spec files to check.")]) -> None:
     """Parse and resolve specs; print `ok` per file or every error, located (exit 2)."""
-    from interf_dsl.errors import InterfError, render_error
+    from interf_dsl.errors import InterfError
     from interf_dsl.parse import load_spec
     from interf_dsl.resolve import resolve_spec
 
-    failed: InterfError | None = None
+    failed: list[InterfError] = []
     for path in specs:
         try:
             resolved = resolve_spec(load_spec(path))
         except InterfError as err:
-            typer.echo(render_error(err), err=True)
-            failed = err
+            failed.append(err)
             continue
         n = sum(len(s.saes) for s in resolved.sources.values())
         typer.echo(f"ok {path}: {len(resolved.sources)} sources, {n} SAEs, "
                    f"{len(resolved.interventions)} focus blocks, preset {resolved.preset}")
-    if failed is not None:
-        raise typer.Exit(failed.exit_code)
+    if failed:
+        # one error carrying every file's items: cli.main renders them all and exits with its code (2)
+        first = failed[0]
+        raise type(first)(items=[item for err in failed for item in err.items])
 
 
 def plan(spec: SpecArg,
