@@ -153,15 +153,19 @@ def _align(name: str, da: RunData, db: RunData, out: RunDiff) -> tuple[TableDiff
 
 
 def _case_arrays(name: str, da: RunData, db: RunData) -> dict[tuple, tuple[list, list]] | None:
-    """Per-case values of both runs, paired by case, grouped by the effect keys they share."""
+    """Per-case values of both runs, paired by case, grouped by the effect keys they share (None: no usable
+    per-case table, or its rows are not one per (effect, case))."""
     spec = TABLES[name].effect
-    if spec is None or spec.cases is None or spec.cases not in da.table_names or spec.cases not in db.table_names:
+    found = next((c for c in (spec.cases if spec else ()) if c in da.table_names and c in db.table_names
+                  and {spec.case_key, spec.case_value} <= set(da.table(c).columns) & set(db.table(c).columns)), None)
+    if found is None:
         return None
-    ca, cb = da.table(spec.cases), db.table(spec.cases)
-    if spec.case_value not in ca.columns or spec.case_value not in cb.columns:
-        return None
-    group = [k for k in da.keys(spec.cases) if k != spec.case_key and k in cb.columns and k != "mode"]
+    ca, cb = da.table(found), db.table(found)
+    effect_cols = set(da.table(name).columns)
+    group = [k for k in da.keys(found) if k != spec.case_key and k in cb.columns and k in effect_cols]
     on = [*group, spec.case_key]
+    if not (ca.select(on).is_unique().all() and cb.select(on).is_unique().all()):
+        return None  # cases do not map one-to-one onto effects (e.g. one row per scale): no paired CI
     pairs = ca.select([*on, spec.case_value]).join(cb.select([*on, spec.case_value]), on=on, how="inner",
                                                   suffix="__b", nulls_equal=True)
     out: dict[tuple, tuple[list, list]] = {}

@@ -21,7 +21,7 @@ def _errorbar_figure(df: pl.DataFrame, x: str, title: str, path: Path) -> Path |
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    need = {x, "estimate", "ci_low", "ci_high"}
+    need = {x, "estimate", "ci_lo", "ci_hi"}
     if not need <= set(df.columns) or df.height == 0:
         return None
     df = df.head(MAX_POINTS)
@@ -33,8 +33,8 @@ def _errorbar_figure(df: pl.DataFrame, x: str, title: str, path: Path) -> Path |
         part = df if mode == "" else df.filter(df["mode"].cast(str) == mode)
         xs = [cats.index(str(v)) + (j - (len(modes) - 1) / 2) * width for v in part[x].to_list()]
         est = part["estimate"].to_list()
-        lo = [e - low if e is not None and low is not None else 0 for e, low in zip(est, part["ci_low"], strict=True)]
-        hi = [h - e if e is not None and h is not None else 0 for e, h in zip(est, part["ci_high"], strict=True)]
+        lo = [e - low if e is not None and low is not None else 0 for e, low in zip(est, part["ci_lo"], strict=True)]
+        hi = [h - e if e is not None and h is not None else 0 for e, h in zip(est, part["ci_hi"], strict=True)]
         ax.errorbar(xs, est, yerr=[lo, hi], fmt="o", capsize=3, label=mode or None)
     ax.axhline(0.0, color="grey", lw=0.8)
     ax.set_xticks(range(len(cats)), cats, rotation=30, ha="right")

@@ -1,11 +1,11 @@
 """Report stage: migrate run directories written with an older table schema to `SCHEMA_VERSION`, in memory.
 
 History:
-- v1 (first layout): effect tables (`effects`, `transfer`) had one `effect` column and no `mode` (every number was
-  the paper protocol's); per-case tables named their case column `sentence` (`interventions`) or `trial`
-  (`transfer_trials`).
-- v2: `effect` -> `estimate`, a `mode` column (`paper` | `rigorous`) that is part of the keys, case column `case`
-  (a string).
+- v1 (first layout): effect tables (`effects`, `transfer`) had one `effect` column, `ci_low`/`ci_high`, and no
+  `mode` (every number was the paper protocol's); per-case tables named their case column `sentence`
+  (`interventions`) or `trial` (`transfer_trials`).
+- v2: `effect` -> `estimate`, `ci_low`/`ci_high` -> `ci_lo`/`ci_hi` (the interventions and stats kinds' names), a
+  `mode` column (`paper` | `rigorous`) that is part of the keys, case column `case` (a string).
 
 A migration rewrites tables and their recorded keys; `diff_reports` states each migration it applied. A run from
 a newer interf, or from a version with no migration path, is refused with the reason.
@@ -38,6 +38,10 @@ def _v1_to_v2(data: RunData) -> list[str]:
                 df = df.with_columns(pl.lit("paper").alias("mode"))
                 keys.append("mode")
             notes.append(f"{name}: renamed effect -> estimate, added mode = 'paper' (v1 had paper numbers only)")
+        ci = {old: new for old, new in (("ci_low", "ci_lo"), ("ci_high", "ci_hi")) if old in df.columns}
+        if ci:
+            df = df.rename(ci)
+            notes.append(f"{name}: renamed ci_low/ci_high -> ci_lo/ci_hi")
         old_case = {"interventions": "sentence", "transfer_trials": "trial"}.get(name)
         if old_case and old_case in df.columns and "case" not in df.columns:
             df = df.with_columns(pl.col(old_case).cast(pl.String).alias("case")).drop(old_case)

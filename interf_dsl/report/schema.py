@@ -27,10 +27,12 @@ class EffectSpec:
     """How to read effects (estimate with CI) from a table, and where its per-case data lives."""
 
     estimate: str = "estimate"
-    ci_low: str = "ci_low"
-    ci_high: str = "ci_high"
-    cases: str | None = None
-    """Table holding one row per case (sentence, trial) of each effect, for paired bootstrap deltas in a diff."""
+    ci_low: str = "ci_lo"
+    ci_high: str = "ci_hi"
+    cases: tuple[str, ...] = ()
+    """Candidate tables holding one row per case (sentence, trial) of each effect, keyed by (some of) the effect's
+    keys plus `case_key`, with `case_value`; the first one present with both columns gives a diff its paired
+    bootstrap deltas."""
     case_key: str = "case"
     case_value: str = "value"
 
@@ -55,19 +57,25 @@ def _t(name: str, stage: str, keys: tuple[str, ...], effect: EffectSpec | None =
 _S, _I, _F = "str", "i64", "f64"
 _EFFECT_COLS = dict(
     mode=(_S, "statistics mode: paper (the authors' protocol) or rigorous (METHOD.md §8)"),
-    metric=(_S, "metric name"), estimate=(_F, "effect estimate"), ci_low=(_F, "lower CI bound"),
-    ci_high=(_F, "upper CI bound"), n=(_I, "sample size behind the estimate"), p_value=(_F, "p-value"),
-    estimator=(_S, "how the estimate and CI were computed"),
+    metric=(_S, "metric name"), estimator=(_S, "how the estimate and CI were computed"),
+    estimate=(_F, "effect estimate"), ci_lo=(_F, "lower CI bound"), ci_hi=(_F, "upper CI bound"),
+    n=(_I, "sample size behind the estimate"), p=(_F, "p-value"), p_bh=(_F, "Benjamini-Hochberg adjusted p"),
 )
+_CASE_COLS = dict(case=(_S, "case id (sentence, prompt or trial)"), value=(_F, "per-case value of the effect"))
+_EFFECT_KEYS = ("source", "hook", "focus", "tau", "type", "target", "feature", "level", "condition", "scale", "metric",
+                "mode", "estimator")
 TABLES: dict[str, TableSchema] = {t.name: t for t in (
     _t("features", "atlas", ("source", "hook", "feature"), source=(_S, "source name"),
-       hook=(_S, "hook name"), feature=(_I, "SAE feature index"), density=(_F, "firing density")),
+       hook=(_S, "hook name"), feature=(_I, "SAE feature index")),
     _t("contexts", "atlas", ("source", "hook", "feature", "rank"), rank=(_I, "rank of the context")),
-    _t("top_tokens", "atlas", ("source", "hook", "feature", "rank"), token_id=(_I, "token id")),
+    _t("top_tokens", "atlas", ("source", "hook", "feature")),
     _t("explanations", "atlas", ("source", "hook", "feature"), explanation=(_S, "feature explanation")),
     _t("embeddings", "atlas", ("source", "hook", "feature"), vector=("list", "embedding vector")),
-    _t("pairs", "map", ("source", "hook", "feature_a", "feature_b"), interference=(_F, "primary metric")),
-    _t("map_stats", "map", ("source", "hook", "metric", "bin"), count=(_I, "pairs in the bin")),
+    _t("pairs", "map", ("source", "hook", "metric", "set", "feature", "partner", "tau"),
+       I=(_F, "interference"), S=(_F, "semantic similarity")),
+    _t("map_stats", "map", ("source", "hook", "metric", "stat", "threshold")),
+    _t("partner_counts", "map", ("source", "hook", "metric", "feature", "tau", "bin")),
+    _t("links", "map", ("source", "hook", "metric", "feature", "partner")),
     _t("neurons", "map", ("source", "hook", "neuron")),
     _t("clusters", "map", ("source", "hook", "feature")),
     _t("targets", "select", ("source", "hook", "feature")),
@@ -75,17 +83,17 @@ TABLES: dict[str, TableSchema] = {t.name: t for t in (
     _t("token_sets", "select", ("source", "hook", "feature", "token_id")),
     _t("shared", "select", ("token_id",)),
     _t("sentences", "prompts", ("sentence_id",), sentence=(_S, "sentence text")),
-    _t("interventions", "interventions", ("source", "hook", "feature", "condition", "scale", "metric", "case"),
-       condition=(_S, "condition (self, bin, random_direction, ...)"), scale=(_F, "steering scale"),
-       case=(_S, "case id (sentence or prompt)"), value=(_F, "per-case metric value")),
-    _t("effects", "interventions", ("source", "hook", "feature", "condition", "scale", "metric", "mode"),
-       EffectSpec(cases="interventions"), **_EFFECT_COLS),
-    _t("regressions", "interventions", ("term", "metric", "mode"), coef=(_F, "coefficient")),
+    _t("interventions", "interventions", ("source", "hook", "tau", "target", "feature", "coordinate", "sentence_id", "level",
+                                          "candidate", "alpha", "condition", "scale", "metric", "case"),
+       **_CASE_COLS),
+    _t("effect_cases", "interventions", (*_EFFECT_KEYS, "case"), **_CASE_COLS),
+    _t("effects", "interventions", _EFFECT_KEYS, EffectSpec(cases=("effect_cases", "interventions")),
+       **_EFFECT_COLS),
+    _t("regressions", "interventions", ("mode", "model", "metric", "term"), coef=(_F, "coefficient")),
     _t("transfer_trials", "transfer", ("target", "type", "condition", "case"),
-       target=(_S, "black-box target name"), type=(_S, "token type"), case=(_S, "trial id"),
-       value=(_F, "per-trial outcome (1 = success)")),
-    _t("transfer", "transfer", ("target", "type", "condition", "mode"),
-       EffectSpec(cases="transfer_trials"), **_EFFECT_COLS),
+       target=(_S, "black-box target name"), type=(_S, "token type"), **_CASE_COLS),
+    _t("transfer", "transfer", ("target", "type", "condition", "metric", "mode", "estimator"),
+       EffectSpec(cases=("transfer_trials",)), **_EFFECT_COLS),
 )}
 
 STAGES = ("atlas", "map", "select", "prompts", "interventions", "transfer", "other")

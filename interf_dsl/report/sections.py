@@ -62,15 +62,22 @@ def view(title: str, df: pl.DataFrame, note: str = "", max_rows: int = MAX_ROWS)
 
 
 def side_by_side(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame | None:
-    """Effects with one column per statistics mode (`estimate [paper]`, `estimate [rigorous]`, ...), or None."""
+    """Effects with one column per statistics mode (`estimate [paper]`, `estimate [rigorous]`, ...), or None.
+
+    Rows are matched across modes on the keys other than `mode` and `estimator` (the two modes use different
+    estimators by design; the estimator is shown per mode). If that does not identify one row per mode, the
+    estimator stays in the row keys.
+    """
     if "mode" not in df.columns or df["mode"].n_unique() < 2:
         return None
-    index = [k for k in keys if k != "mode" and k in df.columns]
-    values = [c for c in ("estimate", "ci_low", "ci_high", "n", "p_value") if c in df.columns]
-    if not index or not values:
+    index = [k for k in keys if k not in ("mode", "estimator") and k in df.columns]
+    if not df.select([*index, "mode"]).is_unique().all():
+        index = [k for k in keys if k != "mode" and k in df.columns]
+    values = [c for c in ("estimate", "ci_lo", "ci_hi", "n", "p", "estimator") if c in df.columns and c not in index]
+    if not index or "estimate" not in values or not df.select([*index, "mode"]).is_unique().all():
         return None
-    wide = df.pivot(on="mode", index=index, values=values, aggregate_function="first")
     modes = sorted(str(m) for m in df["mode"].unique().drop_nulls())
+    wide = df.pivot(on="mode", index=index, values=values)
     rename = {f"{v}_{m}": f"{v} [{m}]" for v in values for m in modes}
     if len(values) == 1:
         rename = {m: f"{values[0]} [{m}]" for m in modes}

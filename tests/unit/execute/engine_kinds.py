@@ -82,7 +82,7 @@ def run_effects(ctx: StepContext) -> StepResult:
         m, se = float(values.mean()), float(values.std(ddof=1) / len(values) ** 0.5)
         for mode, width in (("paper", 1.0), ("rigorous", 1.96)):
             effects.append({"feature": 7, "condition": cond, "metric": "wcos", "mode": mode, "estimate": m,
-                            "ci_low": m - width * se, "ci_high": m + width * se, "n": 40})
+                            "ci_lo": m - width * se, "ci_hi": m + width * se, "n": 40})
     fig = ctx.work_dir / "effects.png"
     fig.write_bytes(tiny_png())
     if ctx.params.get("api_requests"):

@@ -190,3 +190,31 @@ def test_quiet_progress_prints_lines(run_plan, capsys):
     run_plan(make_plan(n=4), run_id="r", quiet=True)
     err = capsys.readouterr().err
     assert "count:a: 4/4" in err and "[2/5] count:a: computing" in err and "eta" in err
+
+
+def test_rich_progress_shows_count_rate_and_eta():
+    import io
+
+    from interf_dsl.execute.progress import RunProgress
+
+    out = io.StringIO()
+    with RunProgress(quiet=False, out=out) as progress:
+        task = progress.task(3, "map:gpt2/L1")
+        for _ in range(3):
+            task.advance()
+        progress.log("a log line")
+    text = out.getvalue()
+    assert "map:gpt2/L1" in text and "3/3" in text and "/s" in text and "a log line" in text
+
+
+def test_line_progress_reports_rate_and_eta():
+    import io
+
+    from interf_dsl.execute.progress import LineTask
+
+    out = io.StringIO()
+    task = LineTask(out, 8, "units")
+    for _ in range(8):
+        task.advance()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4 and lines[-1].startswith("  units: 8/8 (") and "eta 0s" in lines[-1]

@@ -13,9 +13,6 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "execute"))
 for _k, _v in {"HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():
     os.environ.setdefault(_k, _v)
 
-V1 = Path(__file__).parents[2] / "data" / "reports" / "v1" / "demo"
-
-
 @pytest.fixture
 def make_run(tmp_path: Path):
     """make_run(run_id, **make_plan kwargs) -> run directory."""

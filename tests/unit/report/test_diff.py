@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import V1
 from typer.testing import CliRunner
 
 from interf_dsl.cli import app
@@ -16,6 +16,8 @@ from interf_dsl.errors import ExprSyntaxError, ReportError
 from interf_dsl.report.bootstrap import paired_bootstrap_ci
 from interf_dsl.report.diff import diff_reports
 from interf_dsl.report.diff_render import fail_on, render_diff
+
+V1 = Path(__file__).parents[2] / "data" / "reports" / "v1" / "demo"
 
 
 def test_identical_runs_have_no_differences(make_run):

@@ -20,7 +20,7 @@ def test_report_md_has_sections_tables_and_side_by_side_modes(make_run):
     for heading in ("## Run", "## Steps", "## Interventions", "## Other"):
         assert heading in md
     assert "**effects: paper vs rigorous** (2 rows)" in md
-    assert "| estimate [paper] | estimate [rigorous] | ci_low [paper] |" in md
+    assert "| estimate [paper] | estimate [rigorous] | ci_lo [paper] |" in md
     assert "**interventions** (80 rows; showing 50)" in md
     assert "![intervene_feature_m__effects](figures/intervene_feature_m__effects.png)" in md
     assert "forward passes" in md and "preset paper, seed 0" in md
