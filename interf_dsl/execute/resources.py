@@ -42,7 +42,7 @@ def _default_model_loader(ref: Any) -> Any:
 def _default_sae_loader(ref: Any) -> Any:
     from interf_dsl.execute.backends.loading import load_sae
 
-    return load_sae(ref)
+    return load_sae(tuple(ref) if isinstance(ref, list) else ref)  # (release, id) pairs come back from JSON as lists
 
 
 class Resources:
