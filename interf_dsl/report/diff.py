@@ -132,7 +132,7 @@ def _align(name: str, da: RunData, db: RunData, out: RunDiff) -> tuple[TableDiff
             + [f"B only: {c}" for c in tb.columns if c not in ta.columns and c != "__in_b"])
     if only:
         td.note = (td.note + "; " if td.note else "") + "columns " + ", ".join(only)
-    for row in joined.iter_rows(named=True):
+    for row in _candidates(joined, values).iter_rows(named=True):
         key = {k: row[k] for k in keys}
         if not row["__in_a"] or not row["__in_b"]:
             change = "added" if not row["__in_a"] else "removed"
@@ -150,6 +150,19 @@ def _align(name: str, da: RunData, db: RunData, out: RunDiff) -> tuple[TableDiff
                                  "delta": (y - x) if _num(x) and _num(y) else None, "key": key})
         td.changed += changed
     return td, joined
+
+
+def _candidates(joined: pl.DataFrame, values: list[str]) -> pl.DataFrame:
+    """Rows that may differ: in one run only, or with a value not exactly equal (tolerance is applied after)."""
+    import polars as pl
+
+    cond = ~(pl.col("__in_a") & pl.col("__in_b"))
+    for col in values:
+        cond = cond | ~pl.col(col).eq_missing(pl.col(f"{col}__b"))
+    try:
+        return joined.filter(cond)
+    except pl.exceptions.PolarsError:  # a dtype polars cannot compare (e.g. structs of mixed types): check all rows
+        return joined
 
 
 def _case_arrays(name: str, da: RunData, db: RunData) -> dict[tuple, tuple[list, list]] | None:
