@@ -100,6 +100,17 @@ class StepCache:
         self.root = Path(root) if root is not None else default_cache_dir()
         for sub in ("steps", "work", "locks", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._sweep_tmp()
+
+    def _sweep_tmp(self, max_age_s: float = 3600.0) -> None:
+        """Remove half-assembled entries a killed run left in tmp/ (a live commit takes seconds, not an hour)."""
+        now = time.time()
+        for path in (self.root / "tmp").iterdir():
+            try:
+                if now - path.stat().st_mtime > max_age_s:
+                    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
+            except OSError:
+                continue
 
     def entry_dir(self, step_hash: str) -> Path:
         return self.root / "steps" / step_hash

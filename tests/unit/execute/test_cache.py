@@ -90,3 +90,16 @@ def test_units_resume_in_save_order_and_skip_damaged(tmp_path):
 def test_atomic_write_leaves_no_temp_files(tmp_path):
     atomic_write_bytes(tmp_path / "d" / "f.json", json.dumps({"a": 1}).encode())
     assert [p.name for p in (tmp_path / "d").iterdir()] == ["f.json"]
+
+
+def test_stale_tmp_entries_are_swept(tmp_path):
+    import os
+    import time
+
+    StepCache(tmp_path)
+    old, new = tmp_path / "tmp" / "old.1.2", tmp_path / "tmp" / "new.1.2"
+    old.mkdir()
+    new.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    StepCache(tmp_path)
+    assert not old.exists() and new.exists()
