@@ -21,7 +21,7 @@ from interf_dsl.execute.progress import RunProgress
 from interf_dsl.execute.record import RunRecord, StepRecord
 from interf_dsl.execute.resources import Resources
 from interf_dsl.execute.selection import forced_steps, new_run_id, run_directory
-from interf_dsl.execute.steps import STEP_RUNNERS, Counters, StepResult, get_runner
+from interf_dsl.execute.steps import RUNNER_MODULES, STEP_RUNNERS, Counters, StepResult, get_runner
 
 if TYPE_CHECKING:
     from interf_dsl.plan.ir import Plan, Step
@@ -95,6 +95,9 @@ class _Run:
         except SpecError:
             raise ExecuteError(f"no runner is registered for step kind {step.kind!r} (step {step.id})",
                                name=step.kind, choices=STEP_RUNNERS.names()) from None
+        except ImportError as exc:
+            raise ExecuteError(f"the runner of step kind {step.kind!r} (step {step.id}) cannot be imported from "
+                               f"{RUNNER_MODULES.get(step.kind)}: {exc}") from exc
         self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: computing")
         work_dir = self.cache.work_dir(step.hash, self.plan.seed)
         ctx = RunStepContext(plan=self.plan, step=step, work_dir=work_dir, resources=self.resources,

@@ -218,3 +218,13 @@ def test_line_progress_reports_rate_and_eta():
         task.advance()
     lines = out.getvalue().splitlines()
     assert len(lines) == 4 and lines[-1].startswith("  units: 8/8 (") and "eta 0s" in lines[-1]
+
+
+def test_unimportable_runner_module_is_an_execute_error(run_plan, monkeypatch):
+    from interf_dsl.execute import steps
+
+    monkeypatch.setitem(steps.RUNNER_MODULES, "ghost_kind", "interf_dsl.no_such_module")
+    plan = Plan(experiment="demo", preset="paper", seed=0, spec_sha256="0",
+                steps=seal_steps([Step(id="g", kind="ghost_kind")], "t"))
+    with pytest.raises(ExecuteError, match="cannot be imported from interf_dsl.no_such_module"):
+        run_plan(plan, run_id="r")
