@@ -1,0 +1,325 @@
+"""Transfer kind, execution: asynchronous litellm requests with limits, retries, a response cache and accounting.
+
+Input: a `TargetSpec` and `Query`s (a prompt plus what to read: top-k logprobs of the next token, or n sampled first
+tokens). Output: `Answer`s (token strings, best first, with their logprobs when the target gives them).
+
+* bounded concurrency (`target.concurrency`), token-bucket limits on requests and tokens per minute (rpm, tpm);
+* retries with exponential backoff that honour a server's Retry-After, on 429, 5xx, timeouts, connection errors,
+  malformed bodies and answers missing the logprobs asked for; other errors (auth, bad request) stop at once;
+* litellm is always called with `num_retries=0` (we retry) after `LITELLM_LOCAL_MODEL_COST_MAP=True` is set;
+* a content-addressed cache on disk: one JSON file per (target identity, resolved params, prompt); only successful,
+  complete answers are written (errors never are), atomically, so a killed run leaves no torn entry;
+* per-target accounting: HTTP attempts, successes, retries, errors by kind, tokens, cost (local cost map), cache hits.
+The API key is passed to litellm only; it is never logged, cached or put in an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from interf_dsl.errors import BackendError
+from interf_dsl.plan.ir import canonical_json
+from interf_dsl.transfer.prices import cost_usd
+from interf_dsl.transfer.targets import TargetSpec
+
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass(frozen=True)
+class Query:
+    """One request: `k` > 0 asks for the top-k next-token logprobs; otherwise `n` sampled one-token completions."""
+
+    prompt: str
+    k: int = 0
+    n: int = 1
+
+    def params(self, target: TargetSpec) -> dict[str, Any]:
+        """The resolved request parameters (the cache key's params part)."""
+        if self.k > 0:
+            base = {"max_tokens": 1, "temperature": 0.0}
+            if target.mode == "chat":
+                return {**base, "logprobs": True, "top_logprobs": self.k}
+            return {**base, "logprobs": self.k}
+        # Sampling estimator: n first tokens at temperature 1, seeded where the provider honours a seed.
+        return {"max_tokens": 1, "temperature": 1.0, "n": self.n, "seed": 0}
+
+
+@dataclass
+class Answer:
+    """What a query returned: next-token strings best first (logprob mode) or the n sampled first tokens."""
+
+    tokens: list[str]
+    logprobs: list[float] | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+
+
+@dataclass
+class Accounting:
+    """Per-target work: HTTP attempts, successes, retries, errors, tokens, cost, cache hits."""
+
+    requests: int = 0
+    succeeded: int = 0
+    retries: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    errors: Counter = field(default_factory=Counter)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["errors"] = dict(self.errors)
+        d["tokens"] = self.prompt_tokens + self.completion_tokens
+        return d
+
+
+class MissingLogprobsError(Exception):
+    """The answer lacks the logprobs that were asked for (a faulty or capped response; retried)."""
+
+
+class ResponseCache:
+    """Content-addressed answers on disk: `<dir>/<sha[:2]>/<sha>.json`, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def key(self, target: TargetSpec, query: Query) -> str:
+        payload = {"target": target.cache_identity(), "params": query.params(target), "prompt": query.prompt}
+        return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+    def get(self, key: str) -> Answer | None:
+        path = self.root / key[:2] / f"{key}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return Answer(**data, cached=True)
+
+    def put(self, key: str, answer: Answer) -> None:
+        path = self.root / key[:2] / f"{key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{random.getrandbits(32):x}.tmp")
+        data = {k: v for k, v in asdict(answer).items() if k != "cached"}
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+class TokenBucket:
+    """A per-minute limit as a bucket holding one second of budget, refilled continuously."""
+
+    def __init__(self, per_minute: float | None) -> None:
+        self.rate = (per_minute or 0.0) / 60.0
+        self.capacity = max(1.0, self.rate)
+        self.level = self.capacity
+        self.stamp = time.monotonic()
+        self.lock = asyncio.Lock()
+
+    async def take(self, amount: float = 1.0) -> None:
+        if self.rate <= 0:
+            return
+        amount = min(amount, self.capacity)
+        async with self.lock:
+            while True:
+                now = time.monotonic()
+                self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.level >= amount:
+                    self.level -= amount
+                    return
+                await asyncio.sleep((amount - self.level) / self.rate)
+
+
+class TransferClient:
+    """Sends `Query`s to one target through litellm (see the module docstring for the guarantees)."""
+
+    def __init__(self, target: TargetSpec, cache_dir: Path, *, api_base: str | None = None,
+                 on_request: Any = None) -> None:
+        self.target = target
+        self.api_base = api_base or target.api_base
+        self.cache = ResponseCache(cache_dir)
+        self.acct = Accounting()
+        self.on_request = on_request  # callback(prompt_tokens, completion_tokens) for the engine's counters
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._bind_loop()
+
+    def with_mode(self, mode: str) -> TransferClient:
+        """A client for the same target through the other endpoint, sharing cache and accounting."""
+        import dataclasses
+
+        other = TransferClient(dataclasses.replace(self.target, mode=mode), self.cache.root, api_base=self.api_base,
+                               on_request=self.on_request)
+        other.acct = self.acct
+        return other
+
+    def _bind_loop(self) -> None:
+        """(Re)create the asyncio primitives for the running loop (each `asyncio.run` has a new one)."""
+        loop = _running_loop()
+        if self._loop is loop and self._loop is not None:
+            return
+        self._loop = loop
+        self._sem = asyncio.Semaphore(self.target.concurrency)
+        self._rpm = TokenBucket(self.target.rpm)
+        self._tpm = TokenBucket(self.target.tpm)
+
+    async def ask(self, query: Query) -> Answer:
+        """The answer to one query: from the cache, or from the target with retries (then cached)."""
+        key = self.cache.key(self.target, query)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.acct.cache_hits += 1
+            return hit
+        answer = await self._with_retries(query)
+        self.cache.put(key, answer)
+        return answer
+
+    async def ask_all(self, queries: list[Query]) -> list[Answer]:
+        return list(await asyncio.gather(*(self.ask(q) for q in queries)))
+
+    async def _with_retries(self, query: Query) -> Answer:
+        self._bind_loop()
+        last: str = ""
+        for attempt in range(self.target.max_retries + 1):
+            await self._rpm.take(1)
+            await self._tpm.take(len(query.prompt) / 3 + query.n)
+            async with self._sem:
+                try:
+                    self.acct.requests += 1
+                    answer = await asyncio.wait_for(self._send(query), self.target.timeout_s + 5)
+                except Exception as exc:  # noqa: BLE001 - classified below; never cached
+                    kind, retryable, wait = _classify(exc)
+                    self.acct.errors[kind] += 1
+                    last = f"{kind}: {self._scrub(str(exc))[:300]}"
+                    if not retryable:
+                        raise BackendError(f"target {self.target.name}: request failed ({last})") from None
+                else:
+                    self._account(answer)
+                    return answer
+            if attempt < self.target.max_retries:
+                self.acct.retries += 1
+                backoff = min(MAX_BACKOFF_S, self.target.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
+                await asyncio.sleep(wait if wait is not None else backoff)
+        raise BackendError(f"target {self.target.name}: gave up after {self.target.max_retries + 1} attempts "
+                           f"(last error {last})", hint="raise max_retries or timeout_s, or lower concurrency/rpm")
+
+    def _account(self, answer: Answer) -> None:
+        self.acct.succeeded += 1
+        self.acct.prompt_tokens += answer.prompt_tokens
+        self.acct.completion_tokens += answer.completion_tokens
+        cost = None if self.target.serve else cost_usd(self.target.model, answer.prompt_tokens,
+                                                          answer.completion_tokens)
+        if cost is not None:
+            self.acct.cost_usd = (self.acct.cost_usd or 0.0) + cost
+        if self.on_request is not None:
+            self.on_request(answer.prompt_tokens, answer.completion_tokens, cost)
+
+    def _scrub(self, text: str) -> str:
+        key = self.target.api_key()
+        return text.replace(key, "***") if key else text
+
+    async def _send(self, query: Query) -> Answer:
+        litellm = import_litellm()
+        common = {"model": self.target.model, "api_base": self.api_base, "api_key": self.target.api_key(),
+                  "num_retries": 0, "timeout": self.target.timeout_s, **query.params(self.target)}
+        if self.target.mode == "chat":
+            resp = await litellm.acompletion(messages=[{"role": "user", "content": query.prompt}], **common)
+        else:
+            resp = await litellm.atext_completion(prompt=query.prompt, **common)
+        return parse_response(resp, query, chat=self.target.mode == "chat")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def import_litellm() -> Any:
+    """litellm, imported with the local cost map (the default import fetches a remote price list)."""
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    return litellm
+
+
+def parse_response(resp: Any, query: Query, *, chat: bool) -> Answer:
+    """Normalise a litellm completion / chat response into an `Answer` (raises on a missing or empty part)."""
+    usage = getattr(resp, "usage", None)
+    pt = int(getattr(usage, "prompt_tokens", 0) or 0)
+    ct = int(getattr(usage, "completion_tokens", 0) or 0)
+    choices = list(resp.choices or [])
+    if not choices:
+        raise MissingLogprobsError("no choices in the answer")
+    if query.k <= 0:
+        texts = [(c.message.content if chat else c.text) or "" for c in choices]
+        return Answer(tokens=texts, prompt_tokens=pt, completion_tokens=ct)
+    top = _top_logprobs(choices[0], chat)
+    if not top:
+        raise MissingLogprobsError("the answer has no top logprobs")
+    top.sort(key=lambda t: -t[1])
+    return Answer(tokens=[t for t, _ in top], logprobs=[lp for _, lp in top], prompt_tokens=pt, completion_tokens=ct)
+
+
+def _top_logprobs(choice: Any, chat: bool) -> list[tuple[str, float]]:
+    lp = getattr(choice, "logprobs", None)
+    if lp is None:
+        return []
+    if chat:
+        content = lp.get("content") if isinstance(lp, dict) else getattr(lp, "content", None)
+        if not content:
+            return []
+        first = content[0]
+        items = first.get("top_logprobs") if isinstance(first, dict) else first.top_logprobs
+        return [(_get(t, "token"), float(_get(t, "logprob"))) for t in items or []]
+    tops = lp.get("top_logprobs") if isinstance(lp, dict) else getattr(lp, "top_logprobs", None)
+    if not tops or not tops[0]:
+        return []
+    return [(str(t), float(v)) for t, v in dict(tops[0]).items()]
+
+
+def _get(obj: Any, name: str) -> Any:
+    return obj[name] if isinstance(obj, dict) else getattr(obj, name)
+
+
+def _classify(exc: BaseException) -> tuple[str, bool, float | None]:
+    """(error kind, retryable?, server-requested wait in seconds or None)."""
+    if isinstance(exc, MissingLogprobsError):
+        return "missing_logprobs", True, None
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return "timeout", True, None
+    status = getattr(exc, "status_code", None)
+    name = type(exc).__name__
+    if name in ("Timeout", "APITimeoutError") or status == 408:
+        return "timeout", True, None
+    if status == 429 or name == "RateLimitError":
+        return "429", True, _retry_after(exc)
+    if name in ("APIConnectionError", "ServiceUnavailableError", "InternalServerError") or (status or 0) >= 500:
+        return (str(status) if status else name), True, _retry_after(exc)
+    if name == "APIError" and status is None:
+        return "malformed", True, None
+    return (str(status) if status else name), False, None
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    for headers in (getattr(exc, "litellm_response_headers", None),
+                    getattr(getattr(exc, "response", None), "headers", None)):
+        value = headers.get("retry-after") if headers is not None else None
+        if value is not None:
+            try:
+                return min(MAX_BACKOFF_S, max(0.0, float(value)))
+            except ValueError:
+                return None
+    return None

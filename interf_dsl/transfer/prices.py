@@ -1,0 +1,79 @@
+"""Transfer kind: API prices and the plan-time work estimate of a transfer step.
+
+Input: a litellm model string and token counts. Output: its price from litellm's LOCAL cost map (the JSON file
+shipped inside the litellm package, read with `json` without importing litellm, so `interf plan` stays fast and never
+reaches the network), and `estimate_transfer` → (requests, tokens, cost_usd or None when the model is unpriced).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+from typing import Any
+
+COST_MAP_FILE = "model_prices_and_context_window_backup.json"
+PROBE_REQUESTS = 3
+
+
+@functools.cache
+def cost_map() -> dict[str, Any]:
+    """litellm's bundled cost map (empty when litellm is not installed)."""
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.origin:
+        return {}
+    path = os.path.join(os.path.dirname(spec.origin), COST_MAP_FILE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except OSError:
+        return {}
+
+
+def price_per_token(model: str) -> tuple[float, float] | None:
+    """(input, output) USD per token for a litellm model string, trying it with and without its provider prefix."""
+    table = cost_map()
+    candidates = [model]
+    if "/" in model:
+        candidates.append(model.split("/", 1)[1])
+    for name in candidates:
+        entry = table.get(name)
+        if entry and "input_cost_per_token" in entry:
+            return float(entry["input_cost_per_token"]), float(entry.get("output_cost_per_token", 0.0))
+    return None
+
+
+def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """The cost of a request, or None when the model is not in the cost map."""
+    price = price_per_token(model)
+    if price is None:
+        return None
+    return prompt_tokens * price[0] + completion_tokens * price[1]
+
+
+def estimate_transfer(target: dict[str, Any], transfer: dict[str, Any], n_types: int, n_sentences: int,
+                      *, conditions: int = 4, prompt_tokens: int = 60) -> tuple[int, int, float | None]:
+    """Estimated (requests, tokens, cost_usd) of one target's transfer step, before anything runs.
+
+    Args:
+        target: the target mapping (`top_k`, `samples`, `model`, `mode`).
+        transfer: the transfer section (`trials`; `sentences` caps `n_sentences`).
+        n_types: number of token types.
+        n_sentences: sentences per type available (capped by `transfer.sentences`).
+        conditions: conditions per sentence (4 in paper mode, 5 with random_matched).
+        prompt_tokens: assumed prompt length in tokens (30 injected tokens plus a ~20-token sentence and wrappers).
+
+    Returns:
+        Requests (trials + one baseline per sentence + the capability probe), prompt plus completion tokens, and
+        the cost in USD, or None when litellm's cost map does not price the model (local or served targets).
+    """
+    per_type = min(int(n_sentences), int(transfer.get("sentences") or n_sentences))
+    trials = int(transfer.get("trials") or 1)
+    requests = n_types * per_type * (conditions * trials + 1) + PROBE_REQUESTS
+    # A target known to lack logprobs (`estimator: sampling`) returns n one-token choices; otherwise one token.
+    completion_per = max(1, int(target.get("samples") or 1)) if target.get("estimator") == "sampling" else 1
+    tokens = requests * (prompt_tokens + completion_per)
+    cost = None if target.get("serve") else cost_usd(str(target.get("model", "")), requests * prompt_tokens,
+                                                       requests * completion_per)
+    return requests, tokens, cost

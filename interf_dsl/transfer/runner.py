@@ -1,0 +1,127 @@
+"""Transfer kind, step runner `transfer:<target>`: token-type injection into one black-box target (Table 1).
+
+Input (params): `target` (one target mapping), `transfer` (types, sentences, trials, sets, prompt_sets), `metrics`,
+`stats`; inputs: `select` (token_sets), `prompts` (sentences), the prompt-focus `intervene` steps (effects, for the
+sources' rows and the transfer ratio). Output: tables `transfer_trials`, `transfer`, `transfer_grid`,
+`transfer_ratio`; the grid figure; meta with the probe's capabilities, the protocol (estimator, k), the k at which
+the sources' baselines must be recomputed, and per-target accounting (requests, tokens, cost, cache hits).
+
+Order: readiness check (stops at once listing what is missing) → start `interf serve` for a `serve:` target →
+capability probe → trials in checkpointed units → statistics → figure → stop the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import nullcontext
+from typing import Any
+
+import polars as pl
+
+from interf_dsl.errors import BackendError, ErrorItem
+from interf_dsl.execute.steps import StepResult, step_runner
+from interf_dsl.transfer import inputs as tin
+from interf_dsl.transfer.client import TransferClient
+from interf_dsl.transfer.execute import TRIALS_SCHEMA, Unit, run_units
+from interf_dsl.transfer.probe import capabilities_json, probe
+from interf_dsl.transfer.targets import TargetSpec, check_target_ready, source_recompute_k
+from interf_dsl.transfer.trials import TypeLookup, build_sentence_trials, sample_prompt_sentences
+
+
+@step_runner("transfer", summary="Token-type injection into one black-box target through litellm (Table 1).")
+def run(ctx: Any) -> StepResult:
+    """Run the transfer step of one target (see the module docstring)."""
+    target = TargetSpec.from_params(ctx.params["target"])
+    problems = check_target_ready(target)
+    if problems:
+        raise BackendError(items=[ErrorItem(p) for p in problems])
+    tr, stats = ctx.params.get("transfer", {}), ctx.params.get("stats", {})
+    sets = tin.token_sets(ctx, tr)
+    sentences = tin.type_sentences(ctx, tr, list(sets))
+    effects = tin.source_effects(ctx)
+    proto = tin.prompt_protocol(ctx, tr)
+    lookup = TypeLookup({t: levels["target"] for t, levels in sets.items()})
+    with _served(target) as api_base:
+        client = TransferClient(target, ctx.work_dir / "responses", api_base=api_base,
+                                on_request=lambda pt, ct, cost: _count(ctx, pt, ct, cost))
+        caps, protocol = asyncio.run(probe(client))
+        ctx.log(f"transfer {target.name}: {protocol['estimator']} estimator, k={protocol['k']} "
+                f"(requested {target.top_k}, offered {protocol['k_offered']})")
+        units = _units(ctx, tr, sets, sentences, proto)
+        store = ctx.units("trials")
+        errors = asyncio.run(run_units(client, units, protocol, lookup, store,
+                                       ctx.progress(len(units), f"transfer {target.name}")))
+    meta = _meta(target, caps, protocol, client, effects, proto, len(units), len(errors))
+    if errors:
+        raise BackendError(f"transfer to {target.name} stopped: {len(errors)} of {len(units)} sentence units failed "
+                           f"after retries; {len(units) - len(errors)} finished units are kept (rerun to resume). "
+                           f"First: {errors[0]}", hint="check the endpoint, or raise max_retries / timeout_s")
+    return _result(ctx, store, units, protocol, stats, effects, meta, target)
+
+
+def _served(target: TargetSpec) -> Any:
+    if not target.serve:
+        return nullcontext(target.api_base)
+    from interf_dsl.transfer.serve import serve_model
+
+    return serve_model(target.serve, threads=1)
+
+
+def _count(ctx: Any, prompt_tokens: int, completion_tokens: int, cost: float | None) -> None:
+    ctx.counters.api_requests += 1
+    ctx.counters.api_tokens += prompt_tokens + completion_tokens
+    if cost is not None:
+        ctx.counters.api_cost_usd += cost
+
+
+def _units(ctx: Any, tr: dict, sets: dict, sentences: dict, proto: dict) -> list[Unit]:
+    units = []
+    for typ in sorted(sets):
+        chosen = sample_prompt_sentences(sentences[typ], int(tr.get("sentences") or 100))
+        for sid, text in chosen:
+            trials = build_sentence_trials(typ, sid, text, sets[typ], trials=int(tr.get("trials") or 100),
+                                           tokens_per_trial=proto["tokens_per_trial"], fmt=proto["format"],
+                                           rng_for=ctx.rng)
+            units.append(Unit(typ, sid, text, tuple(trials)))
+    return units
+
+
+def _meta(target: TargetSpec, caps: Any, protocol: dict, client: TransferClient, effects: pl.DataFrame,
+          proto: dict, n_units: int, n_failed: int) -> dict[str, Any]:
+    source_k = proto.get("source_top_k")
+    meta_protocol = {**protocol, **{k: v for k, v in proto.items() if k != "source_top_k"}}
+    recompute = source_recompute_k([{"protocol": protocol}], source_k) if source_k else None
+    return {
+        "target": {k: v for k, v in target.to_json().items() if k != "api_key"},
+        "capabilities": capabilities_json(caps),
+        "protocol": meta_protocol,
+        "source_top_k": source_k,
+        "sources_recompute_k": recompute,
+        "sources_comparable": recompute is None and protocol["estimator"] == "logprobs",
+        "accounting": client.acct.to_json(),
+        "units": n_units, "units_failed": n_failed,
+        "ratio_method": "delta method on the paired cluster-bootstrap diff (target) and the sources' "
+                        "cluster-robust diff (source), SEs from CI half-widths",
+    }
+
+
+def _result(ctx: Any, store: Any, units: list[Unit], protocol: dict, stats: dict, effects: pl.DataFrame,
+            meta: dict, target: TargetSpec) -> StepResult:
+    from interf_dsl.transfer.figures import draw_grid
+    from interf_dsl.transfer.summary import grid_rows, source_diffs, summarize, transfer_ratios
+
+    keys = {u.key(protocol) for u in units}
+    parts = [store.load(k) for k in store.keys() if k in keys]
+    trials = (pl.concat(parts) if parts else pl.DataFrame(schema=TRIALS_SCHEMA)).sort(
+        ["type", "condition", "sentence_id", "trial"])
+    summary = summarize(trials, stats) if trials.height else pl.DataFrame()
+    ratio = transfer_ratios(summary, source_diffs(effects), float(stats.get("ci", 0.95))) if trials.height \
+        else pl.DataFrame()
+    grid = grid_rows(summary, effects) if trials.height else pl.DataFrame()
+    files = {}
+    samples = {target.name: protocol["samples"]} if protocol["estimator"] == "sampling" else {}
+    fig = draw_grid(grid, ctx.work_dir / "transfer_grid.png", samples) if grid.height else None
+    if fig is not None:
+        files["transfer_grid"] = fig
+    return StepResult(tables={"transfer_trials": trials, "transfer": summary, "transfer_grid": grid,
+                              "transfer_ratio": ratio}, meta=meta, files=files)

@@ -1,0 +1,150 @@
+"""Transfer kind: statistics of the `transfer_trials` table → the `transfer` summary and the transfer ratio.
+
+Input: trial rows (target, type, condition, sentence_id, trial, estimator, k, count, baseline_count, success), the
+`stats` section, and the sources' prompt-focus `effects` rows. Output, per target × type × condition: success rate
+with a sentence-clustered bootstrap CI (pooled rate; sentences resampled), the difference to the random condition
+with a paired cluster-bootstrap CI (every condition runs on the same sentences), Cohen's h vs random, Welch's t p
+and stars on the 0/1 trials (paper mode, pseudo-replicated as the authors did), a cluster-robust p (OLS with
+sentence-clustered SEs) and its Benjamini-Hochberg q over the target's family of comparisons (rigorous mode).
+
+Transfer ratio = (target rate − target random rate) / (source rate − source random rate), per source, with a
+delta-method CI: SE(target diff) and SE(source diff) are taken from their CI half-widths (/ z), assumed independent,
+SE(R) ≈ sqrt(SE_t² / s² + t² SE_s² / s⁴). Undefined (NaN) when the source effect is 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from interf_dsl.transfer.trials import CONDITIONS, CONTROL
+
+SUMMARY_KEYS = ["target", "type", "condition"]
+
+
+def summarize(trials: pl.DataFrame, stats: dict[str, Any]) -> pl.DataFrame:
+    """The `transfer` summary table (one row per target × type × condition)."""
+    from interf_dsl.stats.paper import stars, welch_t
+    from interf_dsl.stats.proportions import (
+        benjamini_hochberg,
+        cluster_robust_proportion_test,
+        cohens_h,
+        wilson_ci,
+    )
+    from interf_dsl.stats.rigorous import cluster_bootstrap_diff, cluster_bootstrap_mean
+
+    mode = str(stats.get("mode") or "paper")
+    paper, rigorous = mode in ("paper", "both"), mode in ("rigorous", "both")
+    ci, n_boot, seed = float(stats.get("ci", 0.95)), int(stats.get("bootstrap", 2000)), int(stats.get("seed", 0))
+    rows: list[dict[str, Any]] = []
+    for (target, typ), part in sorted(trials.group_by(["target", "type"]), key=lambda kv: kv[0]):
+        part = part.sort(["sentence_id", "trial"])
+        ctl = part.filter(pl.col("condition") == CONTROL)
+        cs, cc = ctl["success"].cast(pl.Float64).to_numpy(), ctl["sentence_id"].to_numpy()
+        for cond in (c for c in CONDITIONS if c in set(part["condition"])):
+            lv = part.filter(pl.col("condition") == cond)
+            s, sc = lv["success"].cast(pl.Float64).to_numpy(), lv["sentence_id"].to_numpy()
+            n_sent = int(np.unique(sc).size)
+            rate = (cluster_bootstrap_mean(s, sc, n_boot, ci, seed) if n_sent >= 2
+                    else wilson_ci(int(s.sum()), int(s.size), ci))
+            row: dict[str, Any] = {
+                "target": target, "type": typ, "condition": cond, "estimator": lv["estimator"][0],
+                "k": lv["k"][0], "n_trials": int(s.size), "n_sentences": n_sent, "successes": int(s.sum()),
+                "success_rate": rate.estimate, "ci_lo": rate.lo, "ci_hi": rate.hi, "ci_method": rate.method,
+                "diff_vs_random": None, "diff_lo": None, "diff_hi": None, "cohens_h": None,
+                "p_welch": None, "stars": None, "p_cluster": None, "q_bh": None}
+            if cond != CONTROL and cs.size and n_sent >= 2 and np.array_equal(np.unique(sc), np.unique(cc)):
+                d = cluster_bootstrap_diff(s, sc, cs, cc, n_boot, ci, seed, paired=True)
+                row.update(diff_vs_random=d.estimate, diff_lo=d.lo, diff_hi=d.hi,
+                           cohens_h=float(cohens_h(s.mean(), cs.mean())))
+                if paper:
+                    p = welch_t(s, cs)[1]
+                    row.update(p_welch=None if math.isnan(p) else p, stars=stars(p))
+                if rigorous:
+                    p = cluster_robust_proportion_test(s, sc, cs, cc, ci).p
+                    row["p_cluster"] = None if p is None or math.isnan(p) else p
+            rows.append(row)
+    out = pl.DataFrame(rows, schema=SUMMARY_SCHEMA)
+    if rigorous and out.height:
+        for target in out["target"].unique().to_list():
+            mask = (out["target"] == target) & out["p_cluster"].is_not_null()
+            if mask.any():
+                _, q = benjamini_hochberg(out.filter(mask)["p_cluster"].to_numpy(), float(stats.get("fdr", 0.05)))
+                idx = np.flatnonzero(mask.to_numpy())
+                qs = out["q_bh"].to_list()
+                for i, v in zip(idx, q, strict=True):
+                    qs[i] = float(v)
+                out = out.with_columns(pl.Series("q_bh", qs, dtype=pl.Float64))
+    return out
+
+
+SUMMARY_SCHEMA = {
+    "target": pl.Utf8, "type": pl.Utf8, "condition": pl.Utf8, "estimator": pl.Utf8, "k": pl.Int64,
+    "n_trials": pl.Int64, "n_sentences": pl.Int64, "successes": pl.Int64, "success_rate": pl.Float64,
+    "ci_lo": pl.Float64, "ci_hi": pl.Float64, "ci_method": pl.Utf8, "diff_vs_random": pl.Float64,
+    "diff_lo": pl.Float64, "diff_hi": pl.Float64, "cohens_h": pl.Float64, "p_welch": pl.Float64, "stars": pl.Utf8,
+    "p_cluster": pl.Float64, "q_bh": pl.Float64,
+}
+
+
+def source_diffs(effects: pl.DataFrame) -> dict[tuple[str, str, str], tuple[float, float, float]]:
+    """(source, type, condition) → (diff vs random, ci_lo, ci_hi) from the sources' prompt-focus effects."""
+    if effects.height == 0 or "estimator" not in effects.columns:
+        return {}
+    rows = effects.filter((pl.col("focus") == "prompt") & (pl.col("estimator") == f"diff_vs_{CONTROL}"))
+    return {(r["source"], r["type"], r["level"]): (r["estimate"], r["ci_lo"], r["ci_hi"]) for r in rows.to_dicts()
+            if r["estimate"] is not None}
+
+
+def transfer_ratios(summary: pl.DataFrame, sources: dict[tuple[str, str, str], tuple[float, float, float]],
+                    ci: float = 0.95) -> pl.DataFrame:
+    """Target effect / source effect per target × type × condition × source, with a delta-method CI."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + ci / 2)
+    rows = []
+    for r in summary.filter(pl.col("diff_vs_random").is_not_null()).to_dicts():
+        for (src, typ, cond), (s, s_lo, s_hi) in sorted(sources.items()):
+            if typ != r["type"] or cond != r["condition"]:
+                continue
+            t = r["diff_vs_random"]
+            se_t, se_s = (r["diff_hi"] - r["diff_lo"]) / (2 * z), (s_hi - s_lo) / (2 * z)
+            ratio = lo = hi = float("nan")
+            if s != 0:
+                ratio = t / s
+                se = math.sqrt(se_t**2 / s**2 + t**2 * se_s**2 / s**4)
+                lo, hi = ratio - z * se, ratio + z * se
+            rows.append({"target": r["target"], "type": typ, "condition": cond, "source": src,
+                         "target_effect": t, "source_effect": s, "ratio": ratio, "ratio_lo": lo, "ratio_hi": hi,
+                         "method": "delta", "estimator": r["estimator"]})
+    schema = {"target": pl.Utf8, "type": pl.Utf8, "condition": pl.Utf8, "source": pl.Utf8,
+              "target_effect": pl.Float64, "source_effect": pl.Float64, "ratio": pl.Float64, "ratio_lo": pl.Float64,
+              "ratio_hi": pl.Float64, "method": pl.Utf8, "estimator": pl.Utf8}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def grid_rows(summary: pl.DataFrame, effects: pl.DataFrame) -> pl.DataFrame:
+    """The Table-1 grid: sources' rows (from their effects) and the targets' rows, one row per model × type × cond."""
+    rows = []
+    if effects.height and "estimator" in effects.columns:
+        src = effects.filter((pl.col("focus") == "prompt") & (pl.col("metric") == "success_rate")
+                             & pl.col("estimator").is_in(["rate_welch_vs_random", "rate"]))
+        seen: set[tuple] = set()
+        for r in src.sort("estimator", descending=True).to_dicts():  # the paper row (with stars) first
+            key = (r["source"], r["type"], r["level"])
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append({"model": r["source"], "role": "source", "type": r["type"], "condition": r["level"],
+                         "success_rate": r["estimate"], "ci_lo": r["ci_lo"], "ci_hi": r["ci_hi"],
+                         "stars": r.get("stars") or "", "estimator": "logprobs", "k": None})
+    for r in summary.to_dicts():
+        rows.append({"model": r["target"], "role": "target", "type": r["type"], "condition": r["condition"],
+                     "success_rate": r["success_rate"], "ci_lo": r["ci_lo"], "ci_hi": r["ci_hi"],
+                     "stars": r["stars"] or "", "estimator": r["estimator"], "k": r["k"]})
+    schema = {"model": pl.Utf8, "role": pl.Utf8, "type": pl.Utf8, "condition": pl.Utf8, "success_rate": pl.Float64,
+              "ci_lo": pl.Float64, "ci_hi": pl.Float64, "stars": pl.Utf8, "estimator": pl.Utf8, "k": pl.Int64}
+    return pl.DataFrame(rows, schema=schema)

@@ -1,0 +1,150 @@
+"""Transfer kind: black-box targets, their readiness and the protocol's top-k.
+
+Input: one entry of `transfer.targets` (a JSON mapping from the plan's `transfer:<target>` step params). Output: a
+frozen `TargetSpec`; `check_target_ready` lists what is missing before anything runs (key variable, endpoint,
+local model for `serve:`); `protocol_k` and `source_recompute_k` are the comparable-k rule of METHOD.md §8.10.
+The API key is read from the environment variable named by `api_key_env` at call time and never stored.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+from urllib.parse import urlparse
+
+from interf_dsl.errors import SpecError
+
+MODES = ("raw", "chat")
+DUMMY_KEY = "sk-interf-local"
+"""The key sent to a server `interf` started itself (`serve:`), or to an `api_base` without `api_key_env`."""
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One black-box target: a litellm model string with its settings."""
+
+    name: str
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    serve: str | None = None
+    mode: str = "raw"
+    top_k: int = 30
+    samples: int = 20
+    concurrency: int = 8
+    rpm: float | None = None
+    tpm: float | None = None
+    timeout_s: float = 30.0
+    max_retries: int = 4
+    backoff_s: float = 0.5
+    """First retry wait in seconds when the server sends no Retry-After (doubles per attempt, capped at 30 s)."""
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> TargetSpec:
+        """Build from a spec/plan mapping; unknown keys are a `SpecError` naming the valid ones."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - names)
+        if unknown:
+            raise SpecError(f"unknown transfer target setting '{unknown[0]}'", name=unknown[0], choices=sorted(names),
+                            key_path=f"transfer.targets.{params.get('name', '?')}")
+        values = {k: v for k, v in params.items() if v is not None or k in ("api_base", "api_key_env", "serve")}
+        if "name" not in values or "model" not in values and "serve" not in values:
+            raise SpecError("a transfer target needs `name` and `model` (or `serve`)", key_path="transfer.targets")
+        if "model" not in values:
+            values["model"] = "openai/" + str(values["serve"]).split(":")[-1]
+        spec = cls(**values)
+        if spec.mode not in MODES:
+            raise SpecError(f"unknown target mode '{spec.mode}'", name=spec.mode, choices=MODES,
+                            key_path=f"transfer.targets.{spec.name}.mode")
+        for key in ("top_k", "samples", "concurrency"):
+            if int(getattr(spec, key)) < 1:
+                raise SpecError(f"target {spec.name}: {key} must be >= 1", key_path=f"transfer.targets.{spec.name}.{key}")
+        return spec
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What identifies the answering model in cache keys: never the key, never a served port."""
+        if self.serve:
+            return {"serve": self.serve, "model": self.model, "mode": self.mode}
+        return {"model": self.model, "api_base": self.api_base, "mode": self.mode}
+
+    def api_key(self) -> str | None:
+        """The key value, read from the environment now (the dummy key for a served or key-less endpoint)."""
+        if self.api_key_env and not self.serve:
+            return os.environ.get(self.api_key_env)
+        return DUMMY_KEY
+
+
+def check_target_ready(target: TargetSpec | dict[str, Any], *, connect_timeout_s: float = 2.0) -> list[str]:
+    """Problems that stop this target before any request: missing key variable, unreachable api_base, no model.
+
+    Returns:
+        One human-readable line per problem; empty when the target is ready.
+    """
+    t = target if isinstance(target, TargetSpec) else TargetSpec.from_params(target)
+    problems: list[str] = []
+    if t.serve:
+        problems.extend(_served_model_problems(t))
+        return problems
+    if t.api_key_env and not os.environ.get(t.api_key_env):
+        problems.append(f"target {t.name}: environment variable {t.api_key_env} (the API key) is not set")
+    if t.api_base:
+        url = urlparse(t.api_base)
+        host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+        if not host:
+            problems.append(f"target {t.name}: api_base '{t.api_base}' is not a URL")
+        else:
+            try:
+                socket.create_connection((host, port), timeout=connect_timeout_s).close()
+            except OSError as exc:
+                problems.append(f"target {t.name}: endpoint {t.api_base} is unreachable ({exc.__class__.__name__})")
+    elif not t.api_key_env:
+        problems.append(f"target {t.name}: set `api_base` (an OpenAI-compatible server) or `api_key_env` "
+                        f"(a provider key variable) for model {t.model}")
+    return problems
+
+
+def _served_model_problems(t: TargetSpec) -> list[str]:
+    ref = str(t.serve)
+    if ref.startswith("zoo:"):
+        try:
+            from interf_dsl.zoo import catalog
+
+            catalog.model_info(ref.split(":", 1)[1])
+        except ImportError:
+            return [f"target {t.name}: the zoo catalog is not available to serve {ref}"]
+        except Exception as exc:  # noqa: BLE001 - any catalog failure means the weights are missing
+            return [f"target {t.name}: cannot serve {ref}: {exc}"]
+        return []
+    if os.path.isdir(ref):
+        return []
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        hub = os.path.expanduser(os.environ.get("HF_HOME", "~/.cache/huggingface"))
+        if not os.path.isdir(hub):
+            return [f"target {t.name}: cannot serve {ref}: offline (HF_HUB_OFFLINE=1) and no local weights"]
+    return []
+
+
+def protocol_k(requested: int, offered: int) -> int:
+    """The top-k a target is scored at: the requested k capped by what the target offers (METHOD.md §8.10)."""
+    return max(1, min(int(requested), int(offered)))
+
+
+def source_recompute_k(transfer_metas: list[dict[str, Any]], source_k: int) -> int | None:
+    """The k at which the sources' prompt-injection baselines must be recomputed to compare with every target.
+
+    Args:
+        transfer_metas: `StepResult.meta` of the transfer steps (each has `protocol.k` and `protocol.estimator`).
+        source_k: the top-k the sources were scored at (the prompt focus block's `top_k`).
+
+    Returns:
+        The smallest k any logprob-scored target used when it is below `source_k`; None when no recompute is needed.
+    """
+    ks = [int(m["protocol"]["k"]) for m in transfer_metas
+          if m.get("protocol", {}).get("estimator") == "logprobs" and m["protocol"].get("k") is not None]
+    k = min(ks) if ks else None
+    return k if k is not None and k < int(source_k) else None
