@@ -1,0 +1,89 @@
+"""Benchmark: the fast batched sweep against the authors' one-forward-per-row way (feature focus).
+
+A Pythia-70M-shaped model with random weights (6 layers, d_model 512, vocab 50,304, rotary, parallel attn/MLP;
+built offline from a HookedTransformerConfig), steering at blocks.3.hook_resid_post with 7 conditions × 32 scales
+per sentence. Both ways score the same metrics; the last stdout line is one JSON object with speedup,
+fast_seconds, naive_seconds, max_abs_diff, peak_rss_mb.
+
+    python benchmarks/bench_sweep.py [--sentences 3] [--tokens 16] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sentences", type=int, default=3)
+    ap.add_argument("--tokens", type=int, default=16)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--hook", default="blocks.3.hook_resid_post")
+    args = ap.parse_args()
+
+    import numpy as np
+    import torch
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    from interf_dsl.execute.backends.hooked import HookedBackend
+    from interf_dsl.interventions.feature import feature_candidates
+    from interf_dsl.interventions.foci import PAPER_SCALES
+    from interf_dsl.interventions.sweep import METRIC_COLUMNS, MetricConfig, Probe, sweep_sentence
+    from interf_dsl.metrics import nearest_target_cosine
+
+    torch.manual_seed(0)
+    torch.set_grad_enabled(False)
+    cfg = HookedTransformerConfig(n_layers=6, d_model=512, n_heads=8, d_head=64, d_mlp=2048, d_vocab=50304,
+                                  n_ctx=2048, act_fn="gelu", normalization_type="LN", positional_embedding_type="rotary",
+                                  rotary_dim=16, parallel_attn_mlp=True, device=args.device, seed=0)
+    model = HookedTransformer(cfg)
+    model.eval()
+    backend = HookedBackend(model, name="pythia-70m-shaped")
+    rng = np.random.default_rng(0)
+    d_sae = 4096
+    W_dec = rng.normal(size=(d_sae, 512)).astype(np.float32)
+    import polars as pl
+
+    feats = pl.DataFrame({"feature": np.arange(d_sae), "frequency": rng.uniform(1e-4, 1e-1, d_sae),
+                          "active": np.ones(d_sae, bool)})
+    partners = [{"bin": f"b{b}", "partner": 10 + b, "I": 0.1 * b, "S": 0.1, "rank": 0} for b in range(5)]
+    # self + 5 bins + random_direction = 7 conditions, one direction each.
+    cands = feature_candidates(W_dec, 0, partners, feats, ["self", "bins", "random_direction"], rng)
+    assert len(cands) == 7
+    ids = [int(i) for i in rng.choice(50304, 5, replace=False)]
+    probe = Probe(ids, nearest_target_cosine(backend.embedding(), ids))
+    mcfg = MetricConfig()
+    seqs = [rng.integers(0, 50304, args.tokens).tolist() for _ in range(args.sentences)]
+
+    def run(naive: bool) -> tuple[float, np.ndarray]:
+        t0 = time.perf_counter()
+        rows = []
+        for s in seqs:
+            rows += sweep_sentence(backend, s, args.hook, cands, PAPER_SCALES, probe, mcfg, naive=naive)
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0, np.array([[r[c] for c in METRIC_COLUMNS] for r in rows])
+
+    run(False)  # warm-up (allocator, kernels)
+    fast_s, fast_v = run(False)
+    naive_s, naive_v = run(True)
+    diff = float(np.nanmax(np.abs(fast_v - naive_v)))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = {"speedup": round(naive_s / fast_s, 2), "fast_seconds": round(fast_s, 3), "naive_seconds": round(naive_s, 3),
+           "max_abs_diff": diff, "peak_rss_mb": round(rss, 1), "rows_per_sentence": len(cands) * len(PAPER_SCALES),
+           "sentences": args.sentences, "tokens": args.tokens, "device": args.device, "hook": args.hook,
+           "threads": torch.get_num_threads()}
+    if args.device == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(0)
+        out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
