@@ -1,9 +1,70 @@
-"""CLI verbs for this area (see interf_dsl/cli.py). Owned by one area; add verbs with @app.command in register()."""
+"""CLI verbs of the tiny zoo: `interf zoo build --out DIR` and `interf zoo info`.
+
+`info` is light (it renders the card from `artifacts/zoo.json`); `build` imports torch inside its body. Both call
+the same library functions the tests call (`interf_dsl.zoo.build`, `interf_dsl.zoo.card`).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+zoo_app = typer.Typer(name="zoo", help="The tiny offline zoo: models, SAEs and target that interf trains itself.",
+                      no_args_is_help=True)
+
+
+def _parse_minutes(text: str | None) -> dict[str, float]:
+    from interf_dsl.errors import SpecError
+    from interf_dsl.zoo.build import DEFAULT_MINUTES
+
+    out: dict[str, float] = {}
+    for part in filter(None, (text or "").split(",")):
+        key, _, value = part.partition("=")
+        if key not in DEFAULT_MINUTES or not value:
+            raise SpecError(f"bad --minutes entry '{part}'", name=key, choices=list(DEFAULT_MINUTES),
+                            hint="write e.g. --minutes gpt2-tiny=8,sae=0.75")
+        out[key] = float(value)
+    return out
+
+
+@zoo_app.command("build")
+def build(out: Annotated[Path, typer.Option("--out", help="Build folder (resumable; git-ignored zoo-build/).")],
+          minutes: Annotated[str | None, typer.Option(
+              "--minutes", help="Per-stage budgets, e.g. gpt2-tiny=8,pythia-tiny=9,target-tiny=12,sae=0.75.")] = None,
+          fresh: Annotated[bool, typer.Option("--fresh", help="Ignore finished stages of an earlier run.")] = False,
+          install: Annotated[bool, typer.Option(
+              "--install", help="Copy the finished build into interf_dsl/zoo/artifacts and the card README.")] = False,
+          ) -> None:
+    """Rebuild the zoo from Debian text packages (~45 min on 2 cores), seeded and time-budgeted."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    from interf_dsl.zoo.build import build_zoo, copy_artifacts
+    from interf_dsl.zoo.catalog import artifacts_dir
+
+    state = build_zoo(out, _parse_minutes(minutes), fresh=fresh, log=typer.echo)
+    typer.echo(f"built {out} in {sum(v['seconds'] for v in state.values()) / 60:.1f} min of stage time")
+    if install:
+        copy_artifacts(out, artifacts_dir())
+        typer.echo(f"installed into {artifacts_dir()}")
+
+
+@zoo_app.command("info")
+def info(as_json: Annotated[bool, typer.Option("--json", help="Print zoo.json instead of the card.")] = False,
+         ) -> None:
+    """Print the zoo card: sources, architectures, losses, SAE metrics, token types."""
+    import json
+
+    from interf_dsl.zoo.card import render_card
+    from interf_dsl.zoo.catalog import zoo_card
+
+    card = zoo_card()
+    typer.echo(json.dumps(card, indent=1, sort_keys=True) if as_json else render_card(card))
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this area's verbs to the main app."""
+    """Attach the `zoo` sub-app to the main app."""
+    app.add_typer(zoo_app, name="zoo")

@@ -1,0 +1,94 @@
+"""Zoo build: the orchestrator behind `interf zoo build --out DIR`.
+
+Input: the Debian text packages (see `corpus.SOURCES`) and a minutes budget per stage. Output, under DIR:
+`corpus/` (full corpus, not shipped), `tokenizer/`, `models/<name>/`, `saes/<model>/<L1.resid_post>/`,
+`heldout.jsonl.gz`, `token_types.json`, `zoo.json` and `README.md` (the card). The committed artifacts in
+`interf_dsl/zoo/artifacts/` are one such build copied with `copy_artifacts`.
+
+Stages run in order and each records its wall time in `build_state.json`; a stage whose outputs exist is skipped,
+so an interrupted build resumes (`--fresh` ignores earlier outputs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+DEFAULT_MINUTES = {"gpt2-tiny": 8.0, "pythia-tiny": 9.0, "target-tiny": 12.0, "sae": 0.75}
+STAGES = ("corpus", "tokenizer", "models", "token_types", "saes", "card")
+SHIPPED = ("tokenizer", "models", "saes", "heldout.jsonl.gz", "token_types.json", "zoo.json", "README.md")
+
+
+class _State:
+    """The build's progress file: per-stage timings and results, written after every stage."""
+
+    def __init__(self, out: Path, fresh: bool) -> None:
+        self.path = out / "build_state.json"
+        self.data = {} if fresh or not self.path.exists() else json.loads(self.path.read_text())
+
+    def done(self, key: str) -> bool:
+        return key in self.data
+
+    def record(self, key: str, seconds: float, result: dict | None = None) -> None:
+        self.data[key] = {"seconds": round(seconds, 1), **(result or {})}
+        self.path.write_text(json.dumps(self.data, indent=1, sort_keys=True))
+
+
+def build_zoo(out: Path, minutes: dict[str, float] | None = None, fresh: bool = False, log=print) -> dict:
+    """Run every build stage into `out` (resuming finished stages) and return the build state."""
+    import torch
+
+    # one thread: on a shared 2-core machine two OpenMP threads wait on each other (2-3x slower measured)
+    torch.set_num_threads(int(os.environ.get("INTERF_ZOO_THREADS", "1")))
+    torch.set_flush_denormal(True)  # tiny gradients late in training hit x87-slow denormal paths otherwise
+    from interf_dsl.zoo import corpus, models, tokenizer, tokens
+
+    minutes = {**DEFAULT_MINUTES, **(minutes or {})}
+    out.mkdir(parents=True, exist_ok=True)
+    state = _State(out, fresh)
+    tok_dir = out / "tokenizer"
+
+    def stage(key: str, fn):
+        if state.done(key):
+            log(f"skip {key} (done in an earlier run)")
+            return
+        log(f"stage {key} ...")
+        t0 = time.time()
+        result = fn()
+        state.record(key, time.time() - t0, result)
+        log(f"stage {key} done in {time.time() - t0:.0f}s")
+
+    stage("corpus", lambda: {"sources": corpus.build_corpus(out)})
+    stage("tokenizer", lambda: (tokenizer.train_tokenizer(out / "corpus" / "train.txt", tok_dir), {})[1])
+    stream = tokens.train_stream(out, tok_dir)
+    for name in models.MODEL_SPECS:
+        def _train(name=name):
+            res = models.train_model(name, stream, tok_dir, minutes[name], log=log)
+            models.save_model(res["model"], name, tok_dir, out / "models" / name)
+            return {"train": res["stats"], "train_tokens_available": len(stream)}
+        stage(f"model:{name}", _train)
+
+    from interf_dsl.zoo import card, saes, token_types
+
+    stage("token_types", lambda: token_types.build_token_types(tok_dir, out / "token_types.json"))
+    for model_name in saes.SAE_MODELS:
+        stage(f"saes:{model_name}", lambda m=model_name: saes.build_saes(out, m, minutes["sae"], log=log))
+    stage("card", lambda: card.write_card(out, state.data))
+    return state.data
+
+
+def copy_artifacts(build_dir: Path, artifacts: Path) -> None:
+    """Copy the shipped part of a finished build into `artifacts/`, and its card to the package's README.md."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shutil.copy(build_dir / "README.md", artifacts.parent / "README.md")
+    for name in SHIPPED:
+        src, dst = build_dir / name, artifacts / name
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy(src, dst)
