@@ -65,3 +65,27 @@ def test_unknown_focus(tmp_path, fake_backend):
 
     with pytest.raises(SpecError):
         _run(tmp_path, fake_backend, "nope", {})
+
+
+def test_neuron_focus_and_control(tmp_path, fake_backend):
+    tables = make_tables()
+    tables["neurons"] = pl.DataFrame({"source": "s", "hook": "blocks.0.hook_resid_post", "neuron": list(range(8)),
+                                      "degree": [1, 1, 3, 3, 7, 7, 600, 600], "n_features": 1,
+                                      "super": [False] * 6 + [True] * 2})
+    ctx = FakeCtx(params={"focus": "neuron", "source": "s", "block": {"scales": [0.0, 0.5, 4.0]},
+                          "metrics": {}, "stats": {"bootstrap": 100}},
+                  tables=tables, sae_obj=make_sae(12, 8), work_dir=tmp_path)
+    table = foci.run_focus(ctx, fake_backend, FocusInputs(**tables))
+    assert set(table["condition"].unique()) == {"neuron", "random_coordinate"}
+    assert set(table["level"].unique()) <= {"1", "2-5", "6-20", "501+"}
+    # Scale 1 is never in the grid here, and scale 0 of the neuron coordinate zeroes it: rows differ from baseline.
+    eff, _ = foci.aggregate(table, ctx.params, ctx.log)
+    assert {"masking", "amplifying"} <= set(eff["type"].unique())
+
+
+def test_figures_are_written(tmp_path, fake_backend):
+    from interf_dsl.interventions.figures import draw_figures
+
+    _, table, eff, _ = _run(tmp_path, fake_backend, "feature", {"scales": [1.0, 4.0]})
+    files = draw_figures(table, eff, "feature", tmp_path)
+    assert list(files) == ["feature_by_level.png"] and files["feature_by_level.png"].stat().st_size > 1000
