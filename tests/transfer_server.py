@@ -80,12 +80,12 @@ def tiny_type_strings() -> dict[str, list[str]]:
 
 
 @contextlib.contextmanager
-def served(model: Any = None, *, name: str = "tiny", **kw: Any) -> Iterator[str]:
-    """Serve `model` (default: the tiny model) on 127.0.0.1:<free port>; yields the `/v1` api_base."""
+def served(model: Any = None, *, name: str = "tiny", port: int | None = None, **kw: Any) -> Iterator[str]:
+    """Serve `model` (default: the tiny model) on 127.0.0.1:<port or a free one>; yields the `/v1` api_base."""
     from interf_dsl.transfer.serve import ServerThread, create_app
 
     app = create_app(model if model is not None else tiny_model(), name=name, **kw)
-    with ServerThread(app) as server:
+    with ServerThread(app, port=port) as server:
         yield server.api_base
 
 

@@ -238,6 +238,36 @@ class TransferClient:
         return parse_response(resp, query, chat=self.target.mode == "chat")
 
 
+def run_sync(coro: Any) -> Any:
+    """Run a coroutine of client calls in a fresh event loop, then close litellm's pooled HTTP sessions.
+
+    litellm caches aiohttp sessions per loop; left open they leak (and warn) when the loop closes.
+    """
+
+    async def main() -> Any:
+        try:
+            return await coro
+        finally:
+            await close_clients()
+
+    return asyncio.run(main())
+
+
+async def close_clients() -> None:
+    """Close and forget litellm's cached async HTTP clients (no-op when litellm was never imported)."""
+    import sys
+
+    if "litellm" not in sys.modules:
+        return
+    litellm = sys.modules["litellm"]
+    from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+
+    await close_litellm_async_clients()
+    cache = getattr(litellm, "in_memory_llm_clients_cache", None)
+    if cache is not None and hasattr(cache, "flush_cache"):
+        cache.flush_cache()
+
+
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()

@@ -12,7 +12,6 @@ capability probe → trials in checkpointed units → statistics → figure → 
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import nullcontext
 from typing import Any
 
@@ -21,7 +20,7 @@ import polars as pl
 from interf_dsl.errors import BackendError, ErrorItem
 from interf_dsl.execute.steps import StepResult, step_runner
 from interf_dsl.transfer import inputs as tin
-from interf_dsl.transfer.client import TransferClient
+from interf_dsl.transfer.client import TransferClient, run_sync
 from interf_dsl.transfer.execute import TRIALS_SCHEMA, Unit, run_units
 from interf_dsl.transfer.probe import capabilities_json, probe
 from interf_dsl.transfer.targets import TargetSpec, check_target_ready, source_recompute_k
@@ -44,12 +43,12 @@ def run(ctx: Any) -> StepResult:
     with _served(target) as api_base:
         client = TransferClient(target, ctx.work_dir / "responses", api_base=api_base,
                                 on_request=lambda pt, ct, cost: _count(ctx, pt, ct, cost))
-        caps, protocol = asyncio.run(probe(client))
+        caps, protocol = run_sync(probe(client))
         ctx.log(f"transfer {target.name}: {protocol['estimator']} estimator, k={protocol['k']} "
                 f"(requested {target.top_k}, offered {protocol['k_offered']})")
         units = _units(ctx, tr, sets, sentences, proto)
         store = ctx.units("trials")
-        errors = asyncio.run(run_units(client, units, protocol, lookup, store,
+        errors = run_sync(run_units(client, units, protocol, lookup, store,
                                        ctx.progress(len(units), f"transfer {target.name}")))
     meta = _meta(target, caps, protocol, client, effects, proto, len(units), len(errors))
     if errors:

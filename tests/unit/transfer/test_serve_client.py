@@ -1,0 +1,113 @@
+"""`interf serve` over HTTP through litellm: logprobs, chat, batching, faults, retries, cache, limits, key hygiene."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from transfer_server import served, tiny_model
+
+from interf_dsl.errors import BackendError
+from interf_dsl.transfer.client import Query, TransferClient
+from interf_dsl.transfer.faults import FaultConfig
+from interf_dsl.transfer.targets import TargetSpec
+
+
+def _target(base, **kw):
+    return TargetSpec.from_params({"name": "tiny", "model": "openai/tiny", "api_base": base, "backoff_s": 0.01,
+                                   "timeout_s": 5, **kw})
+
+
+def test_endpoints_and_batching():
+    model = tiny_model()
+    with served(model, threads=1, batch_wait_ms=20) as base:
+        r = httpx.get(f"{base}/models").json()
+        assert r["data"][0]["id"] == "tiny"
+        body = {"model": "tiny", "prompt": "we went to", "logprobs": 5, "max_tokens": 1, "temperature": 0}
+        c = httpx.post(f"{base}/completions", json=body).json()
+        top = c["choices"][0]["logprobs"]["top_logprobs"][0]
+        assert 1 <= len(top) <= 5 and all(v <= 0 for v in top.values())
+        # greedy token = the best of the top logprobs, and it matches the model run locally
+        import torch
+        with torch.no_grad():
+            lp = torch.log_softmax(model(model.to_tokens("we went to"))[0, -1], -1)
+        assert c["choices"][0]["logprobs"]["token_logprobs"][0] == pytest.approx(float(lp.max()), abs=1e-4)
+        chat = httpx.post(f"{base}/chat/completions", json={"model": "tiny", "max_tokens": 1, "logprobs": True,
+                          "top_logprobs": 3, "messages": [{"role": "user", "content": "hi"}]}).json()
+        assert len(chat["choices"][0]["logprobs"]["content"][0]["top_logprobs"]) == 3
+
+        async def many():
+            async with httpx.AsyncClient() as cl:
+                return await asyncio.gather(*(cl.post(f"{base}/completions", json={**body, "prompt": f"{i} a"})
+                                              for i in range(12)))
+        assert all(r.status_code == 200 for r in asyncio.run(many()))
+
+
+def test_fault_header_and_no_logprobs():
+    with served(threads=1) as base:
+        body = {"model": "tiny", "prompt": "x", "logprobs": 3, "max_tokens": 1}
+        r = httpx.post(f"{base}/completions", json=body, headers={"x-interf-fault": "429"})
+        assert r.status_code == 429 and float(r.headers["retry-after"]) > 0
+        assert httpx.post(f"{base}/completions", json=body, headers={"x-interf-fault": "500"}).status_code == 500
+        r = httpx.post(f"{base}/completions", json=body, headers={"x-interf-fault": "no_logprobs"})
+        assert r.json()["choices"][0]["logprobs"] is None
+
+
+def test_retries_through_every_fault_then_cache(tmp_path):
+    faults = FaultConfig({"429": 0.15, "500": 0.1, "malformed": 0.1, "no_logprobs": 0.1, "stall": 0.05},
+                         seed=3, stall_s=3.0, retry_after_s=0.02)
+    with served(threads=1, faults=faults) as base:
+        client = TransferClient(_target(base, timeout_s=1.0, max_retries=12, concurrency=8), tmp_path, api_base=base)
+        queries = [Query(f"({i}) we went to", k=5) for i in range(40)]
+        answers = asyncio.run(client.ask_all(queries))
+        acct = client.acct
+        assert all(a.tokens and a.logprobs for a in answers)
+        assert acct.succeeded == 40 and acct.retries == acct.requests - 40 > 0
+        assert {"429", "missing_logprobs"} <= set(acct.errors)
+        again = asyncio.run(client.ask_all(queries))
+        assert client.acct.requests == acct.requests and client.acct.cache_hits == 40
+        assert [a.tokens for a in again] == [a.tokens for a in answers]
+
+
+def test_errors_are_never_cached_and_give_up_cleanly(tmp_path):
+    with served(threads=1, faults=FaultConfig({"500": 1.0})) as base:
+        client = TransferClient(_target(base, max_retries=2), tmp_path, api_base=base)
+        with pytest.raises(BackendError, match="gave up after 3 attempts"):
+            asyncio.run(client.ask(Query("x", k=3)))
+        assert client.acct.requests == 3
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_retry_after_is_honoured(tmp_path):
+    faults = FaultConfig({"429": 1.0}, retry_after_s=0.4)
+    with served(threads=1, faults=faults) as base:
+        client = TransferClient(_target(base, max_retries=1), tmp_path, api_base=base)
+        t0 = time.monotonic()
+        with pytest.raises(BackendError):
+            asyncio.run(client.ask(Query("x", k=3)))
+        assert time.monotonic() - t0 >= 0.4
+
+
+def test_rpm_limit_spaces_requests(tmp_path):
+    with served(threads=1) as base:
+        client = TransferClient(_target(base, rpm=600, concurrency=8), tmp_path, api_base=base)
+        t0 = time.monotonic()
+        asyncio.run(client.ask_all([Query(f"{i}", k=2) for i in range(25)]))
+        # a bucket of 10 (one second of budget) then 10 per second: 15 more take >= 1.5 s
+        assert time.monotonic() - t0 >= 1.4
+
+
+def test_key_never_written(tmp_path, monkeypatch):
+    secret = "sk-FAKE-SECRET-value-123"
+    monkeypatch.setenv("INTERF_TEST_KEY", secret)
+    with served(threads=1, faults=FaultConfig({"500": 0.3}, seed=1)) as base:
+        target = _target(base, api_key_env="INTERF_TEST_KEY", max_retries=8)
+        client = TransferClient(target, tmp_path, api_base=base)
+        asyncio.run(client.ask_all([Query(f"{i}", k=2) for i in range(10)]))
+        assert target.api_key() == secret
+    assert secret not in str(client.acct.to_json()) + str(target.to_json())
+    for f in tmp_path.rglob("*"):
+        if f.is_file():
+            assert secret.encode() not in f.read_bytes()
