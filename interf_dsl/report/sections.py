@@ -101,6 +101,9 @@ def _run_section(run: dict[str, Any]) -> Section:
         f"{int(counters.get('api_requests', 0))} API requests, {int(counters.get('api_tokens', 0))} API tokens",
         f"versions: {versions}",
     ]
+    for target, use in sorted(rec.get("api", {}).items()):
+        text.append(f"API target {target}: {int(use.get('requests', 0))} requests, {int(use.get('tokens', 0))} "
+                    f"tokens, ${float(use.get('cost_usd', 0.0)):.4f}")
     return Section("Run", text=text)
 
 

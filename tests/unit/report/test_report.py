@@ -26,6 +26,11 @@ def test_report_md_has_sections_tables_and_side_by_side_modes(make_run):
     assert "forward passes" in md and "preset paper, seed 0" in md
 
 
+def test_report_lists_api_use_per_target(make_run):
+    md = (make_run("r", api_requests=3) / "report.md").read_text()
+    assert "API target tgt: 3 requests" in md
+
+
 def test_report_html_is_self_contained_with_embedded_figures_and_sortable_tables(make_run):
     page = (run := make_run("r")).joinpath("report.html").read_text()
     imgs = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([^"]+)"', page)
