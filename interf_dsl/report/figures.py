@@ -67,14 +67,31 @@ def _bar_figure(df: pl.DataFrame, x: str, y: str, title: str, path: Path) -> Pat
     return path
 
 
+def one_metric(df: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """The rows of the first metric, one estimator per mode (mixing metrics or estimators on one axis misleads)."""
+    import polars as pl
+
+    metric = ""
+    if "metric" in df.columns and df.height:
+        metric = str(df["metric"].drop_nulls().first() or "")  # runners list the primary metric first
+        df = df.filter(pl.col("metric") == metric)
+    if "estimator" in df.columns and "mode" in df.columns and df.height:
+        first = df.group_by("mode").agg(pl.col("estimator").drop_nulls().first().alias("__est"))
+        df = df.join(first, on="mode").filter(pl.col("estimator") == pl.col("__est")).drop("__est")
+    return df, metric
+
+
 def draw_figures(tables: dict[str, pl.DataFrame], out_dir: Path) -> list[Path]:
     """Draw every figure the available tables allow; returns the written PNGs."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    effects, metric = one_metric(tables["effects"]) if "effects" in tables else (None, "")
+    x = next((c for c in ("level", "condition") if effects is not None and c in effects.columns), "condition")
+    transfer, t_metric = one_metric(tables["transfer"]) if "transfer" in tables else (None, "")
     made = [
-        _errorbar_figure(tables["effects"], "condition", "intervention effects by condition",
-                         out_dir / "interventions_effects.png") if "effects" in tables else None,
-        _errorbar_figure(tables["transfer"], "target", "transfer success by target",
-                         out_dir / "transfer_success.png") if "transfer" in tables else None,
+        _errorbar_figure(effects, x, f"intervention effects by {x} ({metric})",
+                         out_dir / "interventions_effects.png") if effects is not None else None,
+        _errorbar_figure(transfer, "target", f"transfer by target ({t_metric})",
+                         out_dir / "transfer_success.png") if transfer is not None else None,
         _bar_figure(tables["map_stats"], "bin", "count", "interference pairs per bin",
                     out_dir / "map_pairs_per_bin.png") if "map_stats" in tables else None,
     ]

@@ -102,3 +102,13 @@ def test_report_step_draws_figures(tmp_path):
     md = (tmp_path / "r" / "demo" / "x" / "report.md").read_text()
     section = md.split("## Interventions")[1]
     assert "report__interventions_effects.png" in section
+
+
+def test_effects_figure_uses_the_first_metric_and_one_estimator_per_mode():
+    from interf_dsl.report.figures import one_metric
+
+    df = pl.DataFrame({"level": ["self", "b1", "self", "self", "self"], "metric": ["wc", "wc", "wc", "wc", "kl"],
+                       "mode": ["paper", "paper", "rigorous", "rigorous", "paper"],
+                       "estimator": ["pm", "pm", "hm", "frac", "pm"], "estimate": [1.0, 0.5, 0.9, 0.4, 3.0]})
+    rows, metric = one_metric(df)
+    assert metric == "wc" and sorted(rows["estimator"].to_list()) == ["hm", "pm", "pm"]
