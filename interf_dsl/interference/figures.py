@@ -1,7 +1,8 @@
 """Interference kind, `map` step: figures (PNG, matplotlib Agg) of one SAE's map.
 
 Input: the `BlockedMap` of the primary metric and its partner counts. Output: `interference_hist.png`
-(distribution of I), `interference_vs_semantic.png` (hexbin of the 2-D histogram of S and I) and
+(distribution of I) and `interference_vs_semantic.png` (hexbin of S and I), both drawn from the map's seeded uniform
+sample of pairs (`FIGURE_PAIRS_PER_ROW` per feature; the titles give its size), and
 `partners_per_bin.png` (share of features with ≥ 1 partner per bin, one bar group per τ).
 """
 
@@ -25,22 +26,19 @@ def map_figures(m: BlockedMap, bins: Bins, taus: tuple[float, ...], title: str, 
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
-    centres = np.linspace(-1, 1, m.hist_i.numel() + 1)
+    i_vals = m.sample_i.double().numpy() if m.sample_i is not None else np.zeros(0)
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.bar(centres[:-1], m.hist_i.numpy(), width=centres[1] - centres[0], align="edge")
+    ax.hist(i_vals, bins=np.linspace(-1, 1, 201))
     ax.set_yscale("log")
-    ax.set(xlabel="interference I", ylabel="ordered pairs", title=f"I distribution: {title}")
+    ax.set(xlabel="interference I", ylabel="sampled pairs", title=f"I distribution: {title}")
+    ax.set_title(f"I distribution: {title}\n(uniform sample of {i_vals.size} pairs)", fontsize=8)
     files["interference_hist"] = _save(fig, out_dir / "interference_hist.png", plt)
-    if m.hist_2d is not None:
-        nb = m.hist_2d.shape[0]
-        c = (np.arange(nb) + 0.5) / nb * 2 - 1
-        s_grid, i_grid = np.meshgrid(c, c, indexing="ij")
-        w = m.hist_2d.numpy().astype(float)
-        keep = w > 0
+    if m.sample_s is not None and i_vals.size:
         fig, ax = plt.subplots(figsize=(5, 4))
-        hb = ax.hexbin(s_grid[keep], i_grid[keep], C=w[keep], reduce_C_function=np.sum, gridsize=40, bins="log")
-        fig.colorbar(hb, ax=ax, label="pairs")
-        ax.set(xlabel="semantic similarity S", ylabel="interference I", title=f"I vs S: {title}")
+        hb = ax.hexbin(m.sample_s.double().numpy(), i_vals, gridsize=40, bins="log", extent=(-1, 1, -1, 1))
+        fig.colorbar(hb, ax=ax, label="sampled pairs")
+        ax.set(xlabel="semantic similarity S", ylabel="interference I")
+        ax.set_title(f"I vs S: {title}\n(uniform sample of {i_vals.size} pairs)", fontsize=8)
         files["interference_vs_semantic"] = _save(fig, out_dir / "interference_vs_semantic.png", plt)
     share = (m.counts > 0).float().mean(0).numpy()  # [bins, taus]
     fig, ax = plt.subplots(figsize=(6, 3.2))

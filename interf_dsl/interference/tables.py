@@ -1,8 +1,8 @@
 """Interference kind, `map` step: the polars tables of one metric's `BlockedMap` (schemas in the README).
 
 Input: a `BlockedMap` over the n mapped features and the feature ids they stand for. Output: `pairs`,
-`partner_counts`, `links` and `map_stats` tables. `map_stats` holds the App. F fractions (I, |I| and S below
-0.1/0.15/0.2/0.3/0.4, read from the 0.01-resolution histograms), and the OLS slope of I on S over all ordered
+`partner_counts`, `links` and `map_stats` tables. `map_stats` holds the App. F fractions (I < t, -t <= I < t and
+S < t for t in 0.1/0.15/0.2/0.3/0.4, exact: read from the joint class counts), and the OLS slope of I on S over all ordered
 off-diagonal pairs with its standard error and normal 95% CI (pairs are not independent; the CI is descriptive).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from interf_dsl.interference.blocked import HIST_BINS
+from interf_dsl.interference.dense import APPF_THRESHOLDS, I_THRESHOLDS, S_THRESHOLDS
 
 if TYPE_CHECKING:
     import polars as pl
@@ -20,19 +20,11 @@ if TYPE_CHECKING:
     from interf_dsl.interference.bins import Bins
     from interf_dsl.interference.blocked import BlockedMap
 
-FRACTION_THRESHOLDS = (0.1, 0.15, 0.2, 0.3, 0.4)
+FRACTION_THRESHOLDS = APPF_THRESHOLDS
 
 
-def _frac_below(hist: torch.Tensor, t: float) -> float:
-    k = round((t + 1.0) * HIST_BINS / 2.0)
-    total = float(hist.sum())
-    return float(hist[:k].sum()) / total if total else float("nan")
-
-
-def _frac_abs_below(hist: torch.Tensor, t: float) -> float:
-    lo, hi = round((1.0 - t) * HIST_BINS / 2.0), round((t + 1.0) * HIST_BINS / 2.0)
-    total = float(hist.sum())
-    return float(hist[lo:hi].sum()) / total if total else float("nan")
+def _below(counts: torch.Tensor, thresholds: tuple[float, ...], t: float) -> float:
+    return float(counts[thresholds.index(t)])
 
 
 def ols_slope(sums: dict[str, float]) -> dict[str, float]:
@@ -52,7 +44,7 @@ def ols_slope(sums: dict[str, float]) -> dict[str, float]:
 
 
 def _ids(t, ids):
-    return ids[t].tolist() if t.numel() else []
+    return ids[t.long()].tolist() if t.numel() else []
 
 
 def map_tables(m: BlockedMap, feature_ids: list[int], *, source: str, hook: str, metric: str,
@@ -71,14 +63,14 @@ def map_tables(m: BlockedMap, feature_ids: list[int], *, source: str, hook: str,
     if br:
         frames.append(pl.DataFrame({
             "feature": _ids(br["feature"], ids), "partner": _ids(br["partner"], ids), "I": br["I"].double().numpy(),
-            "S": br["S"].double().numpy(), "bin": br["bin"].numpy(), "tau": tau_t[br["tau_idx"]].numpy(),
-            "rank": br["rank"].numpy()}).with_columns(pl.lit("bin").alias("set")))
+            "S": br["S"].double().numpy(), "bin": br["bin"].long().numpy(), "tau": tau_t[br["tau_idx"].long()].numpy(),
+            "rank": br["rank"].long().numpy()}).with_columns(pl.lit("bin").alias("set")))
     if tr:
         top_bins = bins.codes(tr["I"].float()).long()
         frames.append(pl.DataFrame({
             "feature": _ids(tr["feature"], ids), "partner": _ids(tr["partner"], ids), "I": tr["I"].double().numpy(),
             "S": tr["S"].double().numpy(), "bin": top_bins.numpy(), "tau": [None] * tr["I"].numel(),
-            "rank": tr["rank"].numpy()}, schema_overrides={"tau": pl.Float64}).with_columns(pl.lit("top").alias("set")))
+            "rank": tr["rank"].long().numpy()}, schema_overrides={"tau": pl.Float64}).with_columns(pl.lit("top").alias("set")))
     lit = [pl.lit(source).alias("source"), pl.lit(hook).alias("hook"), pl.lit(metric).alias("metric")]
     cast = [pl.col(k).cast(v) for k, v in pair_schema.items()]
     pairs = (pl.concat([f.with_columns(lit).select(cast) for f in frames]) if frames
@@ -88,7 +80,7 @@ def map_tables(m: BlockedMap, feature_ids: list[int], *, source: str, hook: str,
     out = {"pairs": pairs, "map_stats": _stats(m, source, hook, metric, len(feature_ids))}
     if primary:
         n, nb, nt = m.counts.shape
-        cnt = m.counts.reshape(-1)
+        cnt = m.counts.reshape(-1).long()
         f_idx = torch.arange(n).repeat_interleave(nb * nt)
         b_idx = torch.arange(nb).repeat_interleave(nt).repeat(n)
         t_idx = torch.arange(nt).repeat(n * nb)
@@ -110,11 +102,13 @@ def _stats(m: BlockedMap, source: str, hook: str, metric: str, n: int) -> pl.Dat
 
     rows = [("n_features", None, float(n)), ("n_pairs", None, float(n) * (n - 1) / 2),
             ("block_rows", None, float(m.block_rows))]
-    for t in FRACTION_THRESHOLDS:
-        rows.append(("frac_I_below", t, _frac_below(m.hist_i, t)))
-        rows.append(("frac_absI_below", t, _frac_abs_below(m.hist_i, t)))
-        if m.hist_s is not None:
-            rows.append(("frac_S_below", t, _frac_below(m.hist_s, t)))
+    total = float(n) * (n - 1)
+    for t in FRACTION_THRESHOLDS if total else ():
+        below = _below(m.i_below, I_THRESHOLDS, t)
+        rows.append(("frac_I_below", t, below / total))
+        rows.append(("frac_absI_below", t, (below - _below(m.i_below, I_THRESHOLDS, -t)) / total))
+        if m.s_below is not None:
+            rows.append(("frac_S_below", t, _below(m.s_below, S_THRESHOLDS, t) / total))
     rows.extend((k, None, v) for k, v in ols_slope(m.sums).items())
     return pl.DataFrame(rows, orient="row", schema={"stat": pl.Utf8, "threshold": pl.Float64,
                                                    "value": pl.Float64}).with_columns(

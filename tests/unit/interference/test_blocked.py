@@ -51,26 +51,58 @@ def test_blocked_equals_dense(transform):
     for t, tau in enumerate(TAUS):
         for b in range(bins.n):
             dense = ((codes == b) & (s_mat < tau) & off).sum(1)
-            assert torch.equal(small.counts[:, b, t], dense)
-            assert torch.equal(big.counts[:, b, t], dense)
+            assert torch.equal(small.counts[:, b, t], dense.int())
+            assert torch.equal(big.counts[:, b, t], dense.int())
     # every partner kept is a true member of its bin and passes τ; with a large quota all are kept
     rows = small.bin_rows
     for t, tau in enumerate(TAUS):
         sel = rows["tau_idx"] == t
         assert int(sel.sum()) == int(((codes >= 0) & (s_mat < tau) & off).sum())
-        f, p = rows["feature"][sel], rows["partner"][sel]
+        f, p = rows["feature"][sel].long(), rows["partner"][sel].long()
         assert torch.allclose(rows["I"][sel], i_mat[f, p]) and bool((rows["S"][sel] < tau).all())
-        assert torch.equal(rows["bin"][sel], codes[f, p].long())
+        assert torch.equal(rows["bin"][sel].long(), codes[f, p].long())
     # top partners and links
     top = small.top_rows
     assert torch.allclose(top["I"][top["feature"] == 5], torch.sort(i_mat[5][off[5]], descending=True).values)
     links = (i_mat > 0.2) & (s_mat < 0.3) & off
     assert small.link_rows["feature"].numel() == int(links.sum())
-    # App. F statistics
-    assert int(small.hist_i.sum()) == n * (n - 1)
-    assert torch.equal(small.hist_i, big.hist_i) and torch.equal(small.hist_2d, big.hist_2d)
-    assert small.sums["si"] == pytest.approx(float((s_mat * i_mat)[off].double().sum()), abs=1e-4)
-    assert small.sums["i"] == pytest.approx(float(i_mat[off].double().sum()), abs=1e-4)
+    # App. F statistics: exact counts of ordered off-diagonal pairs below each threshold, for every block size
+    from interf_dsl.interference.dense import I_THRESHOLDS, S_THRESHOLDS
+
+    assert torch.equal(small.i_below, big.i_below) and torch.equal(small.s_below, big.s_below)
+    for k, t in enumerate(I_THRESHOLDS):
+        assert int(small.i_below[k]) == int(((i_mat < t) & off).sum())
+    for k, t in enumerate(S_THRESHOLDS):
+        assert int(small.s_below[k]) == int(((s_mat < t) & off).sum())
+    # OLS sums (closed form without |.|, block sums with it) equal the dense sums
+    for key, val in (("si", s_mat * i_mat), ("i", i_mat), ("s", s_mat), ("ii", i_mat * i_mat)):
+        assert small.sums[key] == pytest.approx(float(val[off].double().sum()), abs=1e-4)
+        assert big.sums[key] == pytest.approx(float(val[off].double().sum()), abs=1e-4)
+    # the figure sample holds real off-diagonal (I, S) pairs
+    assert small.sample_i.numel() == small.sample_s.numel() > 0
+    assert float((small.sample_i[:, None] - i_mat[off][None, :]).abs().amin(1).max()) < 1e-5
+
+
+def test_cluster_exclusion_blocked_equals_dense():
+    import torch
+
+    torch.manual_seed(3)
+    n = 41
+    v, e = unit(torch.randn(n, 4)), unit(torch.randn(n, 3))
+    # nested labels, loosest τ (finest clusters) first: coarser labels merge finer clusters
+    fine = torch.randint(0, 12, (n,))
+    labels = [fine, fine // 2, fine // 4, fine // 8]
+    bins = parse_bins(None)
+    small = compute_map(v, e, bins, TAUS, top_partners=500, memory_budget_mb=0.002, cluster_labels=labels)
+    i_mat = v @ v.T
+    codes, off = bins.codes(i_mat), ~torch.eye(n, dtype=torch.bool)
+    for t, lab in enumerate(labels):
+        other = lab[:, None] != lab[None, :]
+        for b in range(bins.n):
+            assert torch.equal(small.counts[:, b, t], ((codes == b) & other & off).sum(1).int())
+        sel = small.bin_rows["tau_idx"] == t
+        f, p = small.bin_rows["feature"][sel].long(), small.bin_rows["partner"][sel].long()
+        assert int(sel.sum()) == int(((codes >= 0) & other & off).sum()) and bool(other[f, p].all())
 
 
 def test_first_bin_sampled_in_random_order():
@@ -84,5 +116,5 @@ def test_first_bin_sampled_in_random_order():
     e = unit(torch.randn(300, 8))
     out = compute_map(v, e, parse_bins(None), (0.4,), top_partners=5, memory_budget_mb=1)
     first = out.bin_rows["bin"] == 0
-    per_row = torch.bincount(out.bin_rows["feature"][first], minlength=300)
+    per_row = torch.bincount(out.bin_rows["feature"][first].long(), minlength=300)
     assert int(per_row.max()) == 5 and int(per_row.min()) == 5

@@ -1,0 +1,196 @@
+"""Interference kind, `map` step helpers: the per-block pieces of `blocked.compute_map`.
+
+Input: one block of I (and S) rows (diagonal = -inf), the bins and the sampling settings. Output: small
+dicts of tensors (compact dtypes: int32 ids, float32 values, int8 bin/τ indices) with the block's top partners,
+candidate pairs above the first bin, the seeded partner samples, the links, and the figure sample; plus the closed
+forms of the OLS sums. No Python loop runs over rows or cells; loops run over τ (≤ a handful) only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+
+def _gather_s(s_blk, r, c):
+    import torch
+
+    if s_blk is None:
+        return torch.full(r.shape, float("nan"), device=r.device)
+    return s_blk[r, c]
+
+
+def _levels(sv, feature, partner, taus_t, labels):
+    """How many τ each pair passes (nested: passing τ_t implies passing every looser τ)."""
+    import torch
+
+    if labels is not None:
+        lv = torch.zeros(sv.shape, dtype=torch.int32, device=sv.device)
+        for lab in labels:
+            lab = lab.to(sv.device)
+            lv += (lab[feature] != lab[partner]).to(torch.int32)
+        return lv
+    return (sv[:, None] < taus_t[None, :]).sum(1, dtype=torch.int32)  # NaN (no glosses) passes nothing
+
+
+def top_partners(i_blk, s_blk, rows, k):
+    """The k partners with the largest I per row (the diagonal holds -inf)."""
+    import torch
+
+    kk = min(k, i_blk.shape[1] - 1)
+    if kk <= 0:
+        return {}
+    vals, cols = torch.topk(i_blk, kk, dim=1)
+    r = torch.arange(i_blk.shape[0], device=i_blk.device)[:, None].expand_as(cols)
+    return {"feature": rows[r].reshape(-1).int(), "partner": cols.reshape(-1).int(), "I": vals.reshape(-1),
+            "S": _gather_s(s_blk, r, cols).reshape(-1),
+            "rank": torch.arange(kk, device=i_blk.device, dtype=torch.int16).repeat(i_blk.shape[0])}
+
+
+def candidates(i_blk, s_blk, mask, rows, sp_min, bins, taus_t, labels):
+    """Every cell with I >= sp_min (rare: bins above the first, and links), with bin and τ level."""
+    import torch
+
+    r, c = torch.ge(i_blk, sp_min, out=mask).nonzero(as_tuple=True)
+    sv, iv = _gather_s(s_blk, r, c), i_blk[r, c]
+    return {"feature": rows[r], "partner": c, "I": iv, "S": sv, "bin": bins.codes(iv).long(),
+            "level": _levels(sv, rows[r], c, taus_t, labels)}
+
+
+def links(cand, link_min, link_max_semantic):
+    hit = (cand["I"] > link_min) & (cand["S"] < link_max_semantic)  # NaN S (no glosses): no links
+    return {"feature": cand["feature"][hit].int(), "partner": cand["partner"][hit].int(), "I": cand["I"][hit],
+            "S": cand["S"][hit]}
+
+
+def pair_keys(rows, cols, seed: int):
+    """A deterministic pseudo-random key per (row, col) pair: the order in which partners are kept."""
+    x = rows.long() * 2654435761 + cols.long() * 40503 + seed * 97
+    x = (x ^ (x >> 13)) * 1274126177
+    return (x ^ (x >> 16)) & 0x7FFFFFFF
+
+
+def _rows_of(cand, sel, t, rank):
+    import torch
+
+    return {"feature": cand["feature"][sel].int(), "partner": cand["partner"][sel].int(), "I": cand["I"][sel],
+            "S": cand["S"][sel], "bin": cand["bin"][sel].to(torch.int8),
+            "tau_idx": torch.full(rank.shape, t, dtype=torch.int8, device=rank.device), "rank": rank.to(torch.int16)}
+
+
+def sparse_bins(cand, k, nt, nb, seed):
+    """Up to k candidates per (feature, bin ≥ 1, τ), in a seeded pseudo-random order: ONE sort for every τ."""
+    import torch
+
+    keep = (cand["bin"] >= 1).nonzero().squeeze(1)  # the first bin is sampled by `Walk.first_bin`
+    if keep.numel() == 0:
+        return {}
+    sub = {key: v[keep] for key, v in cand.items()}
+    groups = sub["feature"].long() * nb + sub["bin"]
+    order = torch.argsort(groups * 2**31 + pair_keys(sub["feature"], sub["partner"], seed))
+    sub = {key: v[order] for key, v in sub.items()}
+    _, counts = torch.unique_consecutive(groups[order], return_counts=True)
+    start = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    out = []
+    for t in range(nt):
+        ok = sub["level"] >= t + 1
+        before = torch.cumsum(ok, 0) - ok.long()  # passing entries before this one (exclusive prefix)
+        rank = before - before[start]
+        sel = (ok & (rank < k)).nonzero().squeeze(1)
+        out.append(_rows_of(sub, sel, t, rank[sel]))
+    return cat(out)
+
+
+@dataclass
+class Walk:
+    """A seeded column order per row: the first (dense) bin is sampled from its first m columns."""
+
+    perm: torch.Tensor
+    m: int
+
+    @classmethod
+    def make(cls, n: int, top_partners: int, seed: int, dev) -> Walk:
+        import torch
+
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(dev)
+        return cls(perm, min(n, max(8 * top_partners, 256)))
+
+    def first_bin(self, i_blk, s_blk, bins, rows, taus_t, labels, k, nt, n_fig):
+        """(partner sample of bin 0 per τ, uniform figure sample of (I, S) pairs) for this block."""
+        import torch
+
+        nrow, n = i_blk.shape
+        step = torch.arange(self.m, device=i_blk.device)
+        cols = self.perm[(rows[:, None] * 7919 + step[None, :]) % n]
+        r = torch.arange(nrow, device=i_blk.device)[:, None].expand_as(cols)
+        iv, sv = i_blk[r, cols], _gather_s(s_blk, r, cols)
+        fig_ok = torch.isfinite(iv[:, :n_fig])  # the diagonal (-inf) is no pair
+        fig = {"I": iv[:, :n_fig][fig_ok], "S": sv[:, :n_fig][fig_ok]}
+        hit = bins.codes(iv) == 0
+        lv = _levels(sv.reshape(-1), rows[r].reshape(-1), cols.reshape(-1), taus_t, labels).view(nrow, self.m)
+        cand = {"feature": rows[r], "partner": cols, "I": iv, "S": sv,
+                "bin": torch.zeros(cols.shape, dtype=torch.long, device=cols.device)}
+        out = []
+        for t in range(nt):  # walk order = column order of `cols`: the rank is a running count along the row
+            ok = hit & (lv >= t + 1)
+            rank = torch.cumsum(ok, 1) - 1
+            sel = (ok & (rank < k)).nonzero(as_tuple=True)
+            out.append(_rows_of(cand, sel, t, rank[sel]))
+        return cat(out), fig
+
+
+def closed_form_sums(v, e, chunk: int = 4096) -> dict[str, float]:
+    """Σ over ordered off-diagonal pairs of I, S, I², S², I·S with I = V Vᵀ, S = E Eᵀ, without the matrices.
+
+    Σ_ij I_ij = ‖Σ_i v_i‖², Σ_ij I_ij² = ‖VᵀV‖²_F, Σ_ij I_ij S_ij = ‖VᵀE‖²_F (and the same for S); the diagonal
+    terms (‖v_i‖², ‖v_i‖⁴, ‖v_i‖²‖e_i‖²) are subtracted. Accumulated in float64 over row chunks.
+    """
+    import torch
+
+    f64 = torch.float64
+    d, k = v.shape[1], e.shape[1]
+    gv, ge, gve = (torch.zeros(a, b, dtype=f64, device=v.device) for a, b in ((d, d), (k, k), (d, k)))
+    sv, se = torch.zeros(d, dtype=f64, device=v.device), torch.zeros(k, dtype=f64, device=v.device)
+    di, ds = [], []
+    for r0 in range(0, v.shape[0], chunk):
+        vc, ec = v[r0:r0 + chunk], e[r0:r0 + chunk]
+        gv += (vc.T @ vc).double()
+        ge += (ec.T @ ec).double()
+        gve += (vc.T @ ec).double()
+        sv += vc.sum(0, dtype=f64)
+        se += ec.sum(0, dtype=f64)
+        di.append((vc.double() ** 2).sum(1))
+        ds.append((ec.double() ** 2).sum(1))
+    dI, dS = torch.cat(di), torch.cat(ds)
+    return {"i": float(sv @ sv - dI.sum()), "s": float(se @ se - dS.sum()),
+            "ii": float((gv * gv).sum() - (dI * dI).sum()), "ss": float((ge * ge).sum() - (dS * dS).sum()),
+            "si": float((gve * gve).sum() - (dI * dS).sum())}
+
+
+def block_sums(acc: dict[str, float], i_blk, s_blk, r0: int) -> None:
+    """Running Σ I, Σ S, Σ I·S of one block without its diagonal (the |I| transform has no closed form)."""
+    import torch
+
+    f64 = torch.float64
+    di, ds = i_blk.diagonal(offset=r0).double(), s_blk.diagonal(offset=r0).double()
+    acc["i"] += float(i_blk.sum(dtype=f64) - di.sum())
+    acc["s"] += float(s_blk.sum(dtype=f64) - ds.sum())
+    acc["si"] += float(torch.einsum("ij,ij->", i_blk, s_blk).double() - (di * ds).sum())
+
+
+def finish_abs_sums(acc: dict[str, float], v, e) -> dict[str, float]:
+    out = closed_form_sums(v, e)  # Σ I² and Σ S² are the same under |·|
+    out.update(i=acc["i"], si=acc["si"])
+    return out
+
+
+def cat(parts: list[dict]) -> dict:
+    import torch
+
+    parts = [p for p in parts if p]
+    if not parts:
+        return {}
+    return {key: torch.cat([p[key] for p in parts]).cpu() for key in parts[0]}

@@ -1,0 +1,74 @@
+"""Interference kind, `map` step helper: the dense per-row statistics of one block, as ONE fused kernel.
+
+Input: a block of I rows and S rows ([b, n], diagonal = -inf) and, in cluster-exclusion mode, the cluster labels of
+the block's rows and of all features. Output: int32 [b, n_bins·n_taus + |I_THRESHOLDS| + |S_THRESHOLDS|]: per row
+the exact partner count of every (bin, τ), then the counts of I < t and S < t for the App. F thresholds (the
+diagonal is still included there; the caller subtracts it).
+
+The function is plain torch comparisons and sums. For large maps it is compiled with `torch.compile` (inductor),
+which fuses the ~40 reductions into a single pass over I and S (≈ 1–3 ns per cell instead of ~10 ns per reduction);
+small maps, and machines where compilation fails, run the same function eagerly — the kernel used is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from interf_dsl.interference.bins import Bins
+
+if TYPE_CHECKING:
+    import torch
+
+APPF_THRESHOLDS = (0.1, 0.15, 0.2, 0.3, 0.4)
+I_THRESHOLDS = tuple(sorted({s * t for t in APPF_THRESHOLDS for s in (-1, 1)}))
+S_THRESHOLDS = APPF_THRESHOLDS
+COMPILE_MIN_FEATURES = 4096  # below this the one-off compilation costs more than it saves
+
+
+def make_stats(bins: Bins, taus: tuple[float, ...], mode: str) -> Callable:
+    """The per-block statistics function for these bins, thresholds and mode ("pairwise", "cluster", "none")."""
+    import torch
+
+    edges, nb, last_closed = bins.edges, bins.n, bins.last_closed
+
+    def stats(i: torch.Tensor, s: torch.Tensor | None, lab_rows: torch.Tensor | None,
+              lab_all: torch.Tensor | None) -> torch.Tensor:
+        outs = []
+        if mode != "none":
+            for b in range(nb):
+                upper = (i <= edges[b + 1]) if (last_closed and b == nb - 1) else (i < edges[b + 1])
+                inb = (i >= edges[b]) & upper
+                for t, tau in enumerate(taus):
+                    ok = (s < tau) if mode == "pairwise" else (lab_rows[t][:, None] != lab_all[t][None, :])
+                    outs.append((inb & ok).sum(1, dtype=torch.int32))
+        outs.extend((i < t).sum(1, dtype=torch.int32) for t in I_THRESHOLDS)
+        if s is not None:
+            outs.extend((s < t).sum(1, dtype=torch.int32) for t in S_THRESHOLDS)
+        return torch.stack(outs, 1)
+
+    return stats
+
+
+class BlockStats:
+    """Runs `make_stats`' function, compiled when the map is large enough; `kernel` says which ran."""
+
+    def __init__(self, bins: Bins, taus: tuple[float, ...], mode: str, n: int, device) -> None:
+        self.fn = make_stats(bins, taus, mode)
+        self.kernel = "eager"
+        self.note = ""
+        self._compiled = None
+        if n >= COMPILE_MIN_FEATURES:
+            import torch
+
+            self._compiled = torch.compile(self.fn, dynamic=False)
+            self.kernel = "compiled"
+
+    def __call__(self, i, s, lab_rows, lab_all):
+        if self._compiled is not None:
+            try:
+                return self._compiled(i, s, lab_rows, lab_all)
+            except Exception as exc:  # noqa: BLE001 - no compiler here: run eagerly, and record why
+                self._compiled, self.kernel = None, "eager"
+                self.note = f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); ran eagerly"
+        return self.fn(i, s, lab_rows, lab_all)
