@@ -47,7 +47,8 @@ def run_atlas(ctx: StepContext) -> StepResult:
     windows = token_windows(model.tokenizer, docs, int(settings.get("context") or 64),
                             int(settings.get("max_tokens") or 200_000))
     prog = ctx.progress(windows.shape[0], f"atlas {source}/{hook}")
-    atlas = compute_atlas(model, sae, hook, windows, settings, counters=ctx.counters, progress=prog)
+    atlas = compute_atlas(model, sae, hook, windows, settings, counters=ctx.counters, progress=prog,
+                          store=ctx.units("atlas_pass1"))
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     vec_path = ctx.work_dir / "atlas_vectors.safetensors"
     save_file({"activation_sample": atlas.activation_sample.contiguous(),

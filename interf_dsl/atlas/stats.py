@@ -5,6 +5,10 @@ Output: `Atlas` with the `features` and `contexts` tables (schemas in atlas/READ
 counts, and two per-feature vector sets used by corpus-based interference metrics (`activation_sample`,
 `context_means`). Two passes over batches keep memory flat: pass 1 keeps running counts, maxima and the top-K
 window ids per feature; pass 2 re-runs only the windows that are some feature's top context.
+
+Pass 1 is resumable: given a unit store (`ctx.units`), its running state is checkpointed every
+`checkpoint_batches` batches (atlas/checkpoint.py), and a rerun after a kill continues from the last checkpoint
+with results identical to an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -56,50 +60,50 @@ def check_sae(sae: Any, model: Any, hook_name: str) -> None:
 
 
 def compute_atlas(model: Any, sae: Any, hook_name: str, windows: torch.Tensor, settings: dict, *,
-                  counters: Any = None, progress: Any = None) -> Atlas:
-    """Stream the corpus windows through model and SAE and build the atlas of every feature."""
+                  counters: Any = None, progress: Any = None, store: Any = None) -> Atlas:
+    """Stream the corpus windows through model and SAE and build the atlas of every feature.
+
+    Args:
+        store: optional `UnitStore` for pass-1 checkpoints (resume after a kill); None = no checkpoints.
+    """
     import torch
+
+    from interf_dsl.atlas.checkpoint import Pass1, load_latest, save, windows_digest
 
     check_sae(sae, model, hook_name)
     k_ctx = int(settings.get("top_contexts") or 50)
     bs = int(settings.get("batch_size") or 16)
     n_sample = int(settings.get("coactivation_tokens") or 1024)
+    every = int(settings.get("checkpoint_batches") or 50)
     n_f, vocab = int(sae.cfg.d_sae), int(model.cfg.d_vocab)
     n_win, t_len = windows.shape
-    fired = torch.zeros(n_f, dtype=torch.long)
-    max_act = torch.zeros(n_f)
-    top_val = torch.full((k_ctx, n_f), float("-inf"))
-    top_win = torch.full((k_ctx, n_f), -1, dtype=torch.long)
     counts = torch.bincount(windows.reshape(-1), minlength=vocab)[:vocab]
-    sample: list[torch.Tensor] = []
-    taken = 0
+    digest = windows_digest(windows) if store is not None else ""
+    st = load_latest(store, n_win, bs, digest) if store is not None else None
+    if st is None:
+        st = Pass1.empty(n_f, k_ctx)
+    elif progress is not None:
+        progress.advance(st.next_window)
     with torch.no_grad():
-        for w0 in range(0, n_win, bs):
+        for b_idx, w0 in enumerate(range(st.next_window, n_win, bs), 1):
             batch = windows[w0:w0 + bs]
             acts = sae.encode(hook_acts(model, batch, hook_name)).float()  # [B, T, F]
             _count(counters, batch.shape[0])
-            fired += (acts > 0).sum((0, 1))
-            win_max = acts.amax(1)  # [B, F]
-            max_act = torch.maximum(max_act, win_max.amax(0))
-            vals = torch.cat([top_val, win_max])
-            ids = torch.cat([top_win, torch.arange(w0, w0 + batch.shape[0])[:, None].expand_as(win_max)])
-            top_val, pos = vals.topk(min(k_ctx, vals.shape[0]), dim=0)
-            top_win = ids.gather(0, pos)
-            if taken < n_sample:
-                flat = acts.reshape(-1, n_f)[: n_sample - taken]
-                sample.append(flat)
-                taken += flat.shape[0]
+            st.update(acts, w0, n_sample)
+            if store is not None and (b_idx % every == 0 or st.next_window >= n_win):
+                save(store, st, bs, digest)
             if progress is not None:
                 progress.advance(batch.shape[0])
+        top_win, top_val = st.top_win.clone(), st.top_val
         top_win[top_val <= 0] = -1  # a window only counts as a context where the feature fires
         rows, ctx_sum, ctx_n = _contexts(model, sae, hook_name, windows, top_win, top_val, bs, counters)
     from interf_dsl.atlas.tables import contexts_table, features_table
 
     strings = vocab_strings(model.tokenizer, vocab)
     contexts = contexts_table(rows, strings)
-    features = features_table(contexts, fired / float(n_win * t_len), max_act, sae, model, strings, settings)
+    features = features_table(contexts, st.fired / float(n_win * t_len), st.max_act, sae, model, strings, settings)
     return Atlas(features=features, contexts=contexts, token_counts=counts,
-                 activation_sample=torch.cat(sample).T.contiguous() if sample else torch.zeros(n_f, 0),
+                 activation_sample=st.sample.T.contiguous(),
                  context_means=ctx_sum / ctx_n.clamp_min(1)[:, None], n_tokens=n_win * t_len)
 
 

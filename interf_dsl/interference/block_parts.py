@@ -8,6 +8,7 @@ forms of the OLS sums. No Python loop runs over rows or cells; loops run over τ
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,12 +16,17 @@ if TYPE_CHECKING:
     import torch
 
 
-def _gather_s(s_blk, r, c):
+@contextmanager
+def single_thread():
+    """Run the enclosed torch ops on one intra-op thread, then restore the thread count."""
     import torch
 
-    if s_blk is None:
-        return torch.full(r.shape, float("nan"), device=r.device)
-    return s_blk[r, c]
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _levels(sv, feature, partner, taus_t, labels):
@@ -44,24 +50,26 @@ def top_partners(i_blk, s_blk, rows, k):
     if kk <= 0:
         return {}
     vals, cols = torch.topk(i_blk, kk, dim=1)
-    r = torch.arange(i_blk.shape[0], device=i_blk.device)[:, None].expand_as(cols)
-    return {"feature": rows[r].reshape(-1).int(), "partner": cols.reshape(-1).int(), "I": vals.reshape(-1),
-            "S": _gather_s(s_blk, r, cols).reshape(-1),
-            "rank": torch.arange(kk, device=i_blk.device, dtype=torch.int16).repeat(i_blk.shape[0])}
+    sv = torch.gather(s_blk, 1, cols) if s_blk is not None else torch.full_like(vals, float("nan"))
+    return {"feature": rows.int().repeat_interleave(kk), "partner": cols.reshape(-1).int(), "I": vals.reshape(-1),
+            "S": sv.reshape(-1), "rank": torch.arange(kk, device=i_blk.device, dtype=torch.int16).repeat(len(rows))}
 
 
 def candidates(i_blk, s_blk, mask, rows, sp_min, bins, taus_t, labels):
     """Every cell with I >= sp_min (rare: bins above the first, and links), with bin and τ level."""
     import torch
 
-    r, c = torch.ge(i_blk, sp_min, out=mask).nonzero(as_tuple=True)
-    sv, iv = _gather_s(s_blk, r, c), i_blk[r, c]
-    return {"feature": rows[r], "partner": c, "I": iv, "S": sv, "bin": bins.codes(iv).long(),
-            "level": _levels(sv, rows[r], c, taus_t, labels)}
+    n = i_blk.shape[1]
+    flat = torch.ge(i_blk, sp_min, out=mask).view(-1).nonzero().squeeze(1)
+    iv = i_blk.view(-1).index_select(0, flat)
+    sv = s_blk.view(-1).index_select(0, flat) if s_blk is not None else torch.full_like(iv, float("nan"))
+    feature, partner = rows[flat // n], flat % n
+    return {"feature": feature, "partner": partner, "I": iv, "S": sv, "bin": bins.codes(iv).long(),
+            "level": _levels(sv, feature, partner, taus_t, labels)}
 
 
 def links(cand, link_min, link_max_semantic):
-    hit = (cand["I"] > link_min) & (cand["S"] < link_max_semantic)  # NaN S (no glosses): no links
+    hit = ((cand["I"] > link_min) & (cand["S"] < link_max_semantic)).nonzero().squeeze(1)  # NaN S: no links
     return {"feature": cand["feature"][hit].int(), "partner": cand["partner"][hit].int(), "I": cand["I"][hit],
             "S": cand["S"][hit]}
 
@@ -73,12 +81,28 @@ def pair_keys(rows, cols, seed: int):
     return (x ^ (x >> 16)) & 0x7FFFFFFF
 
 
-def _rows_of(cand, sel, t, rank):
+def _take(cand, idx, tau_idx, rank):
+    """Output rows for candidate indices `idx` (one gather per field, all τ at once)."""
     import torch
 
-    return {"feature": cand["feature"][sel].int(), "partner": cand["partner"][sel].int(), "I": cand["I"][sel],
-            "S": cand["S"][sel], "bin": cand["bin"][sel].to(torch.int8),
-            "tau_idx": torch.full(rank.shape, t, dtype=torch.int8, device=rank.device), "rank": rank.to(torch.int16)}
+    return {"feature": cand["feature"][idx].int(), "partner": cand["partner"][idx].int(), "I": cand["I"][idx],
+            "S": cand["S"][idx], "bin": cand["bin"][idx].to(torch.int8), "tau_idx": tau_idx.to(torch.int8),
+            "rank": rank.to(torch.int16)}
+
+
+def _kept(level, rank_of, k, nt):
+    """Per τ: (indices, τ index, rank) of entries passing τ_t with rank < k; `rank_of(ok)` ranks them."""
+    import torch
+
+    idx, tau, rank = [], [], []
+    for t in range(nt):
+        ok = level >= t + 1
+        r = rank_of(ok)
+        sel = (ok & (r < k)).view(-1).nonzero().squeeze(1)
+        idx.append(sel)
+        tau.append(torch.full(sel.shape, t, dtype=torch.int8, device=sel.device))
+        rank.append(r.view(-1)[sel])
+    return torch.cat(idx), torch.cat(tau), torch.cat(rank)
 
 
 def sparse_bins(cand, k, nt, nb, seed):
@@ -88,20 +112,18 @@ def sparse_bins(cand, k, nt, nb, seed):
     keep = (cand["bin"] >= 1).nonzero().squeeze(1)  # the first bin is sampled by `Walk.first_bin`
     if keep.numel() == 0:
         return {}
-    sub = {key: v[keep] for key, v in cand.items()}
-    groups = sub["feature"].long() * nb + sub["bin"]
-    order = torch.argsort(groups * 2**31 + pair_keys(sub["feature"], sub["partner"], seed))
-    sub = {key: v[order] for key, v in sub.items()}
-    _, counts = torch.unique_consecutive(groups[order], return_counts=True)
+    groups = cand["feature"][keep].long() * nb + cand["bin"][keep]
+    order = keep[torch.argsort(groups * 2**31 + pair_keys(cand["feature"][keep], cand["partner"][keep], seed))]
+    _, counts = torch.unique_consecutive(cand["feature"][order].long() * nb + cand["bin"][order],
+                                         return_counts=True)
     start = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
-    out = []
-    for t in range(nt):
-        ok = sub["level"] >= t + 1
+
+    def rank_of(ok):
         before = torch.cumsum(ok, 0) - ok.long()  # passing entries before this one (exclusive prefix)
-        rank = before - before[start]
-        sel = (ok & (rank < k)).nonzero().squeeze(1)
-        out.append(_rows_of(sub, sel, t, rank[sel]))
-    return cat(out)
+        return before - before[start]
+
+    idx, tau, rank = _kept(cand["level"][order], rank_of, k, nt)
+    return _take(cand, order[idx], tau, rank)
 
 
 @dataclass
@@ -116,7 +138,7 @@ class Walk:
         import torch
 
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(dev)
-        return cls(perm, min(n, max(8 * top_partners, 256)))
+        return cls(perm, min(n, max(4 * top_partners, 64)))
 
     def first_bin(self, i_blk, s_blk, bins, rows, taus_t, labels, k, nt, n_fig):
         """(partner sample of bin 0 per τ, uniform figure sample of (I, S) pairs) for this block."""
@@ -125,21 +147,18 @@ class Walk:
         nrow, n = i_blk.shape
         step = torch.arange(self.m, device=i_blk.device)
         cols = self.perm[(rows[:, None] * 7919 + step[None, :]) % n]
-        r = torch.arange(nrow, device=i_blk.device)[:, None].expand_as(cols)
-        iv, sv = i_blk[r, cols], _gather_s(s_blk, r, cols)
+        iv = torch.gather(i_blk, 1, cols)
+        sv = torch.gather(s_blk, 1, cols) if s_blk is not None else torch.full_like(iv, float("nan"))
         fig_ok = torch.isfinite(iv[:, :n_fig])  # the diagonal (-inf) is no pair
         fig = {"I": iv[:, :n_fig][fig_ok], "S": sv[:, :n_fig][fig_ok]}
-        hit = bins.codes(iv) == 0
-        lv = _levels(sv.reshape(-1), rows[r].reshape(-1), cols.reshape(-1), taus_t, labels).view(nrow, self.m)
-        cand = {"feature": rows[r], "partner": cols, "I": iv, "S": sv,
-                "bin": torch.zeros(cols.shape, dtype=torch.long, device=cols.device)}
-        out = []
-        for t in range(nt):  # walk order = column order of `cols`: the rank is a running count along the row
-            ok = hit & (lv >= t + 1)
-            rank = torch.cumsum(ok, 1) - 1
-            sel = (ok & (rank < k)).nonzero(as_tuple=True)
-            out.append(_rows_of(cand, sel, t, rank[sel]))
-        return cat(out), fig
+        feature = rows[:, None].expand_as(cols)
+        lv = _levels(sv.reshape(-1), feature.reshape(-1), cols.reshape(-1), taus_t, labels).view(nrow, self.m)
+        lv.masked_fill_(bins.codes(iv) != 0, 0)  # outside the first bin: kept at no τ
+        cand = {"feature": feature.reshape(-1), "partner": cols.reshape(-1), "I": iv.reshape(-1),
+                "S": sv.reshape(-1), "bin": torch.zeros(1, dtype=torch.long, device=iv.device).expand(iv.numel())}
+        # walk order = column order of `cols`: the rank is a running count along the row
+        idx, tau, rank = _kept(lv, lambda ok: torch.cumsum(ok, 1) - 1, k, nt)
+        return _take(cand, idx, tau, rank), fig
 
 
 def closed_form_sums(v, e, chunk: int = 4096) -> dict[str, float]:

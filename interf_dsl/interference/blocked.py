@@ -127,10 +127,11 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
         below += st[:, n_c:].sum(0, dtype=torch.long) - nr  # minus the diagonal, below every threshold
         parts["top"].append(bp.top_partners(i_blk, s_blk, rows, top_partners))
         cand = bp.candidates(i_blk, s_blk, mask[:nr], rows, sp_min, bins, taus_t, cluster_labels)
-        parts["link"].append(bp.links(cand, link_min, link_max_semantic))
-        parts["bin"].append(bp.sparse_bins(cand, top_partners, nt, nb, seed))
-        first, fig = walk.first_bin(i_blk, s_blk, bins, rows, taus_t, cluster_labels, top_partners, nt,
-                                    FIGURE_PAIRS_PER_ROW)
+        with bp.single_thread():  # many small ops: OpenMP barriers cost more than they gain (worse under load)
+            parts["link"].append(bp.links(cand, link_min, link_max_semantic))
+            parts["bin"].append(bp.sparse_bins(cand, top_partners, nt, nb, seed))
+            first, fig = walk.first_bin(i_blk, s_blk, bins, rows, taus_t, cluster_labels, top_partners, nt,
+                                        FIGURE_PAIRS_PER_ROW)
         parts["bin"].append(first)
         parts["fig"].append(fig)
         if progress is not None:

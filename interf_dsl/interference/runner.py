@@ -77,11 +77,13 @@ def run_map(ctx: StepContext) -> StepResult:
     e = torch.tensor(np.asarray([vec_of[f] for f in ids], dtype=np.float32).reshape(len(ids), -1))
     cutoffs = tuple(sorted(set(taus) | {NEURON_CUTOFF}, reverse=True))
     linkage = mp.get("linkage") or "average"
-    labels = cluster_features(e.numpy(), cutoffs, linkage, budget)
+    clustering = cluster_features(e.numpy(), cutoffs, linkage, budget)
+    labels = clustering.labels
     inputs = _metric_inputs(ctx, atlas, feats, ids, metrics)
     tables: dict[str, list] = {}
     files = {}
     meta = {"source": source, "hook": hook, "sae": p.get("sae"), "n_mapped": len(ids), "linkage": linkage,
+            "clustering": clustering.method,
             "selection": selection, "metrics": metrics}
     for k, name in enumerate(metrics):
         mv = INTERFERENCE_METRICS.get(name)(inputs)
@@ -90,6 +92,7 @@ def run_map(ctx: StepContext) -> StepResult:
                         memory_budget_mb=budget, transform=mv.transform, cluster_labels=cl,
                         seed=int(mp.get("seed") or 0), progress=ctx.progress(len(ids), f"map {name} {hook}"))
         meta[f"{name}.block_rows"], meta[f"{name}.flops"] = m.block_rows, m.flops
+        meta[f"{name}.kernel"] = m.kernel + (f" ({m.kernel_note})" if m.kernel_note else "")
         for tname, df in map_tables(m, ids, source=source, hook=hook, metric=name, taus=taus, bins=bins,
                                     primary=k == 0).items():
             tables.setdefault(tname, []).append(df)

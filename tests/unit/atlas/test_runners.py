@@ -41,6 +41,11 @@ class Ctx:
     def progress(self, total, description=""):
         return _Progress()
 
+    def units(self, name="units"):
+        from interf_dsl.execute.units import DirUnitStore
+
+        return DirUnitStore(self.work_dir / "units", name)
+
     def rng(self, stream=""):
         return np.random.default_rng(0)
 

@@ -70,3 +70,47 @@ def test_sae_width_mismatch(tiny_model, corpus_file):
     sae = StandardSAE(StandardSAEConfig(d_in=12, d_sae=8))
     with pytest.raises(BackendError, match="d_in = 12"):
         compute_atlas(tiny_model, sae, "blocks.0.hook_resid_post", windows, SETTINGS)
+
+
+class Killed(Exception):
+    pass
+
+
+class KillAfter:
+    """A progress handle that raises once `n` windows are done (a SIGKILL between batches)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.seen = n, 0
+
+    def advance(self, k: int = 1) -> None:
+        self.seen += k
+        if self.seen >= self.n:
+            raise Killed
+
+
+def test_pass1_resumes_identically_after_a_kill(tiny_model, tiny_sae, corpus_file, tmp_path):
+    import torch
+
+    from interf_dsl.execute.units import DirUnitStore
+
+    hook = "blocks.0.hook_resid_post"
+    windows = token_windows(tiny_model.tokenizer, read_corpus(str(corpus_file)), context=8, max_tokens=400)
+    settings = SETTINGS | {"checkpoint_batches": 2}
+    fresh_count = Counter()
+    ref = compute_atlas(tiny_model, tiny_sae, hook, windows, settings, counters=fresh_count)
+    with pytest.raises(Killed):
+        compute_atlas(tiny_model, tiny_sae, hook, windows, settings, progress=KillAfter(windows.shape[0] // 2 + 1),
+                      store=DirUnitStore(tmp_path, "atlas_pass1"))
+    resumed_count = Counter()
+    again = compute_atlas(tiny_model, tiny_sae, hook, windows, settings, counters=resumed_count,
+                          store=DirUnitStore(tmp_path, "atlas_pass1"))
+    assert again.features.equals(ref.features) and again.contexts.equals(ref.contexts)
+    assert torch.equal(again.activation_sample, ref.activation_sample)
+    assert torch.equal(again.context_means, ref.context_means)
+    # pass 1 restarted at the last checkpoint, not at zero: fewer forward passes than a fresh run
+    n_win = windows.shape[0]
+    assert fresh_count.forward_passes - n_win // 2 <= resumed_count.forward_passes < fresh_count.forward_passes
+    # a checkpoint of another corpus is ignored
+    other = windows[: n_win // 2]
+    got = compute_atlas(tiny_model, tiny_sae, hook, other, settings, store=DirUnitStore(tmp_path, "atlas_pass1"))
+    assert got.features.equals(compute_atlas(tiny_model, tiny_sae, hook, other, settings).features)

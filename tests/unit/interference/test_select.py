@@ -93,7 +93,7 @@ def test_clusters_nested_and_neurons():
 
     emb = np.array([[1, 0, 0], [0.95, 0.31, 0], [0, 1, 0], [0, 0, 1]], dtype=float)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    labs = cluster_features(emb, (0.4, 0.15), "average", 64)
+    labs = cluster_features(emb, (0.4, 0.15), "average", 64).labels
     assert labs[0.4][0] == labs[0.4][1] and len(set(labs[0.4])) == 3
     feats = pl.DataFrame({"feature": [0, 1, 2, 3], "neuron_idx": [[0, 1, 2], [0, 2, 1], [0, 1, 2], [1, 0, 2]],
                           "neuron_val": [[0.9, 0.3, 0.1], [0.8, 0.25, 0.1], [0.7, 0.1, 0.0], [0.5, 0.1, 0.0]]})
