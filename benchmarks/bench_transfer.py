@@ -39,7 +39,7 @@ def serve(port: int, latency_ms: float) -> None:
         from transfer_server import tiny_model
 
         model = tiny_model()
-    app = create_app(model, name="bench", latency_ms=latency_ms, threads=1, max_batch=64)
+    app = create_app(model, name="bench", latency_ms=latency_ms, threads=1, max_batch=64, batch_wait_ms=1.0)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

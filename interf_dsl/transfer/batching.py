@@ -70,6 +70,8 @@ class Batcher:
         assert self._queue is not None  # set by logprobs() before the task starts
         while True:
             batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():  # what queued during the last forward
+                batch.append(self._queue.get_nowait())
             deadline = loop.time() + self.wait_s
             while len(batch) < self.max_batch:
                 left = deadline - loop.time()

@@ -139,8 +139,10 @@ async def _run(batcher: Any, prompts: list[str], body: dict, k: int, n: int | No
     temperature = float(body.get("temperature", 1.0) if body.get("temperature") is not None else 1.0)
     seed = body.get("seed")
     jobs, meta = [], []
+    n_prompt = 0
     for p_i, prompt in enumerate(prompts):
         ids = batcher.encode(prompt)
+        n_prompt += len(ids)
         for c in range(n):
             gen = torch.Generator().manual_seed(int(seed) * 1000 + p_i * 100 + c if seed is not None
                                                 else torch.seed())
@@ -148,7 +150,6 @@ async def _run(batcher: Any, prompts: list[str], body: dict, k: int, n: int | No
                                  top_logprobs=k, generator=gen))
             meta.append(len(ids))
     results = await asyncio.gather(*jobs)
-    n_prompt = sum(len(batcher.encode(p)) for p in prompts)
     n_completion = sum(len(r) for r in results)
     usage = {"prompt_tokens": n_prompt, "completion_tokens": n_completion, "total_tokens": n_prompt + n_completion}
     return list(zip(results, meta, strict=True)), usage

@@ -99,6 +99,7 @@ def test_check_failure_is_a_list_not_a_traceback(tmp_path, monkeypatch):
 CHILD = Path(__file__).with_name("transfer_child.py")
 
 
+@pytest.mark.slow  # three child processes importing torch + litellm: ~70 s on the shared 2-core box
 @pytest.mark.timeout(300)
 def test_sigkill_then_rerun_resumes_without_repeating(tmp_path):
     from transfer_server import tiny_model
@@ -136,3 +137,18 @@ def test_sigkill_then_rerun_resumes_without_repeating(tmp_path):
     for name in ("transfer_trials", "transfer"):
         assert_frame_equal(pl.read_parquet(work / f"{name}.parquet"), pl.read_parquet(clean / f"{name}.parquet"))
     assert json.loads((work / "meta.json").read_text())["accounting"]["cache_hits"] > 0
+
+
+def test_api_key_value_never_reaches_run_dir_logs_or_cache(tmp_path, monkeypatch):
+    secret = "sk-FAKE-transfer-key-0042"
+    monkeypatch.setenv("INTERF_FAKE_KEY", secret)
+    with served(threads=1, faults=FaultConfig({"500": 0.2}, seed=2)) as base:
+        ctx = make_ctx(tmp_path, _target(base, api_key_env="INTERF_FAKE_KEY", max_retries=10), trials=2,
+                       sentences=2)
+        res = get_runner("transfer")(ctx)
+    assert res.meta["accounting"]["retries"] > 0
+    text = json.dumps(res.meta, default=str) + "\n".join(ctx.logs)
+    assert secret not in text and "INTERF_FAKE_KEY" in text  # the variable's name is recorded, never its value
+    for f in tmp_path.rglob("*"):
+        if f.is_file():
+            assert secret.encode() not in f.read_bytes(), f
