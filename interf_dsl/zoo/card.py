@@ -11,6 +11,8 @@ import json
 import time
 from pathlib import Path
 
+HELDOUT_WINDOWS = 384  # evenly spaced over the whole held-out split (~98 k tokens)
+
 _NOT = """\
 ## What the zoo is not
 
@@ -49,7 +51,7 @@ def _model_entry(name: str, build_dir: Path, state: dict) -> dict:
     model = load_model_dir(build_dir / "models" / name)
     load_s = time.time() - t0
     tok_dir = build_dir / "tokenizer"
-    heldout = tokens.heldout_stream(build_dir, tok_dir)
+    heldout = tokens.spread(tokens.heldout_stream(build_dir, tok_dir), HELDOUT_WINDOWS)
     sl = tokens.eval_slice(catalog.read_sample(build_dir / "heldout.jsonl.gz", "atlas"), tok_dir)
     cfg = model.cfg
     spec = models.MODEL_SPECS[name]["cfg"]
@@ -61,7 +63,7 @@ def _model_entry(name: str, build_dir: Path, state: dict) -> dict:
                                                    "rotary_dim", "parallel_attn_mlp", "gated_mlp",
                                                    "original_architecture")},
         "heldout_loss": round(models.eval_loss(model, heldout), 4),
-        "heldout_tokens": len(heldout),
+        "heldout_tokens": len(heldout), "heldout_windows": HELDOUT_WINDOWS,
         "slice_loss": round(models.eval_loss(model, sl, n_windows=tokens.EVAL_SLICE_WINDOWS), 4),
         "slice": {"split": "atlas", "windows": tokens.EVAL_SLICE_WINDOWS, "window": models.N_CTX},
         "train": state[f"model:{name}"]["train"], "load_seconds_at_build": round(load_s, 2),
@@ -137,12 +139,12 @@ def render_card(card: dict) -> str:
                      f"{m['n_heads']} | {m['n_params']:,} | {t['steps']:,} | {t['tokens_seen']:,} | {t['minutes']} | "
                      f"{m['heldout_loss']:.3f} | {m['slice_loss']:.3f} |")
     lines += ["", "All share the byte-level BPE tokenizer (4,096 entries, `<|endoftext|>` = BOS/EOS), n_ctx 256, "
-              "fp16 safetensors. Held-out loss: nats per token over the whole held-out split; slice loss: the "
+              "fp16 safetensors. Held-out loss: nats per token on 384 windows spread evenly over the whole held-out split (every source); slice loss: the "
               "first 48 windows of 256 tokens of the shipped `atlas` split (re-checked by the tests). "
               "Training: AdamW, batch 32 x 256, warm-up then cosine decay by wall clock, bf16 autocast.", "",
               "## SAEs", "",
               "TopK (k = 32) SAEs, d_sae 1,536 (12x), sae_lens `TopKSAE` on-disk format (fp16, loaded as float32). "
-              "Metrics on ~65 k held-out tokens (BOS excluded); CE recovered over 8 k tokens against zero "
+              "Metrics on ~65 k held-out tokens spread over every source (BOS excluded); CE recovered over 8 k tokens against zero "
               "ablation; dead = never fires on those tokens.", "",
               "| SAE | hook | L0 | explained var. | CE recovered | dead | pairs with abs(cos) in [0,.1) / [.1,.2) / "
               "[.2,.3) / [.3,.4) / [.4,1] |", "|---|---|---:|---:|---:|---:|---|"]

@@ -16,6 +16,7 @@ from pathlib import Path
 COS_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 1.0001)
 METRIC_WINDOWS = 256  # held-out windows for L0 / EV / dead fraction (~65 k tokens)
 CE_WINDOWS = 32
+SLICE_WINDOWS = 16  # first windows of the shipped atlas slice, re-measured by the tests
 
 
 def _windows(stream, n: int):
@@ -99,7 +100,7 @@ def slice_stats(model, sae, slice_stream, n_windows: int) -> dict:
     """L0 and explained variance on the fixed shipped slice (what the tests re-check against the card)."""
     stats = activation_stats(model, sae, _windows(slice_stream, n_windows))
     return {"l0": round(stats["l0"], 4), "explained_variance": round(stats["explained_variance"], 5),
-            "tokens": stats["tokens"]}
+            "tokens": stats["tokens"], "windows": n_windows}
 
 
 def measure_sae(model, sae_dir: Path, heldout_stream, build_dir: Path) -> dict:
@@ -108,7 +109,7 @@ def measure_sae(model, sae_dir: Path, heldout_stream, build_dir: Path) -> dict:
     from interf_dsl.zoo import catalog, tokens
 
     sae = load_sae(str(sae_dir))
-    toks = _windows(heldout_stream, METRIC_WINDOWS)
+    toks = _windows(tokens.spread(heldout_stream, METRIC_WINDOWS), METRIC_WINDOWS)
     stats = activation_stats(model, sae, toks)
     ce = ce_recovered(model, sae, toks[:CE_WINDOWS])
     atlas = catalog.read_sample(build_dir / "heldout.jsonl.gz", "atlas")
@@ -117,5 +118,5 @@ def measure_sae(model, sae_dir: Path, heldout_stream, build_dir: Path) -> dict:
                "ce_loss_recovered": round(ce["ce_loss_recovered"], 4),
                "dead_fraction": round(float((stats["fired"] == 0).float().mean()), 4)}
     return {"metrics": metrics, "ce": {k: round(v, 4) for k, v in ce.items()}, "metric_tokens": stats["tokens"],
-            "slice_metrics": slice_stats(model, sae, slice_stream, tokens.EVAL_SLICE_WINDOWS),
+            "slice_metrics": slice_stats(model, sae, slice_stream, SLICE_WINDOWS),
             "decoder_cosine_bins": decoder_cosine_bins(sae)}

@@ -54,3 +54,12 @@ def heldout_stream(build_dir: Path, tokenizer_dir: Path):
 def eval_slice(atlas_docs: list[str], tokenizer_dir: Path):
     """The fixed held-out slice: the shipped `atlas` documents, in order, as one stream (first windows used)."""
     return encode_docs(atlas_docs, tokenizer_dir)
+
+
+def spread(stream, n_windows: int, width: int = 255):
+    """`n_windows` evenly spaced `width`-token chunks of a stream, concatenated (every source, not just the first)."""
+    import torch
+
+    total = len(stream) // width
+    picks = torch.linspace(0, total - 1, min(n_windows, total)).long()
+    return torch.cat([stream[i * width : (i + 1) * width] for i in picks.tolist()])

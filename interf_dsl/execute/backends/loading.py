@@ -189,9 +189,11 @@ def load_sae(ref: str | tuple[str, str], device: str = "cpu") -> SAE:
         ResolveError: an unknown zoo SAE.
         BackendError: missing files or metadata, or a release that is neither cached nor reachable.
     """
+    release = parse_sae_release(ref)
+    if release is not None:  # check the cache before paying for the sae_lens import
+        _require_hub(f"SAE release '{release[0]}'", _release_repo(release[0]))
     from sae_lens import SAE
 
-    release = parse_sae_release(ref)
     if release is None:
         path = _zoo_dir("sae", ref[len(ZOO_PREFIX):]) if ref.startswith(ZOO_PREFIX) else Path(ref)
         if not (path / "cfg.json").exists():
@@ -199,14 +201,29 @@ def load_sae(ref: str | tuple[str, str], device: str = "cpu") -> SAE:
                                hint="use zoo:<model>/<L1.resid_post>, a folder written by SAE.save_model, "
                                     "or release=<release>,id=<id>")
         return _checked(SAE.load_from_disk(path, device=device, dtype="float32"), str(ref))
-    from sae_lens.loading.pretrained_saes_directory import get_pretrained_saes_directory
-
     rel, sae_id = release
-    directory = get_pretrained_saes_directory()
-    if rel not in directory:
-        raise BackendError(f"unknown sae_lens release '{rel}'", name=rel, choices=sorted(directory)[:20])
-    _require_hub(f"SAE release '{rel}'", directory[rel].repo_id)
     return _checked(SAE.from_pretrained(rel, sae_id, device=device), f"{rel}/{sae_id}")
+
+
+def _release_repo(release: str) -> str:
+    """The Hugging Face repo of a sae_lens release, by a text scan of its catalog (a full YAML parse takes ~5 s)."""
+    import re
+    from importlib.util import find_spec
+
+    spec = find_spec("sae_lens")  # locates the package without importing it (the import takes seconds)
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError("sae_lens is not installed", hint="pip install 'interf[hooked]'")
+    text = (Path(spec.submodule_search_locations[0]) / "pretrained_saes.yaml").read_text(encoding="utf-8")
+    releases = re.findall(r"^([^\s#][^:\n]*):", text, flags=re.M)
+    if release not in releases:
+        raise BackendError(f"unknown sae_lens release '{release}'", name=release, choices=releases)
+    block = text[text.index(f"\n{release}:") + 1 :]
+    nxt = re.search(r"^\S", block[len(release) + 1 :], flags=re.M)
+    block = block[: len(release) + 1 + nxt.start()] if nxt else block
+    repo = re.search(r"^  repo_id: *(\S+)", block, flags=re.M)
+    if repo is None:
+        raise BackendError(f"sae_lens release '{release}' names no repo_id in its catalog")
+    return repo.group(1).strip("'\"")
 
 
 # ---------------------------------------------------------------- fingerprints (no torch)
