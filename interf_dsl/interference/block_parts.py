@@ -60,12 +60,13 @@ def candidates(i_blk, s_blk, mask, rows, sp_min, bins, taus_t, labels):
     import torch
 
     n = i_blk.shape[1]
-    flat = torch.ge(i_blk, sp_min, out=mask).view(-1).nonzero().squeeze(1)
-    iv = i_blk.view(-1).index_select(0, flat)
-    sv = s_blk.view(-1).index_select(0, flat) if s_blk is not None else torch.full_like(iv, float("nan"))
-    feature, partner = rows[flat // n], flat % n
-    return {"feature": feature, "partner": partner, "I": iv, "S": sv, "bin": bins.codes(iv).long(),
-            "level": _levels(sv, feature, partner, taus_t, labels)}
+    flat = torch.ge(i_blk, sp_min, out=mask).view(-1).nonzero().squeeze(1)  # dense: all threads
+    with single_thread():  # the rest touches only the few candidates
+        iv = i_blk.view(-1).index_select(0, flat)
+        sv = s_blk.view(-1).index_select(0, flat) if s_blk is not None else torch.full_like(iv, float("nan"))
+        feature, partner = rows[flat // n], flat % n
+        return {"feature": feature, "partner": partner, "I": iv, "S": sv, "bin": bins.codes(iv).long(),
+                "level": _levels(sv, feature, partner, taus_t, labels)}
 
 
 def links(cand, link_min, link_max_semantic):
