@@ -67,6 +67,9 @@ class Source(Model):
     """Selection seed for this source (paper: pythia 50, gpt2 53); default: the experiment seed."""
     saes: tuple[SaeGroup, ...] = Field(min_length=1)
     """SAE groups: each attaches SAEs to some hooks."""
+    token_types: str | None = None
+    """JSON file {token_string: type} labelling the vocabulary with the 15 types of METHOD.md §4.2 (Table-1 token
+    sets); the zoo ships its own labels, so zoo sources need none."""
 
 
 class Explanations(Model):

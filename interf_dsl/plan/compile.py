@@ -96,7 +96,8 @@ def _steps(r: ResolvedSpec) -> list[Step]:
             maps.append(f"map:{tail}")
             atlases.setdefault(name, []).append(f"atlas:{tail}")
     steps.append(Step(id="select", kind="select", inputs=tuple(maps),
-                      params={"map": map_sec, "seeds": {n: s.seed for n, s in r.sources.items()}}))
+                      params={"map": map_sec, "seeds": {n: s.seed for n, s in r.sources.items()},
+                              "token_sets": _token_set_params(r)}))
     all_atlases = tuple(a for ids in atlases.values() for a in ids)
     metrics, stats = _dump(r.metrics), _dump(r.stats)
     needs_prompts = bool(r.interventions) or r.transfer is not None
@@ -117,6 +118,27 @@ def _steps(r: ResolvedSpec) -> list[Step]:
     return steps
 
 
+def _token_set_params(r: ResolvedSpec) -> dict[str, Any] | None:
+    """Table-1 token-set settings for `select` (METHOD.md §6.2), from the first type-injection block.
+
+    Types are those of every type-injection block and of the transfer section; None when nothing injects types.
+    """
+    blocks = [b for b in r.interventions if b.focus == "prompt" and b.mode == "type_injection"]
+    types = [t for b in blocks for t in b.types] + list(r.transfer.types if r.transfer is not None else ())
+    if not types:
+        return None
+    first = blocks[0] if blocks else None
+    out: dict[str, Any] = {"types": sorted(set(types))}
+    if first is not None:
+        out |= {"high_threshold": dict(first.high_thresholds) or first.high_threshold,
+                "medium_threshold": first.medium_threshold, "interference_min": first.interference_min,
+                "semantic_max": first.semantic_max, "tokens_per_feature": first.tokens_per_feature}
+    labels = {n: s.token_types for n, s in r.sources.items() if getattr(s, "token_types", None)}
+    if labels:
+        out["labels"] = labels
+    return out
+
+
 def _intervene_steps(r: ResolvedSpec, steps: list[Step], metrics: Any, stats: Any) -> list[str]:
     """One `intervene` step per focus block and source; returns the ids of prompt-focus steps."""
     counts: dict[str, int] = {}
@@ -131,6 +153,8 @@ def _intervene_steps(r: ResolvedSpec, steps: list[Step], metrics: Any, stats: An
             shorts = [r.sae(source, h).short for h in hooks]
             inputs = ("select", "prompts", *(f"atlas:{source}/{s}" for s in shorts), f"model:{source}",
                       *(f"sae:{source}/{s}" for s in shorts))
+            if block.focus == "neuron":  # neuron degrees and feature clusters come from the map
+                inputs += tuple(f"map:{source}/{s}" for s in shorts)
             params = {"focus": block.focus, "source": source,
                       "block": block.model_dump(mode="json") | {"sources": [source], "hooks": list(hooks)},
                       "metrics": metrics, "stats": stats}

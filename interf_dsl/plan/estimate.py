@@ -84,7 +84,10 @@ def intervene(r: ResolvedSpec, block: Any, n_hooks: int) -> WorkEstimate:
 
 
 def transfer(r: ResolvedSpec, target: Any) -> WorkEstimate:
-    """targets x types x sentences x (conditions + 1) x trials requests (one target per step)."""
+    """types x sentences x (conditions x trials + 1 baseline) requests, plus the capability probe, and the cost
+    from litellm's local cost map (None for served or unpriced models); see `interf_dsl.transfer.prices`."""
+    from interf_dsl.transfer.prices import estimate_transfer
+
     tr = r.transfer
     if tr is None:
         return WorkEstimate()
@@ -92,7 +95,7 @@ def transfer(r: ResolvedSpec, target: Any) -> WorkEstimate:
     matched = any(b.matched_random for b in prompt_blocks)
     per_trial = prompt_blocks[0].tokens_per_trial if prompt_blocks else 30
     conditions = len(TRANSFER_CONDITIONS) + (1 if matched else 0)
-    requests = len(tr.types) * tr.sentences * (conditions + 1) * tr.trials
-    tokens_per_request = per_trial + SENTENCE_TOKENS + 1
-    return WorkEstimate(api_requests=requests, api_tokens=requests * tokens_per_request, cost_usd=None,
-                        units=len(tr.types) * tr.sentences)
+    requests, tokens, cost = estimate_transfer(target.model_dump(mode="json"), tr.model_dump(mode="json"),
+                                               len(tr.types), tr.sentences, conditions=conditions,
+                                               prompt_tokens=per_trial + SENTENCE_TOKENS + 2)
+    return WorkEstimate(api_requests=requests, api_tokens=tokens, cost_usd=cost, units=len(tr.types) * tr.sentences)

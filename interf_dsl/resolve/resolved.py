@@ -79,6 +79,8 @@ class ResolvedSource(Model):
     """Architecture (None when unknown without loading: then hooks are checked at load time)."""
     saes: tuple[ResolvedSAE, ...]
     """SAEs, sorted by layer and site."""
+    token_types: str | None = None
+    """Token-type label file ({token_string: type}); None for the zoo, which ships its labels."""
 
     def hooks(self) -> tuple[str, ...]:
         return tuple(s.hook_name for s in self.saes)

@@ -163,5 +163,6 @@ def resolve_sources(spec_sources: dict[str, Source], default_seed: int, ctx: Con
         kind, model, arch = bound
         saes = bind_saes(name, src, kind, model, arch, ctx)
         seed = default_seed if src.seed is None else src.seed
-        out[name] = ResolvedSource(name=name, model=model, kind=kind, seed=seed, arch=arch, saes=saes)  # type: ignore[arg-type]
+        out[name] = ResolvedSource(name=name, model=model, kind=kind, seed=seed, arch=arch, saes=saes,
+                                   token_types=src.token_types)  # type: ignore[arg-type]
     return out
