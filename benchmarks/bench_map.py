@@ -10,6 +10,12 @@ so both rates see the same machine load. Each case runs in its own process, so e
 The last line is one JSON object: gemm_fraction, seconds, peak_rss_mb, big_seconds, big_peak_rss_mb, ...
 
     python benchmarks/bench_map.py [--device cuda] [--budget-mb 256] [--skip-big] [--big-features 65536]
+    python benchmarks/bench_map.py --steps [--steps-features 32768]   # map + select runners on a random SAE
+
+`--steps` pushes a random-weight sae_lens StandardSAE of GPT-2-Small shape (32,768 × 768) through the registered
+`map` and `select` step runners (clustering, metric vectors, tables, figures, selection), with a synthetic atlas
+(every feature active, real neuron alignments, random top tokens) and random 384-d explanation embeddings, and
+reports wall time and peak RSS of that process.
 """
 
 from __future__ import annotations
@@ -100,6 +106,89 @@ def run_case(n: int, d: int, device: str, budget_mb: float, ref_every: int) -> d
             "frac_I_below_0.1": float(out.i_below[I_THRESHOLDS.index(0.1)]) / (n * (n - 1.0))}
 
 
+class _Ctx:
+    """The slice of StepContext the map and select runners use."""
+
+    def __init__(self, params, work_dir, inputs, sae=None):
+        self.params, self.work_dir, self.inputs, self._sae = params, work_dir, inputs, sae
+        self.logs: list[str] = []
+
+    def inputs_of_kind(self, kind):
+        return iter([(k, r) for k, (kd, r) in self.inputs.items() if kd == kind])
+
+    def sae(self, source, hook_name):
+        return self._sae
+
+    def progress(self, total, description=""):
+        return None
+
+    def log(self, message):
+        self.logs.append(message)
+
+
+def run_steps(n: int, budget_mb: float) -> dict:
+    """map + select through the registered runners on a random n × 768 sae_lens SAE (GPT-2-Small shape)."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    import polars as pl
+    import torch
+    from sae_lens import StandardSAE, StandardSAEConfig
+
+    from interf_dsl.atlas.tables import neuron_alignments
+    from interf_dsl.execute.steps import StepResult, get_runner
+
+    torch.manual_seed(0)
+    sae = StandardSAE(StandardSAEConfig(d_in=768, d_sae=n))
+    with torch.no_grad():
+        w = sae.W_dec.normal_()
+        w /= w.norm(dim=1, keepdim=True)
+        # plant one target per 256 features with a partner in each interference bin above the first (random
+        # 768-d directions alone have no pair above 0.2, so no feature would qualify as a target)
+        t = torch.arange(0, n - 4, 256)
+        for j, c in enumerate((0.15, 0.25, 0.35, 0.5), 1):
+            w[t + j] = c * w[t] + (1 - c * c) ** 0.5 * w[t + j]
+    rng = np.random.default_rng(0)
+    n_val, n_idx = neuron_alignments(sae, 3)
+    vocab = [f"tok{i}" for i in range(1000)]
+    top_ids = rng.integers(0, 1000, (n, 5))
+    feats = pl.DataFrame({
+        "source": "gpt2", "hook": "blocks.8.hook_resid_pre", "feature": np.arange(n), "frequency": 0.01,
+        "max_act": 1.0, "active": np.ones(n, dtype=bool),
+        "top_tokens": pl.Series([[vocab[i] for i in row] for row in top_ids], dtype=pl.List(pl.Utf8)),
+        "top_token_ids": pl.Series(top_ids.tolist(), dtype=pl.List(pl.Int64)),
+        "top_token_acts": pl.Series(np.ones((n, 5)).tolist(), dtype=pl.List(pl.Float64)),
+        "neuron_idx": pl.Series(n_idx.tolist(), dtype=pl.List(pl.Int64)),
+        "neuron_val": pl.Series(n_val.double().tolist(), dtype=pl.List(pl.Float64)), "logit_tokens": [["x"]] * n})
+    vocab_t = pl.DataFrame({"token_id": np.arange(1000), "token_str": vocab, "count": np.ones(1000, dtype=np.int64)})
+    emb = rng.normal(size=(n, EMB_DIM)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    emb_t = pl.DataFrame({"source": "gpt2", "hook": "blocks.8.hook_resid_pre", "feature": np.arange(n),
+                          "vector": pl.Series(emb, dtype=pl.Array(pl.Float32, EMB_DIM)).cast(pl.List(pl.Float32))})
+    del emb
+    atlas = StepResult(tables={"features": feats, "vocab": vocab_t, "contexts": pl.DataFrame()})
+    embed = StepResult(tables={"embeddings": emb_t})
+    map_p = {"metrics": ["decoder_cos"], "thresholds": [0.4, 0.3, 0.2, 0.15], "top_partners": 20,
+             "memory_budget_mb": budget_mb, "linkage": "average", "selection": "pairwise", "targets_per_layer": 10,
+             "partners_per_bin": 3}
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        params = {"source": "gpt2", "sae": "random", "hook_name": "blocks.8.hook_resid_pre", "map": map_p}
+        res = get_runner("map")(_Ctx(params, Path(tmp) / "map",
+                                     {"atlas:g": ("atlas", atlas), "embed:g": ("embed", embed)}, sae))
+        t_map = time.perf_counter() - t0
+        del atlas, embed, feats, emb_t
+        sel = get_runner("select")(_Ctx({"map": map_p, "seeds": {"gpt2": 53}}, Path(tmp) / "select",
+                                        {"map:g": ("map", res)}))
+        seconds = time.perf_counter() - t0
+    targets, partners = sel.tables["targets"], sel.tables["partners"]
+    return {"n": n, "seconds": seconds, "map_seconds": t_map, "peak_rss_mb": peak_rss_mb(),
+            "pairs_rows": res.tables["pairs"].height, "clustering": res.meta["clustering"],
+            "kernel": res.meta["decoder_cos.kernel"], "targets": targets.height, "partners": partners.height,
+            "target_taus": sorted(set(targets["tau"].to_list())), "load": os.getloadavg()}
+
+
 def _child(args) -> dict:
     """Run one case in a fresh process (so its peak RSS is its own) and return its JSON line."""
     cmd = [sys.executable, __file__, "--case", f"{args[0]}x{args[1]}", "--device", args[2], "--budget-mb",
@@ -117,8 +206,13 @@ def main() -> None:
     ap.add_argument("--ref-every", type=int, default=4, help="time the bare GEMMs after every k-th block")
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--big-features", type=int, default=65536, help="width of the big case (d = 2304)")
+    ap.add_argument("--steps", action="store_true", help="map + select runners on a random GPT-2-Small-shape SAE")
+    ap.add_argument("--steps-features", type=int, default=32768)
     ap.add_argument("--case", help=argparse.SUPPRESS)  # internal: NxD, run one case in this process
     args = ap.parse_args()
+    if args.steps:
+        print(json.dumps(run_steps(args.steps_features, args.budget_mb)))
+        return
     if args.case:
         n, d = (int(x) for x in args.case.split("x"))
         print(json.dumps(run_case(n, d, args.device, args.budget_mb, args.ref_every)))

@@ -55,12 +55,12 @@ def top_partners(i_blk, s_blk, rows, k):
             "S": sv.reshape(-1), "rank": torch.arange(kk, device=i_blk.device, dtype=torch.int16).repeat(len(rows))}
 
 
-def candidates(i_blk, s_blk, mask, rows, sp_min, bins, taus_t, labels):
-    """Every cell with I >= sp_min (rare: bins above the first, and links), with bin and τ level."""
+def candidates(i_blk, s_blk, mask, rows, bins, taus_t, labels):
+    """Every cell of `mask` (I >= the sparse minimum: bins above the first, and links), with bin and τ level."""
     import torch
 
     n = i_blk.shape[1]
-    flat = torch.ge(i_blk, sp_min, out=mask).view(-1).nonzero().squeeze(1)  # dense: all threads
+    flat = mask.reshape(-1).nonzero().squeeze(1)  # dense: all threads
     with single_thread():  # the rest touches only the few candidates
         iv = i_blk.view(-1).index_select(0, flat)
         sv = s_blk.view(-1).index_select(0, flat) if s_blk is not None else torch.full_like(iv, float("nan"))
@@ -162,11 +162,11 @@ class Walk:
         return _take(cand, idx, tau, rank), fig
 
 
-def closed_form_sums(v, e, chunk: int = 4096) -> dict[str, float]:
+def closed_form_sums(v, e, chunk: int = 1024) -> dict[str, float]:
     """Σ over ordered off-diagonal pairs of I, S, I², S², I·S with I = V Vᵀ, S = E Eᵀ, without the matrices.
 
     Σ_ij I_ij = ‖Σ_i v_i‖², Σ_ij I_ij² = ‖VᵀV‖²_F, Σ_ij I_ij S_ij = ‖VᵀE‖²_F (and the same for S); the diagonal
-    terms (‖v_i‖², ‖v_i‖⁴, ‖v_i‖²‖e_i‖²) are subtracted. Accumulated in float64 over row chunks.
+    terms (‖v_i‖², ‖v_i‖⁴, ‖v_i‖²‖e_i‖²) are subtracted. Gram matrices in float64, row chunks in float32.
     """
     import torch
 
@@ -174,20 +174,20 @@ def closed_form_sums(v, e, chunk: int = 4096) -> dict[str, float]:
     d, k = v.shape[1], e.shape[1]
     gv, ge, gve = (torch.zeros(a, b, dtype=f64, device=v.device) for a, b in ((d, d), (k, k), (d, k)))
     sv, se = torch.zeros(d, dtype=f64, device=v.device), torch.zeros(k, dtype=f64, device=v.device)
-    di, ds = [], []
+    di, ds = torch.empty(v.shape[0], dtype=f64, device=v.device), torch.empty(v.shape[0], dtype=f64,
+                                                                             device=v.device)
     for r0 in range(0, v.shape[0], chunk):
         vc, ec = v[r0:r0 + chunk], e[r0:r0 + chunk]
-        gv += (vc.T @ vc).double()
-        ge += (ec.T @ ec).double()
-        gve += (vc.T @ ec).double()
+        gv += vc.T @ vc
+        ge += ec.T @ ec
+        gve += vc.T @ ec
         sv += vc.sum(0, dtype=f64)
         se += ec.sum(0, dtype=f64)
-        di.append((vc.double() ** 2).sum(1))
-        ds.append((ec.double() ** 2).sum(1))
-    dI, dS = torch.cat(di), torch.cat(ds)
-    return {"i": float(sv @ sv - dI.sum()), "s": float(se @ se - dS.sum()),
-            "ii": float((gv * gv).sum() - (dI * dI).sum()), "ss": float((ge * ge).sum() - (dS * dS).sum()),
-            "si": float((gve * gve).sum() - (dI * dS).sum())}
+        di[r0:r0 + chunk] = torch.linalg.vecdot(vc, vc)
+        ds[r0:r0 + chunk] = torch.linalg.vecdot(ec, ec)
+    return {"i": float(sv @ sv - di.sum()), "s": float(se @ se - ds.sum()),
+            "ii": float((gv * gv).sum() - (di * di).sum()), "ss": float((ge * ge).sum() - (ds * ds).sum()),
+            "si": float((gve * gve).sum() - (di * ds).sum())}
 
 
 def block_sums(acc: dict[str, float], i_blk, s_blk, r0: int) -> None:

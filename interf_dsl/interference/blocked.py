@@ -8,7 +8,8 @@ links used by the Table-1 token sets, the exact App. F counts (ordered off-diago
 OLS sums of I on S, and a seeded uniform sample of pairs for the figures.
 
 Per block (b rows) the work after the two GEMMs (into preallocated buffers) is: one fused pass of comparisons and
-row sums for every count (dense.py), one topk, and one nonzero over the rare cells with I above the first bin
+row sums for every count and the candidate mask (dense.py), one topk, and one nonzero over the rare cells with
+I above the first bin
 (bins ≥ 1 and links). The first (dense) bin is sampled from a seeded walk over a few columns per row. A block
 costs about `_BYTES_PER_CELL`·b·n bytes; b comes from the budget. The OLS sums use closed forms
 (Σ_ij I_ij S_ij = ‖VᵀE‖²_F …), so they cost no pass over the blocks (except under the |I| transform).
@@ -86,10 +87,6 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
     has_s = embeddings is not None
     mode = "none" if not has_s else ("cluster" if cluster_labels is not None else "pairwise")
     b = block_rows_for(n, memory_budget_mb)
-    stats = BlockStats(bins, taus, mode, n, dev)
-    buf_i = torch.zeros(b, n, dtype=dt, device=dev)
-    buf_s = torch.zeros(b, n, dtype=dt, device=dev) if has_s else None
-    mask = torch.empty(b, n, dtype=torch.bool, device=dev)
     lab_all = torch.stack([lab.to(dev) for lab in cluster_labels]) if mode == "cluster" else None
     lab_rows = torch.zeros(nt, b, dtype=lab_all.dtype, device=dev) if mode == "cluster" else None
     n_c = nb * nt if mode != "none" else 0
@@ -99,7 +96,11 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
     walk = bp.Walk.make(n, top_partners, seed, dev)
     sp_min = min(bins.edges[1] if nb > 1 else bins.edges[0], link_min)
     parts: dict[str, list] = {"bin": [], "top": [], "link": [], "fig": []}
+    # before the block buffers exist, so its transients do not add to their peak
     sums = bp.closed_form_sums(vectors, embeddings) if has_s and transform is None else None
+    stats = BlockStats(bins, taus, mode, n, sp_min)
+    buf_i = torch.zeros(b, n, dtype=dt, device=dev)
+    buf_s = torch.zeros(b, n, dtype=dt, device=dev) if has_s else None
     abs_sums = dict.fromkeys(("s", "i", "si"), 0.0)
     flops = 0.0
     for r0 in range(0, n, b):
@@ -121,12 +122,13 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
         if lab_rows is not None:
             lab_rows[:, :nr] = lab_all[:, r0:r1]
         # the fused kernel always sees the full [b, n] buffers (one compiled shape); rows past nr are ignored
-        st = stats(buf_i, buf_s, lab_rows, lab_all)[:nr]
+        st, mask = stats(buf_i, buf_s, lab_rows, lab_all)
+        st = st[:nr]
         if n_c:
             counts[r0:r1] = st[:, :n_c].reshape(nr, nb, nt).cpu()
         below += st[:, n_c:].sum(0, dtype=torch.long) - nr  # minus the diagonal, below every threshold
         parts["top"].append(bp.top_partners(i_blk, s_blk, rows, top_partners))
-        cand = bp.candidates(i_blk, s_blk, mask[:nr], rows, sp_min, bins, taus_t, cluster_labels)
+        cand = bp.candidates(i_blk, s_blk, mask[:nr], rows, bins, taus_t, cluster_labels)
         with bp.single_thread():  # many small ops: OpenMP barriers cost more than they gain (worse under load)
             parts["link"].append(bp.links(cand, link_min, link_max_semantic))
             parts["bin"].append(bp.sparse_bins(cand, top_partners, nt, nb, seed))

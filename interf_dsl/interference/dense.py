@@ -3,7 +3,7 @@
 Input: a block of I rows and S rows ([b, n], diagonal = -inf) and, in cluster-exclusion mode, the cluster labels of
 the block's rows and of all features. Output: int32 [b, n_bins·n_taus + |I_THRESHOLDS| + |S_THRESHOLDS|]: per row
 the exact partner count of every (bin, τ), then the counts of I < t and S < t for the App. F thresholds (the
-diagonal is still included there; the caller subtracts it).
+diagonal is still included there; the caller subtracts it); and the bool mask I >= sparse_min of the candidates.
 
 The function is plain torch comparisons and sums. For large maps it is compiled with `torch.compile` (inductor),
 which fuses the ~40 reductions into a single pass over I and S (≈ 1–3 ns per cell instead of ~10 ns per reduction);
@@ -26,8 +26,11 @@ S_THRESHOLDS = APPF_THRESHOLDS
 COMPILE_MIN_FEATURES = 4096  # below this the one-off compilation costs more than it saves
 
 
-def make_stats(bins: Bins, taus: tuple[float, ...], mode: str) -> Callable:
-    """The per-block statistics function for these bins, thresholds and mode ("pairwise", "cluster", "none")."""
+def make_stats(bins: Bins, taus: tuple[float, ...], mode: str, sparse_min: float) -> Callable:
+    """The per-block statistics function for these bins, thresholds and mode ("pairwise", "cluster", "none").
+
+    It returns (counts [b, columns] int32, candidate mask [b, n] bool = I >= sparse_min), both from one pass.
+    """
     import torch
 
     edges, nb, last_closed = bins.edges, bins.n, bins.last_closed
@@ -45,7 +48,7 @@ def make_stats(bins: Bins, taus: tuple[float, ...], mode: str) -> Callable:
         outs.extend((i < t).sum(1, dtype=torch.int32) for t in I_THRESHOLDS)
         if s is not None:
             outs.extend((s < t).sum(1, dtype=torch.int32) for t in S_THRESHOLDS)
-        return torch.stack(outs, 1)
+        return torch.stack(outs, 1), i >= sparse_min
 
     return stats
 
@@ -53,8 +56,8 @@ def make_stats(bins: Bins, taus: tuple[float, ...], mode: str) -> Callable:
 class BlockStats:
     """Runs `make_stats`' function, compiled when the map is large enough; `kernel` says which ran."""
 
-    def __init__(self, bins: Bins, taus: tuple[float, ...], mode: str, n: int, device) -> None:
-        self.fn = make_stats(bins, taus, mode)
+    def __init__(self, bins: Bins, taus: tuple[float, ...], mode: str, n: int, sparse_min: float) -> None:
+        self.fn = make_stats(bins, taus, mode, sparse_min)
         self.kernel = "eager"
         self.note = ""
         self._compiled = None

@@ -71,10 +71,14 @@ def run_map(ctx: StepContext) -> StepResult:
     atlas = only_input(ctx, "atlas")
     feats = atlas.tables["features"].sort("feature")
     emb = only_input(ctx, "embed").tables["embeddings"]
-    has_emb = set(emb["feature"].to_list())
-    ids = [f for f, a in feats.select("feature", "active").iter_rows() if a and f in has_emb]
-    vec_of = dict(zip(emb["feature"].to_list(), emb["vector"].to_list(), strict=True))
-    e = torch.tensor(np.asarray([vec_of[f] for f in ids], dtype=np.float32).reshape(len(ids), -1))
+    # mapped = active features with an embedding, ascending; vectors straight from polars (no per-value objects)
+    mapped = (feats.filter(pl.col("active")).select("feature")
+              .join(emb.select("feature", "vector"), on="feature", how="inner").sort("feature"))
+    ids = mapped["feature"].to_list()
+    width = int(mapped["vector"].list.len().max() or 0) if mapped.height else 0
+    e = torch.from_numpy(np.array(mapped["vector"].list.to_array(width).to_numpy(), dtype=np.float32)
+                         .reshape(len(ids), width))  # np.array copies: polars' buffer is read-only
+    del mapped
     cutoffs = tuple(sorted(set(taus) | {NEURON_CUTOFF}, reverse=True))
     linkage = mp.get("linkage") or "average"
     clustering = cluster_features(e.numpy(), cutoffs, linkage, budget)
@@ -99,10 +103,10 @@ def run_map(ctx: StepContext) -> StepResult:
         if k == 0:
             files.update(map_figures(m, bins, taus, f"{source}/{hook} {name}", ctx.work_dir / "figures"))
     out = {name: pl.concat(dfs) for name, dfs in tables.items()}
-    out["clusters"] = pl.DataFrame([(source, hook, c, f, int(lab)) for c in cutoffs for f, lab in
-                                    zip(ids, labels[c], strict=True)], orient="row",
-                                   schema={"source": pl.Utf8, "hook": pl.Utf8, "cutoff": pl.Float64,
-                                           "feature": pl.Int64, "cluster": pl.Int64})
+    out["clusters"] = pl.concat([pl.DataFrame({
+        "source": source, "hook": hook, "cutoff": np.full(len(ids), c), "feature": np.asarray(ids, dtype=np.int64),
+        "cluster": labels[c].astype(np.int64)}, schema={"source": pl.Utf8, "hook": pl.Utf8, "cutoff": pl.Float64,
+                                                      "feature": pl.Int64, "cluster": pl.Int64}) for c in cutoffs])
     out["neurons"] = neuron_table(feats, dict(zip(ids, labels[NEURON_CUTOFF].tolist(), strict=True)),
                                   source=source, hook=hook)
     out["feature_tokens"] = feats.select("source", "hook", "feature", "top_token_ids", "top_tokens")

@@ -44,7 +44,7 @@ def ols_slope(sums: dict[str, float]) -> dict[str, float]:
 
 
 def _ids(t, ids):
-    return ids[t.long()].tolist() if t.numel() else []
+    return ids[t.long()].numpy() if t.numel() else []
 
 
 def map_tables(m: BlockedMap, feature_ids: list[int], *, source: str, hook: str, metric: str,
