@@ -73,6 +73,11 @@ class CacheEntry:
     step_hash: str
     path: Path
     record: dict[str, Any]
+    manifest: dict[str, Any]
+
+    def digest(self, rel: str) -> str:
+        """sha256 of one stored file (from the verified manifest), e.g. `tables/pairs.parquet`."""
+        return self.manifest["files"][rel]["sha256"]
 
     def result(self) -> StepResult:
         """The stored StepResult: tables read from parquet, files pointing into the entry."""
@@ -137,8 +142,7 @@ class StepCache:
             return None
         problem = self._verify(path, step.hash)
         if problem is None:
-            record = json.loads((path / "result.json").read_text(encoding="utf-8"))
-            return CacheEntry(step.hash, path, record)
+            return self._entry(step.hash, path)
         warnings.warn(
             f"cache entry of step {step.id} ({path}) is damaged: {problem}; recomputing it",
             CacheWarning,
@@ -216,7 +220,12 @@ class StepCache:
             fsync_dir(final.parent)
         for work in (self.root / "work").glob(f"{step.hash}.s*"):
             shutil.rmtree(work, ignore_errors=True)
-        return CacheEntry(step.hash, final, json.loads((final / "result.json").read_text(encoding="utf-8")))
+        return self._entry(step.hash, final)
+
+    def _entry(self, step_hash: str, path: Path) -> CacheEntry:
+        record = json.loads((path / "result.json").read_text(encoding="utf-8"))
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        return CacheEntry(step_hash, path, record, manifest)
 
     def invalidate(self, step_hash: str) -> None:
         """Forget a step completely (entry and unit checkpoints), e.g. for `--force`."""

@@ -50,6 +50,15 @@ class _Run:
             self._results[step_id] = self.entries[step_id].result()
         return self._results[step_id]
 
+    def files(self, step_id: str) -> dict[str, Path]:
+        """A finished step's stored files, without reading its tables."""
+        entry = self.entries[step_id]
+        return {f: entry.path / "files" / f for f in entry.record["files"]}
+
+    def digest(self, step_id: str, table: str) -> str:
+        """sha256 of a finished step's stored table (its content address, seed included)."""
+        return self.entries[step_id].digest(f"tables/{table}.parquet")
+
     def run_step(self, index: int, step: Step) -> None:
         t0 = time.monotonic()
         forced = step.id in self.forced
@@ -184,6 +193,7 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
             record = _record(plan, run, run_dir, status, error, started, t_start)
             write_run_directory(run_dir, plan=plan, record=record, result=run.result if status == "ok" else None,
                                 spec_path=spec_path, spec_text=spec_text, resolved=resolved_json,
+                                files=run.files, digest=run.digest, table_cache=cache.root / "tables",
                                 log=progress.log)
     total = time.monotonic() - t_start
     record = record.model_copy(update={"seconds": total, "engine_seconds": total - run.compute_seconds})

@@ -68,6 +68,30 @@ class RunData:
             self._tables[name] = pl.read_parquet(path)
         return self._tables[name]
 
+    def head(self, name: str, n: int) -> pl.DataFrame:
+        """The first `n` rows of a table, reading only what is needed from the parquet file."""
+        import polars as pl
+
+        if name in self._tables:
+            return self._tables[name].head(n)
+        return pl.scan_parquet(self.path / "tables" / f"{name}.parquet").head(n).collect()
+
+    def height(self, name: str) -> int:
+        """Row count of a table (from the parquet metadata)."""
+        import polars as pl
+
+        if name in self._tables:
+            return self._tables[name].height
+        return int(pl.scan_parquet(self.path / "tables" / f"{name}.parquet").select(pl.len()).collect().item())
+
+    def columns(self, name: str) -> list[str]:
+        """Column names of a table (from the parquet schema)."""
+        import polars as pl
+
+        if name in self._tables:
+            return list(self._tables[name].columns)
+        return list(pl.read_parquet_schema(self.path / "tables" / f"{name}.parquet"))
+
     def set_table(self, name: str, df: pl.DataFrame) -> None:
         self._tables[name] = df
 

@@ -19,10 +19,13 @@ from typing import TYPE_CHECKING, Any
 from interf_dsl.errors import ExecuteError
 from interf_dsl.execute.atomic import atomic_write_bytes, atomic_write_text, check_name
 from interf_dsl.execute.provenance import git_state, package_versions, platform_info, scrub, secret_values
-from interf_dsl.report.io import write_table
+from interf_dsl.report.io import table_bytes
 from interf_dsl.report.schema import SCHEMA_VERSION, conform
+from interf_dsl.report.tablecache import TableCache, copy_file_atomic, table_key
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from interf_dsl.execute.record import RunRecord
     from interf_dsl.execute.steps import StepResult
     from interf_dsl.plan.ir import Plan
@@ -35,43 +38,62 @@ def figure_name(step_id: str, file_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", step_id).strip("_") + "__" + file_name
 
 
-def _merge_tables(plan: Plan, record: RunRecord, result: Callable[[str], StepResult]) -> dict[str, Any]:
+def _producers(record: RunRecord, digest: Callable[[str, str], str] | None) -> dict[str, list[tuple[str, str]]]:
+    """Table name -> [(step id, content digest of its table)] of every step that returned it, in plan order.
+
+    The digest is the sha256 of the step's stored table (not the step hash, which does not cover the master seed);
+    without a digest accessor the step hash is used and the merged-table cache must be off.
+    """
+    out: dict[str, list[tuple[str, str]]] = {}
+    for rec in record.steps:
+        for name in rec.tables:
+            check_name(name, f"table name of step {rec.id}")
+            out.setdefault(name, []).append((rec.id, digest(rec.id, name) if digest else rec.hash))
+    return out
+
+
+def _merge(name: str, steps: list[str], result: Callable[[str], StepResult]) -> pl.DataFrame:
     import polars as pl
 
-    parts: dict[str, list[pl.DataFrame]] = {}
-    producers: dict[str, list[str]] = {}
-    for rec in record.steps:
-        if not rec.tables:
-            continue
-        for name, df in result(rec.id).tables.items():
-            check_name(name, f"table name of step {rec.id}")
-            if "step" in df.columns:
-                raise ExecuteError(f"step {rec.id} returned table {name!r} with a 'step' column, "
-                                   "which the run directory reserves for the producing step id")
-            parts.setdefault(name, []).append(df.with_columns(pl.lit(rec.id).alias("step")).select(
-                ["step", *df.columns]))
-            producers.setdefault(name, []).append(rec.id)
-    return {n: (pl.concat(dfs, how="diagonal_relaxed"), producers[n]) for n, dfs in parts.items()}
+    parts = []
+    for step_id in steps:
+        df = result(step_id).tables[name]
+        if "step" in df.columns:
+            raise ExecuteError(f"step {step_id} returned table {name!r} with a 'step' column, "
+                               "which the run directory reserves for the producing step id")
+        parts.append(df.with_columns(pl.lit(step_id).alias("step")).select(["step", *df.columns]))
+    return pl.concat(parts, how="diagonal_relaxed")
 
 
-def _write_tables(run_dir: Path, plan: Plan, record: RunRecord, result: Callable[[str], StepResult]) -> dict:
+def _write_tables(run_dir: Path, record: RunRecord, result: Callable[[str], StepResult],
+                  cache: TableCache | None, digest: Callable[[str, str], str] | None) -> dict:
     info: dict[str, Any] = {}
-    for name, (df, steps) in sorted(_merge_tables(plan, record, result).items()):
-        df, keys = conform(name, df)
-        write_table(run_dir / "tables" / f"{name}.parquet", df, name=name, keys=keys, schema_version=SCHEMA_VERSION)
+    for name, producers in sorted(_producers(record, digest).items()):
+        key = table_key(name, producers)
+        dst = run_dir / "tables" / f"{name}.parquet"
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:
+            copy_file_atomic(hit[0], dst)
+            info[name] = hit[1]
+            continue
+        steps = [sid for sid, _ in producers]
+        df, keys = conform(name, _merge(name, steps, result))
+        data = table_bytes(df, name=name, keys=keys, schema_version=SCHEMA_VERSION)
+        atomic_write_bytes(dst, data)
         info[name] = {"schema_version": SCHEMA_VERSION, "keys": keys, "rows": df.height, "steps": steps,
                       "columns": {c: str(t) for c, t in df.schema.items()}}
+        if cache is not None:
+            cache.put(key, data, info[name])
     return info
 
 
-def _copy_figures(run_dir: Path, record: RunRecord, result: Callable[[str], StepResult]) -> list[str]:
+def _copy_figures(run_dir: Path, record: RunRecord, files: Callable[[str], dict[str, Path]]) -> list[str]:
     names = []
     for rec in record.steps:
         for fname in rec.files:
             if Path(fname).suffix.lower() in FIGURE_SUFFIXES:
-                src = Path(result(rec.id).files[fname])
                 name = figure_name(rec.id, fname)
-                atomic_write_bytes(run_dir / "figures" / name, src.read_bytes())
+                copy_file_atomic(files(rec.id)[fname], run_dir / "figures" / name)
                 names.append(name)
     return sorted(names)
 
@@ -86,12 +108,31 @@ def _plan_json(plan: Plan, record: RunRecord) -> dict[str, Any]:
 
 def write_run_directory(run_dir: Path, *, plan: Plan, record: RunRecord,
                         result: Callable[[str], StepResult] | None, spec_path: str | Path, spec_text: str,
-                        resolved: str | dict[str, Any], log: Callable[[str], None] = print) -> None:
-    """Write tables, figures, run.json and the report of a run (only run.json when the run did not finish)."""
+                        resolved: str | dict[str, Any], files: Callable[[str], dict[str, Path]] | None = None,
+                        digest: Callable[[str, str], str] | None = None, table_cache: Path | None = None,
+                        log: Callable[[str], None] = print) -> None:
+    """Write tables, figures, run.json and the report of a run (only run.json when the run did not finish).
+
+    Args:
+        run_dir: the new run directory.
+        plan: the plan run.
+        record: what the run did.
+        result: step id -> its StepResult (read from the cache on demand); None for a run that did not finish.
+        spec_path: the spec file.
+        spec_text: the spec as written.
+        resolved: the resolved spec (JSON text or value).
+        files: step id -> {file name: path} of its stored files (default: from `result`).
+        digest: (step id, table) -> sha256 of the stored table; required for the merged-table cache.
+        table_cache: folder of the merged-table cache (`tablecache.py`); None (or no `digest`) disables it.
+        log: where to say what was written.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved_value = json.loads(resolved) if isinstance(resolved, str) else resolved
-    tables = _write_tables(run_dir, plan, record, result) if result else {}
-    figures = _copy_figures(run_dir, record, result) if result else []
+    cache = TableCache(table_cache) if table_cache is not None and digest is not None else None
+    tables = _write_tables(run_dir, record, result, cache, digest) if result else {}
+    if result is not None and files is None:
+        files = lambda step_id: result(step_id).files  # noqa: E731 - fallback when no cache accessor is given
+    figures = _copy_figures(run_dir, record, files) if result else []
     secrets = secret_values(resolved_value, plan.model_dump(mode="json"))
     run = {
         "schema_version": SCHEMA_VERSION,

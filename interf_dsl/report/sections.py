@@ -55,10 +55,11 @@ def fmt(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "…"
 
 
-def view(title: str, df: pl.DataFrame, note: str = "", max_rows: int = MAX_ROWS) -> TableView:
-    """The first `max_rows` rows of `df`, formatted."""
+def view(title: str, df: pl.DataFrame, note: str = "", max_rows: int = MAX_ROWS,
+         total: int | None = None) -> TableView:
+    """The first `max_rows` rows of `df`, formatted (`total`: the full table's rows when `df` is only its head)."""
     rows = [[fmt(v) for v in row] for row in df.head(max_rows).iter_rows()]
-    return TableView(title, list(df.columns), rows, df.height, note)
+    return TableView(title, list(df.columns), rows, df.height if total is None else total, note)
 
 
 def side_by_side(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame | None:
@@ -126,13 +127,14 @@ def build_sections(data: RunData) -> list[Section]:
     """Every section of the report of `data`."""
     by_stage: dict[str, Section] = {s: Section(s.capitalize()) for s in STAGES}
     for name in data.table_names:
-        df = data.table(name)
         section = by_stage[stage_of(name)]
-        wide = side_by_side(df, data.keys(name))
+        # only tables with paper and rigorous rows are read whole; others show their head (large tables stay fast)
+        wide = side_by_side(data.table(name), data.keys(name)) if "mode" in data.columns(name) else None
         if wide is not None:
             section.tables.append(view(f"{name}: paper vs rigorous", wide, "one column per statistics mode"))
         doc = f"stage {TABLES[name].stage}" if name in TABLES else "undeclared table (generic keys)"
-        section.tables.append(view(name, df, f"keys: {', '.join(data.keys(name))}; {doc}"))
+        section.tables.append(view(name, data.head(name, MAX_ROWS), f"keys: {', '.join(data.keys(name))}; {doc}",
+                                   total=data.height(name)))
     for fig in data.figures:
         kind = fig.name.split("_", 1)[0]
         if kind == "report":  # the report step names its figures <stage>_<what>.png

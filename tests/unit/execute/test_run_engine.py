@@ -228,3 +228,28 @@ def test_unimportable_runner_module_is_an_execute_error(run_plan, monkeypatch):
                 steps=seal_steps([Step(id="g", kind="ghost_kind")], "t"))
     with pytest.raises(ExecuteError, match="cannot be imported from interf_dsl.no_such_module"):
         run_plan(plan, run_id="r")
+
+
+def test_fully_cached_rerun_reads_no_step_table(run_plan, monkeypatch):
+    first, _ = run_plan(make_plan(), run_id="a")
+    from interf_dsl.execute.cache import CacheEntry
+
+    def forbidden(self):
+        raise AssertionError(f"step result of {self.record['step_id']} read on a fully cached rerun")
+
+    monkeypatch.setattr(CacheEntry, "result", forbidden)
+    second, _ = run_plan(make_plan(), run_id="b")
+    for name in ("counts", "sums", "effects", "interventions"):
+        assert (Path(first.run_dir) / "tables" / f"{name}.parquet").read_bytes() == \
+            (Path(second.run_dir) / "tables" / f"{name}.parquet").read_bytes()
+    assert (Path(second.run_dir) / "figures" / "intervene_feature_m__effects.png").exists()
+
+
+def test_damaged_merged_table_is_rebuilt_with_a_warning(run_plan, tmp_path):
+    first, _ = run_plan(make_plan(), run_id="a")
+    for side in (tmp_path / "cache" / "tables").glob("*.parquet"):
+        side.write_bytes(side.read_bytes()[:-10])
+    with pytest.warns(CacheWarning, match="merged-table"):
+        second, _ = run_plan(make_plan(), run_id="b")
+    assert_frame_equal(pl.read_parquet(Path(first.run_dir) / "tables" / "counts.parquet"),
+                       pl.read_parquet(Path(second.run_dir) / "tables" / "counts.parquet"))
