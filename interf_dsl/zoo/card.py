@@ -27,6 +27,20 @@ _NOT = """\
 * The corpus is not general web text: it is dictionary definitions, WordNet glosses, jargon entries and fortunes.
 """
 
+_LAYOUT = """\
+## Inputs, outputs, and how to add a model or SAE
+
+* **Inputs**: Debian text packages (`corpus.py`), nothing from a model hub.
+* **Outputs** (`artifacts/`): `tokenizer/`; `models/<name>/` (config.json with `HookedTransformerConfig` fields,
+  fp16 `model.safetensors`, tokenizer files: the layout `load_model` also accepts for any local directory);
+  `saes/<model>/<L1.resid_post>/` (sae_lens `cfg.json` + `sae_weights.safetensors`, metadata `hook_name` set);
+  `heldout.jsonl.gz`; `token_types.json`; `zoo.json` (read by `catalog.py`); this card.
+* **How to add a zoo model**: add an entry to `models.MODEL_SPECS` and its name to `catalog.ZOO_MODELS` and
+  `build.DEFAULT_MINUTES`; rebuild; the integration test `tests/integration/test_zoo.py` picks it up from the card.
+* **How to add SAEs**: extend `saes.SAE_MODELS` / `SAE_LAYERS` / `SAE_HOOKS`; rebuild; check the artifact size
+  test (30 MB budget) in `tests/unit/zoo/test_catalog.py`.
+"""
+
 _REBUILD = """\
 ## How to rebuild
 
@@ -161,5 +175,5 @@ def render_card(card: dict) -> str:
     lines += ["", "## Build", "", f"Last build: {b['total_minutes']} min of stage time on 2 shared CPU cores; "
               f"shipped artifacts {b.get('artifact_megabytes', '?')} MB.", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in b["stage_seconds"].items()]
-    lines += ["", _REBUILD, _NOT]
+    lines += ["", _LAYOUT, _REBUILD, _NOT]
     return "\n".join(lines)

@@ -63,7 +63,7 @@ def test_sae_release_offline_fails_fast(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     t0 = time.perf_counter()
     with pytest.raises(BackendError, match="not in the local cache"):
-        load_sae("release=gpt2-small-res-jb,id=blocks.8.hook_resid_pre")
+        loading.load_sae("release=gpt2-small-res-jb,id=blocks.8.hook_resid_pre")
     assert time.perf_counter() - t0 < 3.0
     with pytest.raises(BackendError, match="unknown sae_lens release"):
-        load_sae(("gpt2-small-res-jbb", "blocks.8.hook_resid_pre"))
+        loading.load_sae(("gpt2-small-res-jbb", "blocks.8.hook_resid_pre"))
