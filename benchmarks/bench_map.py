@@ -9,7 +9,7 @@ that block (same shapes, same data, preallocated output) are timed, and that tim
 so both rates see the same machine load. Each case runs in its own process, so each peak RSS is that case's own.
 The last line is one JSON object: gemm_fraction, seconds, peak_rss_mb, big_seconds, big_peak_rss_mb, ...
 
-    python benchmarks/bench_map.py [--device cuda] [--budget-mb 256] [--skip-big] [--big-features 65536]
+    python benchmarks/bench_map.py [--device cuda] [--budget-mb 128] [--skip-big] [--big-features 65536]
     python benchmarks/bench_map.py --steps [--steps-features 32768]   # map + select runners on a random SAE
 
 `--steps` pushes a random-weight sae_lens StandardSAE of GPT-2-Small shape (32,768 × 768) through the registered
@@ -202,7 +202,7 @@ def _child(args) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--budget-mb", type=float, default=256.0)
+    ap.add_argument("--budget-mb", type=float, default=128.0)
     ap.add_argument("--ref-every", type=int, default=4, help="time the bare GEMMs after every k-th block")
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--big-features", type=int, default=65536, help="width of the big case (d = 2304)")

@@ -208,9 +208,13 @@ def finish_abs_sums(acc: dict[str, float], v, e) -> dict[str, float]:
 
 
 def cat(parts: list[dict]) -> dict:
+    """Concatenate per-block dicts of tensors key by key, freeing each key's parts as it goes (peak ≈ 1 key)."""
     import torch
 
     parts = [p for p in parts if p]
     if not parts:
         return {}
-    return {key: torch.cat([p[key] for p in parts]).cpu() for key in parts[0]}
+    out = {}
+    for key in list(parts[0]):
+        out[key] = torch.cat([p.pop(key) for p in parts]).cpu()
+    return out

@@ -101,6 +101,7 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
     stats = BlockStats(bins, taus, mode, n, sp_min)
     buf_i = torch.zeros(b, n, dtype=dt, device=dev)
     buf_s = torch.zeros(b, n, dtype=dt, device=dev) if has_s else None
+    mask = torch.zeros(b, n, dtype=torch.bool, device=dev)
     abs_sums = dict.fromkeys(("s", "i", "si"), 0.0)
     flops = 0.0
     for r0 in range(0, n, b):
@@ -122,8 +123,7 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
         if lab_rows is not None:
             lab_rows[:, :nr] = lab_all[:, r0:r1]
         # the fused kernel always sees the full [b, n] buffers (one compiled shape); rows past nr are ignored
-        st, mask = stats(buf_i, buf_s, lab_rows, lab_all)
-        st = st[:nr]
+        st = stats(buf_i, buf_s, lab_rows, lab_all, mask)[:nr]
         if n_c:
             counts[r0:r1] = st[:, :n_c].reshape(nr, nb, nt).cpu()
         below += st[:, n_c:].sum(0, dtype=torch.long) - nr  # minus the diagonal, below every threshold

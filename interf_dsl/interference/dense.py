@@ -29,14 +29,15 @@ COMPILE_MIN_FEATURES = 4096  # below this the one-off compilation costs more tha
 def make_stats(bins: Bins, taus: tuple[float, ...], mode: str, sparse_min: float) -> Callable:
     """The per-block statistics function for these bins, thresholds and mode ("pairwise", "cluster", "none").
 
-    It returns (counts [b, columns] int32, candidate mask [b, n] bool = I >= sparse_min), both from one pass.
+    It returns counts [b, columns] int32 and writes the candidate mask I >= sparse_min into `mask` (a reused
+    buffer: a fresh [b, n] tensor per block fragments the heap and grows the RSS by MBs per block).
     """
     import torch
 
     edges, nb, last_closed = bins.edges, bins.n, bins.last_closed
 
     def stats(i: torch.Tensor, s: torch.Tensor | None, lab_rows: torch.Tensor | None,
-              lab_all: torch.Tensor | None) -> torch.Tensor:
+              lab_all: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
         outs = []
         if mode != "none":
             for b in range(nb):
@@ -48,7 +49,8 @@ def make_stats(bins: Bins, taus: tuple[float, ...], mode: str, sparse_min: float
         outs.extend((i < t).sum(1, dtype=torch.int32) for t in I_THRESHOLDS)
         if s is not None:
             outs.extend((s < t).sum(1, dtype=torch.int32) for t in S_THRESHOLDS)
-        return torch.stack(outs, 1), i >= sparse_min
+        mask.copy_(i >= sparse_min)
+        return torch.stack(outs, 1)
 
     return stats
 
@@ -67,11 +69,11 @@ class BlockStats:
             self._compiled = torch.compile(self.fn, dynamic=False)
             self.kernel = "compiled"
 
-    def __call__(self, i, s, lab_rows, lab_all):
+    def __call__(self, i, s, lab_rows, lab_all, mask):
         if self._compiled is not None:
             try:
-                return self._compiled(i, s, lab_rows, lab_all)
+                return self._compiled(i, s, lab_rows, lab_all, mask)
             except Exception as exc:  # noqa: BLE001 - no compiler here: run eagerly, and record why
                 self._compiled, self.kernel = None, "eager"
                 self.note = f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); ran eagerly"
-        return self.fn(i, s, lab_rows, lab_all)
+        return self.fn(i, s, lab_rows, lab_all, mask)
