@@ -117,8 +117,9 @@ class StepCache:
             except OSError:
                 continue
 
-    def entry_dir(self, step_hash: str) -> Path:
-        return self.root / "steps" / step_hash
+    def entry_dir(self, step_hash: str, seed: int | None = None) -> Path:
+        """`steps/<hash>` for a seed-free result, `steps/<hash>.s<seed>` for one that depends on the master seed."""
+        return self.root / "steps" / (step_hash if seed is None else f"{step_hash}.s{seed}")
 
     def work_dir(self, step_hash: str, seed: int = 0) -> Path:
         """The runner's scratch directory; it survives a kill so unit checkpoints can resume.
@@ -135,11 +136,18 @@ class StepCache:
 
         return FileLock(str(self.root / "locks" / f"{step_hash}.lock"))
 
-    def lookup(self, step: Step) -> CacheEntry | None:
-        """The verified entry of `step`, or None. A damaged entry is warned about and removed."""
-        path = self.entry_dir(step.hash)
+    def lookup(self, step: Step, seed: int = 0) -> CacheEntry | None:
+        """The verified entry of `step` under master seed `seed`, or None. A damaged entry is warned about and
+        removed.
+
+        A result that depends on the seed is stored per seed (`steps/<hash>.s<seed>`), so runs alternating between
+        seeds each keep their results; a seed-free result (`steps/<hash>`) serves every seed.
+        """
+        path = self.entry_dir(step.hash, seed)
         if not path.exists():
-            return None
+            path = self.entry_dir(step.hash)
+            if not path.exists():
+                return None
         problem = self._verify(path, step.hash)
         if problem is None:
             return self._entry(step.hash, path)
@@ -212,7 +220,7 @@ class StepCache:
         put("result.json", text.encode("utf-8"))
         manifest = {"format": CACHE_FORMAT, "hash": step.hash, "step_id": step.id, "files": files}
         atomic_write_text(tmp / "manifest.json", json.dumps(manifest, sort_keys=True, indent=1))
-        final = self.entry_dir(step.hash)
+        final = self.entry_dir(step.hash, rng_seed)
         if final.exists():  # only reachable when the lock was bypassed; keep the first, complete entry
             shutil.rmtree(tmp, ignore_errors=True)
         else:
@@ -228,10 +236,10 @@ class StepCache:
         return CacheEntry(step_hash, path, record, manifest)
 
     def invalidate(self, step_hash: str) -> None:
-        """Forget a step completely (entry and unit checkpoints), e.g. for `--force`."""
+        """Forget a step completely (entries for every seed and unit checkpoints), e.g. for `--force`."""
         self._remove(self.entry_dir(step_hash))
-        for work in (self.root / "work").glob(f"{step_hash}.s*"):
-            self._remove(work)
+        for path in [*(self.root / "steps").glob(f"{step_hash}.s*"), *(self.root / "work").glob(f"{step_hash}.s*")]:
+            self._remove(path)
 
     def _remove(self, path: Path) -> None:
         if not path.exists():

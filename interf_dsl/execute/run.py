@@ -71,14 +71,8 @@ class _Run:
         try:
             if forced:
                 self.cache.invalidate(step.hash)
-            entry = self.cache.lookup(step)
-            if entry is not None and entry.record.get("rng_seed") not in (None, self.plan.seed):
-                # the step hash does not cover the master seed; a result that depends on draws made under another
-                # seed (its own or an input's) is stale
-                self.progress.log(f"  {step.id}: cached result used seed {entry.record['rng_seed']}, "
-                                  f"the plan's is {self.plan.seed}: recomputing")
-                self.cache.invalidate(step.hash)
-                entry = None
+            # the step hash does not cover the master seed: results drawn under it are stored per seed
+            entry = self.cache.lookup(step, self.plan.seed)
             hit, counters = entry is not None, Counters()
             if entry is None:
                 entry, counters = self._compute(index, step)

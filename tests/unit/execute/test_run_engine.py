@@ -60,7 +60,7 @@ def test_force_recomputes_the_step_and_everything_downstream(run_plan):
 def test_truncated_cache_parquet_is_recomputed_with_a_warning(run_plan, tmp_path):
     first, _ = run_plan(make_plan(), run_id="a")
     h = next(s.hash for s in first.steps if s.id == "count:a")
-    parquet = tmp_path / "cache" / "steps" / h / "tables" / "counts.parquet"
+    parquet = tmp_path / "cache" / "steps" / f"{h}.s0" / "tables" / "counts.parquet"  # drew from ctx.rng
     parquet.write_bytes(parquet.read_bytes()[:20])
     with pytest.warns(CacheWarning, match="count:a"):
         rec, _ = run_plan(make_plan(), run_id="b")
@@ -165,6 +165,9 @@ def test_rng_is_seeded_from_plan_seed_and_reruns_on_a_new_seed(run_plan):
     noise = {r.run_id: pl.read_parquet(Path(r.run_dir) / "tables" / "counts.parquet")["noise"] for r in (a, b, c)}
     assert noise["a"].to_list() == noise["b"].to_list() and noise["a"].to_list() != noise["c"].to_list()
     assert {s.id for s in c.steps if not s.cache_hit} == {"count:a", "count:b", "sum", "intervene:feature:m"}
+    assert next(s for s in c.steps if s.id == "model:m").cache_hit  # seed-free results serve every seed
+    d, _ = run_plan(make_plan(seed=1), run_id="d")  # back to seed 1: its results were kept
+    assert d.cache_hits == len(d.steps) and d.counters["forward_passes"] == 0
 
 
 def test_run_json_records_provenance_and_never_a_key(run_plan, tmp_path, monkeypatch):
