@@ -150,7 +150,9 @@ class StepCache:
                 return None
         problem = self._verify(path, step.hash)
         if problem is None:
-            return self._entry(step.hash, path)
+            entry = self._entry(step.hash, path)
+            # a seed-dependent result can only be served to its own seed (guards entries of older layouts)
+            return entry if entry.record.get("rng_seed") in (None, seed) else None
         warnings.warn(
             f"cache entry of step {step.id} ({path}) is damaged: {problem}; recomputing it",
             CacheWarning,
