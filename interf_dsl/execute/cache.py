@@ -2,6 +2,7 @@
 
 Layout under the cache root:
 
+    steps/<hash>[.s<seed>]/        one entry (`.s<seed>` when the result depends on the master seed):
     steps/<hash>/manifest.json     written last; sha256 and size of every file of the entry
     steps/<hash>/result.json       the StepResult's meta, table and file names, counters and seconds
     steps/<hash>/tables/<t>.parquet
