@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from interf_dsl.atlas.runner import only_input
-from interf_dsl.errors import SpecError
+from interf_dsl.errors import ExecuteError, SpecError
 from interf_dsl.execute.steps import StepResult, step_runner
 from interf_dsl.interference.bins import parse_bins, parse_thresholds
 
@@ -74,8 +74,11 @@ def run_map(ctx: StepContext) -> StepResult:
     # mapped = active features with an embedding, ascending; vectors straight from polars (no per-value objects)
     mapped = (feats.filter(pl.col("active")).select("feature")
               .join(emb.select("feature", "vector"), on="feature", how="inner").sort("feature"))
+    if mapped.height == 0:
+        raise ExecuteError(f"map {source}/{hook}: no feature is both active in the atlas and embedded",
+                           hint="check the atlas corpus (did any feature fire?) and the explanations")
     ids = mapped["feature"].to_list()
-    width = int(mapped["vector"].list.len().max() or 0) if mapped.height else 0
+    width = int(mapped["vector"].list.len().max())
     e = torch.from_numpy(np.array(mapped["vector"].list.to_array(width).to_numpy(), dtype=np.float32)
                          .reshape(len(ids), width))  # np.array copies: polars' buffer is read-only
     del mapped
