@@ -35,7 +35,7 @@ class Experiment(Model):
     """Free text shown at the top of the report."""
     seed: int = 0
     """Master seed: every random stream of the run derives from it and the step hash."""
-    preset: Literal["paper", "rigorous"] = "paper"
+    preset: Literal["paper", "rigorous"] = "rigorous"
     """Defaults for the preset fields: `paper` = the authors' protocol, `rigorous` = METHOD.md §8 fixes."""
 
 

@@ -6,7 +6,7 @@ from interf_dsl.parse import load_spec_text
 from interf_dsl.plan import STEP_KINDS, compile_plan
 from interf_dsl.resolve import resolve_spec
 
-SPEC = """experiment: {name: p, seed: 7}
+SPEC = """experiment: {name: p, seed: 7, preset: paper}
 sources:
   gpt2:
     model: zoo:gpt2-tiny
