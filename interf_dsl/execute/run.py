@@ -166,12 +166,15 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
     Raises:
         ExecuteError: a refused path or name, an unknown step kind, an unmatched `--force` pattern.
     """
+    from interf_dsl.execute.preflight import check_plan_ready
     from interf_dsl.report.rundir import write_run_directory  # report stage writes the directory
 
     t_start, started = time.monotonic(), _now()
     run_dir = run_directory(reports_root, plan.experiment, run_id or new_run_id())
     forced = forced_steps(plan, force)
     cache = StepCache(cache_dir)
+    check_plan_ready(plan, lambda s: s.id in forced or not (cache.entry_dir(s.hash, plan.seed).exists()
+                                                           or cache.entry_dir(s.hash).exists()))
     resources = Resources(plan, model_loader=model_loader, sae_loader=sae_loader)
     status, error = "ok", None
     with RunProgress(quiet=quiet) as progress:

@@ -21,7 +21,7 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from interf_dsl.errors import BackendError
+from interf_dsl.errors import BackendError, ResolveError
 
 if TYPE_CHECKING:
     from sae_lens import SAE
@@ -224,6 +224,40 @@ def _release_repo(release: str) -> str:
     if repo is None:
         raise BackendError(f"sae_lens release '{release}' names no repo_id in its catalog")
     return repo.group(1).strip("'\"")
+
+
+# ---------------------------------------------------------------- availability (no torch, no download)
+
+def model_problem(ref: str) -> str | None:
+    """Why `load_model(ref)` would fail before loading anything (missing zoo files, local dir, hub weights), or None."""
+    try:
+        if ref.startswith(ZOO_PREFIX):
+            path = _zoo_dir("model", ref[len(ZOO_PREFIX):])
+            return None if (path / "config.json").exists() else f"model {ref}: zoo weights missing in {path}"
+        if Path(ref).is_dir():
+            return None if (Path(ref) / "config.json").exists() else f"model {ref}: {ref} has no config.json"
+        _require_hub(f"model '{ref}'", _model_repo(ref))
+    except (BackendError, ResolveError) as exc:
+        return str(exc)
+    return None
+
+
+def sae_problem(ref: str) -> str | None:
+    """Why `load_sae(ref)` would fail before loading anything, or None (one message per release, not per id)."""
+    try:
+        release = parse_sae_release(ref)
+        if release is not None:
+            _require_hub(f"SAE release '{release[0]}'", _release_repo(release[0]))
+            return None
+        path = _zoo_dir("sae", ref[len(ZOO_PREFIX):]) if ref.startswith(ZOO_PREFIX) else Path(ref)
+        return None if (path / "cfg.json").exists() else f"SAE {ref}: no sae_lens cfg.json in {path}"
+    except (BackendError, ResolveError) as exc:
+        return str(exc)
+
+
+LOCAL_COPY_HINT = ("download missing repos on a machine with network (huggingface-cli download <repo>) and copy the "
+                   "Hugging Face cache here, or pass local directories (a model folder with config.json + "
+                   "model.safetensors + tokenizer.json; a sae_lens folder with cfg.json)")
 
 
 # ---------------------------------------------------------------- fingerprints (no torch)

@@ -1,0 +1,65 @@
+"""Execute stage, before anything runs: check that every model, SAE and transfer target the plan needs is present.
+
+Input: a `Plan`. Output: nothing, or one `BackendError` listing every missing piece at once (weights not on this
+machine, an API key variable that is not set, an endpoint that does not answer), so a real-model spec run offline
+stops in a second with the whole list instead of a traceback deep inside a step. Steps whose results are already
+cached need nothing, so they are not checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from interf_dsl.errors import BackendError, ErrorItem
+from interf_dsl.plan.ir import Plan, Step
+
+
+def plan_problems(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: True) -> list[str]:
+    """One line per missing model, SAE or target among the steps for which `needs_run(step)` is true."""
+    from interf_dsl.execute.backends.loading import model_problem, sae_problem
+    from interf_dsl.transfer.targets import check_target_ready
+
+    consumers: dict[str, list[Step]] = {}
+    for step in plan.steps:
+        for dep in step.inputs:
+            consumers.setdefault(dep, []).append(step)
+    counts: dict[str, int] = {}  # one line per distinct problem (a release serves many SAE ids)
+    for step in plan.steps:
+        found: list[str] = []
+        if step.kind in ("load_model", "load_sae"):
+            if any(needs_run(c) for c in consumers.get(step.id, [])):
+                check = model_problem if step.kind == "load_model" else sae_problem
+                problem = check(step.params["model" if step.kind == "load_model" else "sae"])
+                found = [problem] if problem else []
+        elif step.kind == "transfer" and needs_run(step):
+            found = check_target_ready(step.params["target"])
+        elif needs_run(step):
+            found = _api_key_problems(step)
+        for problem in found:
+            counts[problem] = counts.get(problem, 0) + 1
+    return [p if n == 1 else f"{p} (needed by {n} steps)" for p, n in counts.items()]
+
+
+def _api_key_problems(step: Step) -> list[str]:
+    """Explainers, embedders and sentence generators that call an API need their key variable set."""
+    import os
+
+    section = {"explain": "explanations", "embed": "embedding", "prompts": "prompts"}.get(step.kind)
+    cfg = step.params.get(section) if section else None
+    var = cfg.get("api_key_env") if isinstance(cfg, dict) else None
+    if var and not os.environ.get(var):
+        return [f"{section} ({cfg.get('model')}): environment variable {var} (the API key) is not set"]
+    return []
+
+
+def check_plan_ready(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: True) -> None:
+    """Raise one BackendError naming everything the plan needs and this machine lacks."""
+    from interf_dsl.execute.backends.loading import LOCAL_COPY_HINT
+
+    problems = plan_problems(plan, needs_run)
+    if problems:
+        hint = "nothing was run; provide what is listed and rerun the same command"
+        if any("Hugging Face" in p for p in problems):
+            hint = f"{LOCAL_COPY_HINT}; {hint}"
+        raise BackendError(items=[ErrorItem(f"cannot run {plan.experiment}: {p}") for p in problems[:-1]]
+                           + [ErrorItem(f"cannot run {plan.experiment}: {problems[-1]}", hint=hint)])
