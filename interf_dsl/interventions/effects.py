@@ -27,10 +27,45 @@ CASE = ["source", "hook", "tau", "target", "coordinate", "sentence_id"]
 STEER_METRICS = ("wc", "wo")
 
 
-def _row(group: dict, metric: str, mode: str, estimator: str, est: Estimate, alpha: float | None = None) -> dict:
-    return {**group, "metric": metric, "mode": mode, "estimator": estimator, "n": est.n,
-            "n_clusters": est.n_clusters, "estimate": est.estimate, "ci_lo": est.lo, "ci_hi": est.hi, "p": est.p,
-            "alpha": alpha}
+def _row(group: dict, metric: str, mode: str, estimator: str, est: Estimate, alpha: float | None = None,
+         cases: tuple[Any, Any] | None = None) -> dict:
+    """One effects row; `cases` = (case ids, per-case values the estimate averages), kept under `_cases`."""
+    row = {**group, "metric": metric, "mode": mode, "estimator": estimator, "n": est.n,
+           "n_clusters": est.n_clusters, "estimate": est.estimate, "ci_lo": est.lo, "ci_hi": est.hi, "p": est.p,
+           "alpha": alpha}
+    if cases is not None:
+        row["_cases"] = cases
+    return row
+
+
+def case_ids(df: pl.DataFrame, keys: list[str]) -> list[str]:
+    """Text ids of the rows of `df` ("hook/target/sentence_id"…), from the key columns it has."""
+    cols = [k for k in keys if k in df.columns]
+    return ["/".join("" if v is None else str(v) for v in r) for r in df.select(cols).iter_rows()]
+
+
+def split_cases(rows: list[dict]) -> list[dict]:
+    """Pop `_cases` from effects rows into `effect_cases` rows (effect keys + case + value, NaN values dropped).
+
+    A case id seen twice in one effect is a bug in the caller (the diff pairs cases one-to-one), so it raises.
+    """
+    keys = ("source", "focus", "tau", "type", "level", "metric", "mode", "estimator")
+    out: list[dict] = []
+    for r in rows:
+        cases = r.pop("_cases", None)
+        if cases is None:
+            continue
+        ids, values = cases
+        g = {k: r.get(k) for k in keys}
+        seen: set[str] = set()
+        for c, v in zip(ids, np.asarray(values, dtype=float).tolist(), strict=True):
+            if v != v:
+                continue
+            if c in seen:
+                raise ValueError(f"effect {g}: case '{c}' appears twice")
+            seen.add(c)
+            out.append({**g, "case": str(c), "value": float(v)})
+    return out
 
 
 def t_interval(values: np.ndarray, ci: float, method: str) -> Estimate:
@@ -102,17 +137,20 @@ def steering_effects(df: pl.DataFrame, stats: dict, control: str, init: str, fir
             ctrl = pc.filter(pl.col("level") == control)["rel"].drop_nans().drop_nulls().to_numpy()
             for (level,), lv in pc.group_by(["level"]):
                 rel = lv["rel"].to_numpy().astype(float)
+                ids = np.array(case_ids(lv, CASE), dtype=object)
                 # The authors' plotting code averaged only strictly positive improvements (§8.5).
-                e = t_interval(rel[rel > 0], ci, "t_interval_positive_only")
+                pos = rel > 0
+                e = t_interval(rel[pos], ci, "t_interval_positive_only")
                 e = Estimate(paper_mean(rel, positive_only=True), e.lo, e.hi, e.n, None, ci, e.method)
                 p = None
                 vals = rel[~np.isnan(rel)]
                 if level != control and vals.size >= 2 and ctrl.size >= 2:
                     p = welch_t(vals, ctrl)[1]
                 rows.append(_row({**grp, "level": level}, f"{metric}_rel", "paper", "best_alpha_positive_mean",
-                                 Estimate(e.estimate, e.lo, e.hi, e.n, None, ci, e.method, p=p)))
+                                 Estimate(e.estimate, e.lo, e.hi, e.n, None, ci, e.method, p=p),
+                                 cases=(ids[pos].tolist(), rel[pos])))
                 rows.append(_row({**grp, "level": level}, f"{metric}_rel", "paper", "best_alpha_mean",
-                                 t_interval(rel, ci, "t_interval")))
+                                 t_interval(rel, ci, "t_interval"), cases=(ids.tolist(), rel)))
             rc = rigorous_cases(part, metric, log)
             if rc.height == 0:
                 continue
@@ -124,19 +162,27 @@ def steering_effects(df: pl.DataFrame, stats: dict, control: str, init: str, fir
                     continue
                 alpha = float(lv["alpha"].mean())
                 g = {**grp, "level": level}
+                ids = case_ids(lv, CASE)
+                kl = lv["kl"].to_numpy()
+                improved = (v > 0).astype(float)
                 rows.append(_row(g, f"{metric}_rel", "rigorous", "heldout_alpha_mean",
-                                 cluster_bootstrap_mean(v, cl, n_boot, ci, seed), alpha))
+                                 cluster_bootstrap_mean(v, cl, n_boot, ci, seed), alpha, cases=(ids, v)))
                 rows.append(_row(g, f"{metric}_rel", "rigorous", "fraction_improved",
-                                 cluster_bootstrap_mean((v > 0).astype(float), cl, n_boot, ci, seed), alpha))
-                rows.append(_row(g, "kl", "rigorous", "heldout_alpha_mean",
-                                 cluster_bootstrap_mean(lv["kl"].to_numpy(), cl, n_boot, ci, seed), alpha))
+                                 cluster_bootstrap_mean(improved, cl, n_boot, ci, seed), alpha,
+                                 cases=(ids, improved)))
+                # Disruption at the α chosen for this metric: one row per metric, so effect keys stay unique.
+                rows.append(_row(g, f"kl_at_{metric}_alpha", "rigorous", "heldout_alpha_mean",
+                                 cluster_bootstrap_mean(kl, cl, n_boot, ci, seed), alpha, cases=(ids, kl)))
                 if level != control and ctl.height and ctl["sentence_id"].n_unique() >= 2:
                     paired = set(cl.tolist()) == set(ctl["sentence_id"].to_list())
                     a = lv.group_by("sentence_id").agg(pl.col(f"{metric}_rel").mean()).sort("sentence_id")
                     b = ctl.group_by("sentence_id").agg(pl.col(f"{metric}_rel").mean()).sort("sentence_id")
+                    av, bv = a[f"{metric}_rel"].to_numpy(), b[f"{metric}_rel"].to_numpy()
+                    # Paired: the per-sentence difference is the case value; unpaired arms have no per-case value.
+                    cases = ([str(x) for x in a["sentence_id"].to_list()], av - bv) if paired else None
                     rows.append(_row(g, f"{metric}_rel", "rigorous", f"diff_vs_{control}", cluster_bootstrap_diff(
-                        a[f"{metric}_rel"].to_numpy(), a["sentence_id"].to_numpy(), b[f"{metric}_rel"].to_numpy(),
-                        b["sentence_id"].to_numpy(), n_boot, ci, seed, paired=paired), alpha))
+                        av, a["sentence_id"].to_numpy(), bv, b["sentence_id"].to_numpy(), n_boot, ci, seed,
+                        paired=paired), alpha, cases=cases))
     return rows
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from interf_dsl.interventions.effects import _row, t_interval
+from interf_dsl.interventions.effects import _row, case_ids, t_interval
 from interf_dsl.stats.estimate import Estimate
 from interf_dsl.stats.paper import stars, welch_t
 from interf_dsl.stats.proportions import cluster_robust_proportion_test, cohens_h, wilson_ci
@@ -39,12 +39,13 @@ def neuron_effects(df: pl.DataFrame, stats: dict, log: Any = print) -> list[dict
         pc = part.group_by(NEURON_CASE).agg((pl.col("wc_delta") * sign).max().alias("v"))
         for (source, cond, level), lv in pc.group_by(["source", "condition", "level"]):
             g = {"source": source, "focus": "neuron", "tau": None, "type": direction, "level": f"{cond}:{level}"}
-            rows.append(_row(g, "wc_delta", "paper", f"max_{direction}",
-                             t_interval(sign * lv["v"].to_numpy(), ci, "t_interval")))
+            v = sign * lv["v"].to_numpy()
+            rows.append(_row(g, "wc_delta", "paper", f"max_{direction}", t_interval(v, ci, "t_interval"),
+                             cases=(case_ids(lv, ["hook", "coordinate", "target", "sentence_id"]), v)))
         # Rigorous: one scale per (hook, condition, bin), chosen on select sentences, evaluated on eval ones.
         for (source, cond, level), lv in part.group_by(["source", "condition", "level"]):
-            vals, clusters, alphas = [], [], []
-            for _, h in lv.group_by(["hook"]):
+            vals, clusters, alphas, ids = [], [], [], []
+            for (hook,), h in lv.group_by(["hook"]):
                 wide = h.with_columns((pl.col("wc_delta") * sign).alias("v")).pivot(
                     on="alpha", index=["coordinate", "target", "sentence_id", "split"], values="v",
                     aggregate_function="mean")
@@ -55,6 +56,7 @@ def neuron_effects(df: pl.DataFrame, stats: dict, log: Any = print) -> list[dict
                 best, ev = holdout_alpha(s.select(cols).to_numpy(), e.select(cols).to_numpy())
                 vals += list(sign * ev)
                 clusters += e["sentence_id"].to_list()
+                ids += [f"{hook}/{k}" for k in case_ids(e, ["coordinate", "target", "sentence_id"])]
                 alphas.append(float(cols[best]))
             if len(set(clusters)) < 2:
                 log(f"neuron {direction} {cond}:{level}: fewer than 2 eval sentences; rigorous row skipped")
@@ -62,7 +64,7 @@ def neuron_effects(df: pl.DataFrame, stats: dict, log: Any = print) -> list[dict
             g = {"source": source, "focus": "neuron", "tau": None, "type": direction, "level": f"{cond}:{level}"}
             rows.append(_row(g, "wc_delta", "rigorous", "heldout_alpha_mean",
                              cluster_bootstrap_mean(np.array(vals), np.array(clusters), n_boot, ci, seed),
-                             float(np.mean(alphas))))
+                             float(np.mean(alphas)), cases=(ids, np.array(vals))))
     return rows
 
 
@@ -72,23 +74,32 @@ def type_effects(df: pl.DataFrame, stats: dict, control: str = "random") -> list
 
     ci = float(stats.get("ci", 0.95))
     rows: list[dict] = []
+    if "trial" not in df.columns:  # trials numbered within each sentence and condition, for the case ids
+        df = df.with_columns(pl.int_range(pl.len()).over(["source", "type", "condition", "sentence_id"])
+                             .alias("trial"))
     for (source, typ), part in df.group_by(["source", "type"]):
         ctl = part.filter(pl.col("condition") == control)
         cs = ctl["success"].cast(pl.Float64).to_numpy()
+        ctl = ctl.sort("sentence_id", "trial")
+        ctl_ids = case_ids(ctl, ["sentence_id", "trial"])
         for (cond,), lv in part.group_by(["condition"]):
+            lv = lv.sort("sentence_id", "trial")
             s = lv["success"].cast(pl.Float64).to_numpy()
+            ids = case_ids(lv, ["sentence_id", "trial"])
             g = {"source": source, "focus": "prompt", "tau": None, "type": typ, "level": cond}
             p = welch_t(s, cs)[1] if cond != control and s.size >= 2 and cs.size >= 2 else None
             w = wilson_ci(int(s.sum()), int(s.size), ci)
             r = _row(g, "success_rate", "paper", "rate_welch_vs_random",
-                     Estimate(w.estimate, w.lo, w.hi, w.n, None, ci, "wilson", p=p))
+                     Estimate(w.estimate, w.lo, w.hi, w.n, None, ci, "wilson", p=p), cases=(ids, s))
             r["stars"] = stars(p) if p is not None else ""
             rows.append(r)
             rows.append(_row(g, "success_rate", "rigorous", "rate", Estimate(
-                w.estimate, w.lo, w.hi, w.n, int(lv["sentence_id"].n_unique()), ci, "wilson")))
+                w.estimate, w.lo, w.hi, w.n, int(lv["sentence_id"].n_unique()), ci, "wilson"), cases=(ids, s)))
             if cond != control and cs.size and lv["sentence_id"].n_unique() >= 2:
                 d = cluster_robust_proportion_test(s, lv["sentence_id"].to_numpy(), cs, ctl["sentence_id"].to_numpy(), ci)
-                r = _row(g, "success_rate", "rigorous", f"diff_vs_{control}", d)
+                # Every condition runs the same trials on the same sentences: pair trial k of sentence s.
+                cases = (ids, s - cs) if ids == ctl_ids else None
+                r = _row(g, "success_rate", "rigorous", f"diff_vs_{control}", d, cases=cases)
                 r["cohens_h"] = float(cohens_h(s.mean(), cs.mean()))
                 rows.append(r)
     return rows

@@ -63,7 +63,7 @@ def neuron_boxes(table: pl.DataFrame, path: Path) -> Path:
                                      strict=True):
         per = table.filter(cond & (pl.col("condition") == "neuron")).group_by(keys).agg(agg.alias("v"))
         levels = sorted(per["level"].unique().to_list(), key=lambda s: int(str(s).split("-")[0].rstrip("+")))
-        ax.boxplot([per.filter(pl.col("level") == lv)["v"].to_list() for lv in levels], labels=levels)
+        ax.boxplot([per.filter(pl.col("level") == lv)["v"].to_list() for lv in levels], tick_labels=levels)
         ax.set_title(f"neuron {name}: Δc by degree", fontsize=9)
         ax.tick_params(axis="x", labelsize=7, rotation=45)
     fig.tight_layout()

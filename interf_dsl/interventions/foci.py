@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 PAPER_SCALES = [s * k for k in (1, -1) for s in (0.5, 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 17, 20)]
 NEURON_SCALES = [0, 0.1, 0.2, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 15, 18, 20]
 FOCI = ("feature", "token", "prompt", "neuron")
+CASE_COLUMNS = {"source": "String", "focus": "String", "tau": "Float64", "type": "String", "level": "String",
+                "metric": "String", "mode": "String", "estimator": "String", "case": "String", "value": "Float64"}
 
 
 def _frame(rows: list[dict], meta: dict) -> pl.DataFrame:
@@ -199,11 +201,15 @@ def run_focus(ctx: Any, backend: Any, inp: Any) -> pl.DataFrame:
     return out if out is not None else pl.DataFrame()
 
 
-def aggregate(table: pl.DataFrame, params: dict, log: Any = print) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """`effects` (both modes, BH over the step's family) and `regressions` of one focus's table."""
+def aggregate(table: pl.DataFrame, params: dict, log: Any = print) -> tuple[pl.DataFrame, pl.DataFrame,
+                                                                             pl.DataFrame]:
+    """`effects` (both modes, BH over the step's family), `regressions` and `effect_cases` of one focus's table.
+
+    `effect_cases` holds, per effect row (its key columns), one row per case with the value the estimate averages.
+    """
     import polars as pl
 
-    from interf_dsl.interventions.effects import bh_adjust, regressions, steering_effects
+    from interf_dsl.interventions.effects import bh_adjust, regressions, split_cases, steering_effects
     from interf_dsl.interventions.effects_rates import neuron_effects, type_effects
 
     stats = dict(params.get("stats") or {})
@@ -222,11 +228,17 @@ def aggregate(table: pl.DataFrame, params: dict, log: Any = print) -> tuple[pl.D
         init = "zero" if focus == "feature" else "baseline"
         first = focus == "feature"
         levels = table["level"].unique().to_list()
-        bins = sorted(lv for lv in levels if lv.startswith("[") or lv.startswith("("))
+        # Interference-bin levels are those of `bin` rows (select labels bins by index or by interval text).
+        bins = sorted(table.filter(pl.col("condition") == "bin")["level"].unique().to_list())
         control = "random_direction" if "random_direction" in levels else (bins[0] if bins else "self")
         rows = steering_effects(table, stats, control, init, first, log)
         if stats.get("regression", True):
             regs = regressions(table, stats, init, first, log)
     rows = bh_adjust(rows, float(stats.get("fdr", 0.05)))
+    cases = split_cases(rows)
+    schema = {k: getattr(pl, v) for k, v in CASE_COLUMNS.items()}
     effects = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
-    return effects, (pl.DataFrame(regs, infer_schema_length=None) if regs else pl.DataFrame())
+    # Key columns typed as in effect_cases even when all null, so the two tables join on them.
+    effects = effects.with_columns([pl.col(k).cast(t) for k, t in schema.items() if k in effects.columns])
+    case_df = pl.DataFrame(cases, schema=schema) if cases else pl.DataFrame(schema=schema)
+    return effects, (pl.DataFrame(regs, infer_schema_length=None) if regs else pl.DataFrame()), case_df

@@ -18,21 +18,54 @@ if TYPE_CHECKING:
     import polars as pl
 
 
-def parse_degree_bins(text: str) -> list[tuple[str, int, float]]:
-    """"1, 2-5, 501+" → [(label, lo, hi)] with inclusive bounds (hi = inf for "N+")."""
+def _bin_label(lo: int, hi: float) -> str:
+    if hi == float("inf"):
+        return f"{lo}+"
+    return str(lo) if hi == lo else f"{lo}-{int(hi)}"
+
+
+def _bad_bin(part: object) -> SpecError:
+    return SpecError(f"bad degree bin {part!r}", key_path="interventions[focus=neuron].degree_bins",
+                     hint='write e.g. "1, 2-5, 6-20, 501+" (or the plan\'s [[1, 1], [2, 5], [6, null]])')
+
+
+def parse_degree_bins(spec: object) -> list[tuple[str, int, float]]:
+    """Degree bins → [(label, lo, hi)] with inclusive bounds (hi = inf for "N+").
+
+    Accepts the spec text ("1, 2-5, 501+") and the resolved plan form, a list of [lo, hi] pairs with hi = None for
+    an open bin ([[1, 1], [2, 5], [6, None]]); labels are the same in both forms ("1", "2-5", "6+").
+    """
+    if isinstance(spec, (list, tuple)):
+        out = []
+        for part in spec:
+            if isinstance(part, str):
+                out += parse_degree_bins(part)
+                continue
+            if not isinstance(part, (list, tuple)) or len(part) != 2:
+                raise _bad_bin(part)
+            try:
+                lo = int(part[0])
+                hi = float("inf") if part[1] is None else float(int(part[1]))
+            except (TypeError, ValueError):
+                raise _bad_bin(part) from None
+            if hi < lo:
+                raise _bad_bin(part)
+            out.append((_bin_label(lo, hi), lo, hi))
+        return out
     out = []
-    for part in [p.strip() for p in str(text).split(",") if p.strip()]:
+    for part in [p.strip() for p in str(spec).split(",") if p.strip()]:
         try:
             if part.endswith("+"):
-                out.append((part, int(part[:-1]), float("inf")))
+                lo, hi = int(part[:-1]), float("inf")
             elif "-" in part:
-                lo, hi = part.split("-")
-                out.append((part, int(lo), float(hi)))
+                a, b = part.split("-")
+                lo, hi = int(a), float(int(b))
             else:
-                out.append((part, int(part), float(part)))
+                lo = int(part)
+                hi = float(lo)
         except ValueError:
-            raise SpecError(f"bad degree bin '{part}'", key_path="interventions[focus=neuron].degree_bins",
-                            hint='write e.g. "1, 2-5, 6-20, 501+"') from None
+            raise _bad_bin(part) from None
+        out.append((_bin_label(lo, hi), lo, hi))
     return out
 
 

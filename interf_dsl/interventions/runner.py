@@ -100,15 +100,33 @@ def run_prompts(ctx: Any) -> StepResult:
 
 @step_runner("intervene")
 def run_intervene(ctx: Any) -> StepResult:
-    """Run one focus on one source; aggregate both statistics modes; draw its figures."""
+    """Run one focus on one source; aggregate both statistics modes; draw its figures.
+
+    A step left with no cases logs a WARNING naming the stage that emptied it (no targets selected, none on
+    these hooks, no sentences, ...), records it in meta["warnings"] and returns it as `intervene_warnings`.
+    """
+    import polars as pl
+
     from interf_dsl.execute.backends.hooked import HookedBackend
+    from interf_dsl.interventions.diagnose import empty_reason, funnel
     from interf_dsl.interventions.figures import draw_figures
 
     params = ctx.params
     backend = HookedBackend(ctx.model(params["source"]), name=params["source"], counters=ctx.counters)
     inp = load_inputs(ctx)
-    table = foci.run_focus(ctx, backend, inp)
-    effects, regressions = foci.aggregate(table, params, ctx.log)
+    with backend.threads():
+        table = foci.run_focus(ctx, backend, inp)
+    effects, regressions, cases = foci.aggregate(table, params, ctx.log)
     files = draw_figures(table, effects, params["focus"], ctx.work_dir) if table.height else {}
-    return StepResult(tables={"interventions": table, "effects": effects, "regressions": regressions},
-                      files=files, meta={"rows": table.height, "forward_passes": ctx.counters.forward_passes})
+    stages = funnel(inp, params)
+    meta: dict[str, Any] = {"rows": table.height, "forward_passes": ctx.counters.forward_passes,
+                            "funnel": {d: n for d, n in stages}, "warnings": []}
+    tables = {"interventions": table, "effects": effects, "regressions": regressions, "effect_cases": cases}
+    if table.height == 0:
+        reason = empty_reason(stages, ctx.step.id)
+        ctx.log(f"WARNING: {reason}")
+        meta["warnings"].append(reason)
+        meta["empty_reason"] = reason
+        tables["intervene_warnings"] = pl.DataFrame({"source": [params["source"]], "focus": [params["focus"]],
+                                                     "warning": [reason]})
+    return StepResult(tables=tables, files=files, meta=meta)

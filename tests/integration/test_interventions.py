@@ -72,5 +72,5 @@ def test_focus_on_zoo_sae(tmp_path, focus, block):
     backend.counters = ctx.counters
     table = foci.run_focus(ctx, backend, FocusInputs(**tables))
     assert table.height > 0 and ctx.counters.forward_passes > 0
-    eff, _ = foci.aggregate(table, ctx.params, ctx.log)
+    eff, _, _ = foci.aggregate(table, ctx.params, ctx.log)
     assert eff.height > 0 and {"paper", "rigorous"} & set(eff["mode"].unique())

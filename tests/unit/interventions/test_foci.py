@@ -18,7 +18,7 @@ def _run(tmp_path, fake_backend, focus, block):
     fake_backend.counters = ctx.counters
     inp = FocusInputs(**tables)
     table = foci.run_focus(ctx, fake_backend, inp)
-    eff, reg = foci.aggregate(table, ctx.params, ctx.log)
+    eff, reg, _ = foci.aggregate(table, ctx.params, ctx.log)
     return ctx, table, eff, reg
 
 
@@ -79,7 +79,7 @@ def test_neuron_focus_and_control(tmp_path, fake_backend):
     assert set(table["condition"].unique()) == {"neuron", "random_coordinate"}
     assert set(table["level"].unique()) <= {"1", "2-5", "6-20", "501+"}
     # Scale 1 is never in the grid here, and scale 0 of the neuron coordinate zeroes it: rows differ from baseline.
-    eff, _ = foci.aggregate(table, ctx.params, ctx.log)
+    eff, _, _ = foci.aggregate(table, ctx.params, ctx.log)
     assert {"masking", "amplifying"} <= set(eff["type"].unique())
 
 

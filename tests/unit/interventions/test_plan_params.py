@@ -1,0 +1,97 @@
+"""The intervene steps read the params the real plan produces, return effect_cases, and never end empty silently."""
+
+import numpy as np
+import polars as pl
+import pytest
+from iv_fixtures import FakeCtx, make_sae, make_tables
+
+from interf_dsl.errors import SpecError
+from interf_dsl.interventions import foci
+from interf_dsl.interventions._common import FocusInputs
+from interf_dsl.interventions.neuron import degree_bin, parse_degree_bins
+
+
+def _demo_steps():
+    from interf_dsl.parse import load_spec
+    from interf_dsl.plan import compile_plan
+    from interf_dsl.resolve import resolve_spec
+
+    plan = compile_plan(resolve_spec(load_spec("specs/demo.yaml")))
+    return {s.id: s for s in plan.steps if s.kind == "intervene"}
+
+
+def test_demo_plan_params_parse():
+    steps = _demo_steps()
+    assert {s.params["focus"] for s in steps.values()} == {"feature", "token", "prompt", "neuron"}
+    for step in steps.values():
+        block = step.params["block"]
+        assert all(isinstance(float(a), float) for a in block.get("scales") or [])
+        assert isinstance(block["hooks"], list) and all(h.startswith("blocks.") for h in block["hooks"])
+        if step.params["focus"] == "neuron":
+            bins = parse_degree_bins(block["degree_bins"])
+            # The spec says "1, 2-5, 6+"; the plan carries [[1, 1], [2, 5], [6, None]]: same bins, same labels.
+            assert bins == parse_degree_bins("1, 2-5, 6+")
+            assert [b[0] for b in bins] == ["1", "2-5", "6+"]
+            assert degree_bin(4, bins) == "2-5" and degree_bin(700, bins) == "6+"
+        if step.params["focus"] == "token":
+            assert set(block["layer_kinds"]) == {"attn_out", "mlp_out"}
+        if step.params["focus"] == "prompt":
+            assert int(block["trials"]) > 0 and int(block["sentences"]) > 0 and block["types"]
+
+
+@pytest.mark.parametrize("bad", [[[1]], [["a", 2]], [[5, 2]], "1, x-3"])
+def test_bad_degree_bins(bad):
+    with pytest.raises(SpecError):
+        parse_degree_bins(bad)
+
+
+def _feature_run(tmp_path, fake_backend, tables):
+    ctx = FakeCtx(params={"focus": "feature", "source": "s", "block": {"scales": [-2.0, 1.0, 4.0]},
+                          "metrics": {"target_ratio": 0.8, "target_tokens": 2},
+                          "stats": {"ci": 0.95, "bootstrap": 200, "fdr": 0.05}},
+                  tables=tables, sae_obj=make_sae(12, 8), work_dir=tmp_path)
+    fake_backend.counters = ctx.counters
+    table = foci.run_focus(ctx, fake_backend, FocusInputs(**tables))
+    return ctx, table
+
+
+def test_effect_cases_average_to_the_estimate(tmp_path, fake_backend):
+    _, table = _feature_run(tmp_path, fake_backend, make_tables())
+    eff, _, cases = foci.aggregate(table, {"focus": "feature", "stats": {"bootstrap": 200}}, lambda m: None)
+    keys = ["source", "focus", "tau", "type", "level", "metric", "mode", "estimator"]
+    assert set(cases.columns) == {*keys, "case", "value"}
+    assert cases.select([*keys, "case"]).is_unique().all()
+    per = cases.group_by(keys, maintain_order=True).agg(pl.col("value").mean().alias("m"), pl.len().alias("k"))
+    joined = eff.join(per, on=keys, how="inner", nulls_equal=True)
+    estimators = set(joined["estimator"].unique())
+    assert {"best_alpha_mean", "heldout_alpha_mean", "fraction_improved"} <= estimators
+    for r in joined.iter_rows(named=True):
+        assert r["m"] == pytest.approx(r["estimate"], abs=1e-9), r
+        assert r["k"] == r["n"] or r["estimator"].startswith("diff_vs"), r
+
+
+def test_type_effect_cases_pair_trials():
+    from interf_dsl.interventions.effects import split_cases
+    from interf_dsl.interventions.effects_rates import type_effects
+
+    rng = np.random.default_rng(0)
+    df = pl.DataFrame({"source": "s", "type": "t", "condition": np.repeat(["high", "random"], 40),
+                       "sentence_id": np.tile(np.repeat(np.arange(10), 4), 2), "trial": np.tile(np.arange(4), 20),
+                       "success": rng.random(80) < 0.5})
+    rows = type_effects(df, {"ci": 0.95})
+    cases = pl.DataFrame(split_cases(rows))
+    diff = [r for r in rows if r["estimator"] == "diff_vs_random"][0]
+    d = cases.filter(pl.col("estimator") == "diff_vs_random")
+    assert d.height == 40 and d["value"].mean() == pytest.approx(diff["estimate"])
+
+
+def test_no_targets_is_reported(tmp_path, fake_backend):
+    from interf_dsl.interventions.diagnose import empty_reason, funnel
+
+    tables = make_tables()
+    tables["targets"] = tables["targets"].clear()
+    _, table = _feature_run(tmp_path, fake_backend, tables)
+    assert table.height == 0
+    stages = funnel(FocusInputs(**tables), {"focus": "feature", "source": "s", "block": {}, "metrics": {}})
+    msg = empty_reason(stages, "intervene:feature:s")
+    assert "targets of source 's' in the select step: 0" in msg and "none left at" in msg
