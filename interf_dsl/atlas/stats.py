@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 from interf_dsl.atlas.corpus import vocab_strings
 from interf_dsl.errors import BackendError
 
+# Keep pass-1 hook activations for pass 2 up to this many bytes (the zoo's 50k tokens × 128 dims: 26 MB).
+RAW_CACHE_BYTES = 1 << 30
+
 if TYPE_CHECKING:
     import polars as pl
     import torch
@@ -84,10 +87,15 @@ def compute_atlas(model: Any, sae: Any, hook_name: str, windows: torch.Tensor, s
         st = Pass1.empty(n_f, k_ctx)
     elif progress is not None:
         progress.advance(st.next_window)
+    # Pass 2 only needs the hook activations of the top windows: keep pass 1's in memory when they fit, so pass 2
+    # re-encodes them with the SAE instead of re-running the model (half the forward passes).
+    raw_keep = RawCache.for_shape(n_win, t_len, int(sae.cfg.d_in), int(settings.get("raw_cache_bytes") or RAW_CACHE_BYTES))
     with torch.no_grad():
         for b_idx, w0 in enumerate(range(st.next_window, n_win, bs), 1):
             batch = windows[w0:w0 + bs]
-            acts = sae.encode(hook_acts(model, batch, hook_name)).float()  # [B, T, F]
+            raw = hook_acts(model, batch, hook_name)
+            raw_keep.put(w0, raw)
+            acts = sae.encode(raw).float()  # [B, T, F]
             _count(counters, batch.shape[0])
             st.update(acts, w0, n_sample)
             if store is not None and (b_idx % every == 0 or st.next_window >= n_win):
@@ -96,11 +104,11 @@ def compute_atlas(model: Any, sae: Any, hook_name: str, windows: torch.Tensor, s
                 progress.advance(batch.shape[0])
         top_win, top_val = st.top_win.clone(), st.top_val
         top_win[top_val <= 0] = -1  # a window only counts as a context where the feature fires
-        rows, ctx_sum, ctx_n = _contexts(model, sae, hook_name, windows, top_win, top_val, bs, counters)
+        ctx, ctx_sum, ctx_n = _contexts(model, sae, hook_name, windows, top_win, bs, counters, raw_keep)
     from interf_dsl.atlas.tables import contexts_table, features_table
 
     strings = vocab_strings(model.tokenizer, vocab)
-    contexts = contexts_table(rows, strings)
+    contexts = contexts_table(ctx, strings)
     features = features_table(contexts, st.fired / float(n_win * t_len), st.max_act, sae, model, strings, settings)
     return Atlas(features=features, contexts=contexts, token_counts=counts,
                  activation_sample=st.sample.T.contiguous(),
@@ -112,31 +120,66 @@ def _count(counters: Any, n: int) -> None:
         counters.forward_passes += n
 
 
-def _contexts(model, sae, hook_name, windows, top_win, top_val, bs, counters):
-    """Pass 2: per-token activations of every (feature, rank) top context, and the hook activation at its max."""
+class RawCache:
+    """Hook activations [windows, T, d] of pass 1, kept for pass 2 when they fit in `limit` bytes (else none)."""
+
+    def __init__(self, raw: torch.Tensor | None):
+        import torch
+
+        self.raw = raw
+        self.have = torch.zeros(0 if raw is None else raw.shape[0], dtype=torch.bool)
+
+    @classmethod
+    def for_shape(cls, n_win: int, t_len: int, d: int, limit: int) -> RawCache:
+        import torch
+
+        return cls(torch.empty(n_win, t_len, d) if n_win * t_len * d * 4 <= limit else None)
+
+    def put(self, w0: int, raw: torch.Tensor) -> None:
+        if self.raw is not None:
+            self.raw[w0:w0 + raw.shape[0]] = raw
+            self.have[w0:w0 + raw.shape[0]] = True
+
+    def get(self, wids: torch.Tensor) -> torch.Tensor | None:
+        """The kept activations of windows `wids`, or None when any is missing (e.g. before a resumed checkpoint)."""
+        if self.raw is None or not bool(self.have[wids].all()):
+            return None
+        return self.raw[wids]
+
+
+def _contexts(model, sae, hook_name, windows, top_win, bs, counters, raw_keep: RawCache):
+    """Pass 2: per-token activations of every (feature, rank) top context, and the hook activation at its max.
+
+    Returns column arrays (feature, rank, token_ids [m, T], acts [m, T], max_pos, max_act), unsorted, and the
+    per-feature sum and count of the hook activation at the max position.
+    """
     import torch
 
     needed = torch.unique(top_win[top_win >= 0])
     d = int(sae.cfg.d_in)
     ctx_sum = torch.zeros(top_win.shape[1], d)
     ctx_n = torch.zeros(top_win.shape[1])
-    recs: list[tuple] = []
+    local = torch.full((windows.shape[0],), -1, dtype=torch.long)
+    cols: dict[str, list] = {k: [] for k in ("feature", "rank", "token_ids", "acts", "max_pos", "max_act")}
     for c0 in range(0, needed.numel(), bs):
         wids = needed[c0:c0 + bs]
-        raw = hook_acts(model, windows[wids], hook_name)
+        raw = raw_keep.get(wids)
+        if raw is None:
+            raw = hook_acts(model, windows[wids], hook_name)
+            _count(counters, wids.numel())
         acts = sae.encode(raw).float()
-        _count(counters, wids.numel())
-        local = torch.full((windows.shape[0],), -1, dtype=torch.long)
         local[wids] = torch.arange(wids.numel())
         hit = (top_win >= 0) & torch.isin(top_win, wids)
         rank, feat = hit.nonzero(as_tuple=True)
         b = local[top_win[rank, feat]]
         per_tok = acts[b, :, feat]  # [m, T]
-        mpos = per_tok.argmax(1)
+        mact, mpos = per_tok.max(1)
         ctx_sum.index_add_(0, feat, raw[b, mpos].float())
         ctx_n.index_add_(0, feat, torch.ones_like(feat, dtype=torch.float))
-        toks = windows[wids][b]
-        for j in range(feat.numel()):
-            recs.append((int(feat[j]), int(rank[j]), toks[j].tolist(), per_tok[j].tolist(), int(mpos[j]),
-                         float(per_tok[j, mpos[j]])))
-    return recs, ctx_sum, ctx_n
+        for k, v in (("feature", feat), ("rank", rank), ("token_ids", windows[wids][b]), ("acts", per_tok),
+                     ("max_pos", mpos), ("max_act", mact)):
+            cols[k].append(v)
+    t_len = windows.shape[1]
+    empty = {"token_ids": torch.zeros(0, t_len, dtype=torch.long), "acts": torch.zeros(0, t_len)}
+    out = {k: torch.cat(v) if v else empty.get(k, torch.zeros(0, dtype=torch.long)) for k, v in cols.items()}
+    return out, ctx_sum, ctx_n

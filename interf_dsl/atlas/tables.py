@@ -1,6 +1,6 @@
 """Atlas kind, `atlas` step: the `features` and `contexts` tables from the streamed statistics.
 
-Input: context records (feature, rank, token ids, per-token activations, max position, max activation), the
+Input: context columns (feature, rank, token ids, per-token activations, max position, max activation), the
 frequency and max activation per feature, the SAE (decoder) and model (unembedding), the token strings and the
 atlas settings. Output: polars tables whose columns atlas/README.md documents. Top tokens come from the top
 contexts (as Neuronpedia's activation records do): unique tokens ranked by their max activation, kept when
@@ -15,15 +15,29 @@ if TYPE_CHECKING:
     import polars as pl
     import torch
 
-def contexts_table(records: list[tuple], strings: list[str]) -> pl.DataFrame:
-    """Contexts, one row per (feature, rank), with token strings."""
+def contexts_table(cols: dict[str, torch.Tensor], strings: list[str]) -> pl.DataFrame:
+    """Contexts, one row per (feature, rank), with token strings, built column-wise from pass-2 arrays.
+
+    Args:
+        cols: feature, rank, max_pos [m] (long), max_act [m], token_ids [m, T] (long), acts [m, T].
+        strings: the decoded string of every token id.
+    """
     import polars as pl
 
-    records = [(f, r, ids, [strings[i] for i in ids], acts, p, m) for f, r, ids, acts, p, m in records]
-    df = pl.DataFrame(records, orient="row", schema={
-        "feature": pl.Int64, "rank": pl.Int64, "token_ids": pl.List(pl.Int64), "tokens": pl.List(pl.Utf8),
-        "acts": pl.List(pl.Float64), "max_pos": pl.Int64, "max_act": pl.Float64})
-    return df.select("feature", "rank", "token_ids", "tokens", "acts", "max_pos", "max_act").sort("feature", "rank")
+    ids, acts = cols["token_ids"], cols["acts"]
+    m, t_len = ids.shape
+    # fixed-width 2-D arrays → Array columns → List columns: no per-row Python objects
+    tokens = pl.Series(strings, dtype=pl.Utf8).gather(ids.reshape(-1).numpy())
+    df = pl.DataFrame({
+        "feature": pl.Series(cols["feature"].numpy(), dtype=pl.Int64),
+        "rank": pl.Series(cols["rank"].numpy(), dtype=pl.Int64),
+        "token_ids": pl.Series(ids.numpy().astype("int64")).reshape((m, t_len)).cast(pl.List(pl.Int64)),
+        "tokens": tokens.reshape((m, t_len)).cast(pl.List(pl.Utf8)),
+        "acts": pl.Series(acts.double().numpy()).reshape((m, t_len)).cast(pl.List(pl.Float64)),
+        "max_pos": pl.Series(cols["max_pos"].numpy(), dtype=pl.Int64),
+        "max_act": pl.Series(cols["max_act"].double().numpy(), dtype=pl.Float64),
+    })
+    return df.sort("feature", "rank")
 
 
 def top_tokens(contexts: pl.DataFrame, max_act: torch.Tensor, ratio: float, limit: int) -> pl.DataFrame:
