@@ -8,6 +8,7 @@ the scale. Type-injection rows: one per trial (count, base_count, success).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +27,16 @@ def _nearest_tokens(W_E: np.ndarray, token: int, k: int) -> list[int]:
     return [int(i) for i in np.argsort(-(unit @ unit[token]))[:k]]
 
 
+def _measurable(env: Any, feats: pl.DataFrame) -> Callable[[int], bool]:
+    """Features whose top token has vocabulary sentences (the only ones a neuron edit can be scored on)."""
+    import polars as pl
+
+    sents = env.inp.need("sentences", env.ctx.step.id)
+    have = set(sents.filter(pl.col("kind") == "vocab")["token_str"].to_list())
+    ok = {int(f) for f, toks in feats.select("feature", "top_tokens").iter_rows() if toks and toks[0] in have}
+    return ok.__contains__
+
+
 def _neurons_for_hook(env: Any, hook: str) -> tuple[str, list[dict]]:
     import polars as pl
 
@@ -39,7 +50,8 @@ def _neurons_for_hook(env: Any, hook: str) -> tuple[str, list[dict]]:
     if env.block.get("variant", "coordinate") == "coordinate":
         neurons = env.inp.need("neurons", env.ctx.step.id).filter((pl.col("source") == env.source)
                                                                    & (pl.col("hook") == hook))
-        return env.sae(hook)[0], sample_neurons(neurons, feats, clusters, env.block, rng)
+        return env.sae(hook)[0], sample_neurons(neurons, feats, clusters, env.block, rng,
+                                                usable=_measurable(env, feats))
     layer = layer_of_hook(hook)
     mlp_hook = f"blocks.{layer}.mlp.hook_post"
     env.backend.check_hook(mlp_hook)

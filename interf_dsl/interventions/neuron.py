@@ -8,6 +8,7 @@ bin with their connected features (`sample_neurons`), a variance-matched random 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -89,10 +90,12 @@ def connected_features(features: pl.DataFrame, neuron: int, threshold: float) ->
 
 
 def sample_neurons(neurons: pl.DataFrame, features: pl.DataFrame, clusters: pl.DataFrame | None, params: dict,
-                   rng: np.random.Generator) -> list[dict]:
+                   rng: np.random.Generator, usable: Callable[[int], bool] | None = None) -> list[dict]:
     """One random neuron per degree bin, and up to C clusters × F features connected to it.
 
-    Returns dicts {neuron, degree, bin, super, features: [feature ids]}.
+    `usable(feature)` restricts the features drawn to those that can be measured (e.g. whose top token has
+    vocabulary sentences); the neuron's degree still counts all its connected features. Returns dicts
+    {neuron, degree, bin, super, features: [feature ids], connected: number of connected features}.
     """
     bins = parse_degree_bins(params.get("degree_bins", "1, 2-5, 6-20, 21-50, 51-100, 101-200, 201-500, 501+"))
     thr = float(params.get("link_threshold", 0.2))
@@ -112,7 +115,8 @@ def sample_neurons(neurons: pl.DataFrame, features: pl.DataFrame, clusters: pl.D
             continue
         for i in rng.choice(len(cands), size=min(per_bin, len(cands)), replace=False):
             r = cands[int(i)]
-            feats = connected_features(features, int(r["neuron"]), thr)
+            connected = connected_features(features, int(r["neuron"]), thr)
+            feats = [f for f in connected if usable is None or usable(f)]
             groups: dict[int, list[int]] = {}
             for f in feats:
                 groups.setdefault(cmap.get(f, -1 - f), []).append(f)
@@ -123,7 +127,7 @@ def sample_neurons(neurons: pl.DataFrame, features: pl.DataFrame, clusters: pl.D
                 g = groups[k]
                 picked += [g[int(j)] for j in rng.choice(len(g), size=min(n_feats, len(g)), replace=False)]
             out.append({"neuron": int(r["neuron"]), "degree": int(r["degree"]), "bin": label,
-                        "super": bool(r.get("super", False)), "features": picked})
+                        "super": bool(r.get("super", False)), "features": picked, "connected": len(connected)})
     return out
 
 

@@ -95,3 +95,16 @@ def test_no_targets_is_reported(tmp_path, fake_backend):
     stages = funnel(FocusInputs(**tables), {"focus": "feature", "source": "s", "block": {}, "metrics": {}})
     msg = empty_reason(stages, "intervene:feature:s")
     assert "targets of source 's' in the select step: 0" in msg and "none left at" in msg
+
+
+def test_sample_neurons_draws_only_measurable_features():
+    from interf_dsl.interventions.neuron import sample_neurons
+
+    feats = pl.DataFrame({"feature": [0, 1, 2, 3], "neuron_idx": [[5], [5], [5], [6]],
+                          "neuron_val": [[0.9], [0.8], [0.7], [0.9]]})
+    neurons = pl.DataFrame({"neuron": [5, 6], "degree": [3, 1], "super": [False, False]})
+    params = {"degree_bins": [[1, 1], [2, None]], "clusters_per_neuron": 3, "features_per_cluster": 1}
+    out = sample_neurons(neurons, feats, None, params, np.random.default_rng(0), usable={2, 3}.__contains__)
+    by_bin = {r["bin"]: r for r in out}
+    assert by_bin["2+"]["features"] == [2] and by_bin["2+"]["connected"] == 3
+    assert by_bin["1"]["features"] == [3]
