@@ -18,6 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "intervent
     ("token", {"scales": [2.0, 8.0], "equal_candidates": True, "contexts_per_feature": 1,
                "conditions": ["self", "bins", "random_direction"]}),
     ("neuron", {"scales": [0.0, 4.0], "degree_bins": "1-3, 4+", "clusters_per_neuron": 1, "features_per_cluster": 1}),
+    # The resolved plan's form of `degree_bins: "1, 2-5, 6+"` (what `interf plan specs/demo.yaml` carries).
+    ("neuron", {"scales": [0.0, 0.5, 2.0, 5.0], "degree_bins": [[1, 1], [2, 5], [6, None]],
+                "clusters_per_neuron": 1, "features_per_cluster": 1, "random_control": True}),
 ])
 def test_focus_on_zoo_sae(tmp_path, focus, block):
     from iv_fixtures import FakeCtx
@@ -72,5 +75,6 @@ def test_focus_on_zoo_sae(tmp_path, focus, block):
     backend.counters = ctx.counters
     table = foci.run_focus(ctx, backend, FocusInputs(**tables))
     assert table.height > 0 and ctx.counters.forward_passes > 0
-    eff, _, _ = foci.aggregate(table, ctx.params, ctx.log)
+    eff, _, cases = foci.aggregate(table, ctx.params, ctx.log)
     assert eff.height > 0 and {"paper", "rigorous"} & set(eff["mode"].unique())
+    assert cases.height > 0 and set(cases["estimator"].unique()) <= set(eff["estimator"].unique())

@@ -100,3 +100,14 @@ def test_sae_hook_name():
         == "blocks.1.x"
     with pytest.raises(BackendError):
         sae_hook_name(SimpleNamespace(cfg=SimpleNamespace(metadata=SimpleNamespace(hook_name=None))))
+
+
+def test_threads_one_for_small_cpu_models_and_restored(backend):
+    import torch
+
+    before = torch.get_num_threads()
+    with backend.threads():
+        inside = torch.get_num_threads()
+        logits = backend.last_logits([[1, 2, 3]])
+    assert inside == 1 and torch.get_num_threads() == before
+    assert logits.shape == (1, backend.d_vocab)
