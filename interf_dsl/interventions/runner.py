@@ -112,13 +112,19 @@ def run_intervene(ctx: Any) -> StepResult:
     from interf_dsl.interventions.figures import draw_figures
 
     params = ctx.params
-    backend = HookedBackend(ctx.model(params["source"]), name=params["source"], counters=ctx.counters)
     inp = load_inputs(ctx)
-    with backend.threads():
-        table = foci.run_focus(ctx, backend, inp)
+    stages = funnel(inp, params)
+    steering = params["focus"] in ("feature", "token") or (
+        params["focus"] == "prompt" and (params.get("block") or {}).get("mode", "snippets") == "snippets")
+    if steering and any(n == 0 for _, n in stages):
+        # The funnel mirrors the focus's filters: a zero stage means no case, so do not even load the model.
+        table = pl.DataFrame()
+    else:
+        backend = HookedBackend(ctx.model(params["source"]), name=params["source"], counters=ctx.counters)
+        with backend.threads():
+            table = foci.run_focus(ctx, backend, inp)
     effects, regressions, cases = foci.aggregate(table, params, ctx.log)
     files = draw_figures(table, effects, params["focus"], ctx.work_dir) if table.height else {}
-    stages = funnel(inp, params)
     meta: dict[str, Any] = {"rows": table.height, "forward_passes": ctx.counters.forward_passes,
                             "funnel": {d: n for d, n in stages}, "warnings": []}
     tables = {"interventions": table, "effects": effects, "regressions": regressions, "effect_cases": cases}

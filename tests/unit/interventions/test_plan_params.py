@@ -108,3 +108,23 @@ def test_sample_neurons_draws_only_measurable_features():
     by_bin = {r["bin"]: r for r in out}
     assert by_bin["2+"]["features"] == [2] and by_bin["2+"]["connected"] == 3
     assert by_bin["1"]["features"] == [3]
+
+
+def test_run_intervene_without_targets_warns_and_loads_no_model(tmp_path):
+    from interf_dsl.interventions.runner import run_intervene
+
+    tables = make_tables()
+    tables["targets"] = tables["targets"].clear()
+    ctx = FakeCtx(params={"focus": "token", "source": "s", "block": {"layer_kinds": ["attn_out"]}, "metrics": {},
+                          "stats": {"bootstrap": 50}}, tables=tables, sae_obj=make_sae(12, 8), work_dir=tmp_path)
+
+    def no_model(source):
+        raise AssertionError("a step with no targets must not load the model")
+
+    ctx.model = no_model
+    res = run_intervene(ctx)
+    assert res.tables["interventions"].height == 0 and res.tables["effect_cases"].height == 0
+    warn = res.tables["intervene_warnings"].row(0, named=True)
+    assert warn["focus"] == "token" and "select step: 0" in warn["warning"]
+    assert res.meta["warnings"] == [warn["warning"]] and res.meta["funnel"]
+    assert any(m.startswith("WARNING: step 'intervene:test' produced no intervention cases") for m in ctx.logs)
