@@ -1,0 +1,125 @@
+"""atlas → explain(auto) → embed → map → select on two zoo SAEs through the registered step runners.
+
+The zoo ships with the package, so this test fails (it does not skip) when the zoo artifacts are missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from interf_dsl.execute.steps import Counters, get_runner
+
+pytestmark = pytest.mark.integration
+
+SAES = {"gpt2": ("zoo:gpt2-tiny", "blocks.3.hook_resid_post", "zoo:gpt2-tiny/L3.resid_post"),
+        "pythia": ("zoo:pythia-tiny", "blocks.3.hook_resid_post", "zoo:pythia-tiny/L3.resid_post")}
+BIN_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4, 1.0)
+MAP = {"metrics": ["decoder_cos", "abs_decoder_cos"], "thresholds": [0.4, 0.3, 0.2, 0.15], "top_partners": 10,
+       "memory_budget_mb": 64, "linkage": "average", "selection": "pairwise", "targets_per_layer": 10,
+       "partners_per_bin": 3, "share_similarity": 0.5}
+
+
+class _Progress:
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
+@dataclass
+class Ctx:
+    params: dict
+    work_dir: Path
+    inputs: dict = field(default_factory=dict)  # step id -> (kind, StepResult)
+    source: str | None = None
+    counters: Counters = field(default_factory=Counters)
+
+    def inputs_of_kind(self, kind):
+        return iter([(k, r) for k, (kd, r) in self.inputs.items() if kd == kind])
+
+    def model(self, source):
+        from interf_dsl.execute.backends.loading import load_model
+
+        return load_model(SAES[source][0])
+
+    def sae(self, source, hook_name):
+        from interf_dsl.execute.backends.loading import load_sae
+
+        return load_sae(SAES[source][2])
+
+    def units(self, name="units"):
+        from interf_dsl.execute.units import DirUnitStore
+
+        return DirUnitStore(self.work_dir / "units", name)
+
+    def progress(self, total, description=""):
+        return _Progress()
+
+    def log(self, message):
+        pass
+
+
+def test_zoo_map_and_select(tmp_path, monkeypatch):
+    import polars as pl
+
+    from interf_dsl.zoo.catalog import artifacts_dir
+
+    assert (artifacts_dir() / "zoo.json").is_file(), "the zoo artifacts are part of the package"
+    monkeypatch.setenv("INTERF_CACHE_DIR", str(tmp_path / "cache"))
+    maps = {}
+    for source, (_, hook, sae_ref) in SAES.items():
+        base = {"source": source, "sae": sae_ref, "hook_name": hook}
+        atlas = get_runner("atlas")(Ctx(base | {"atlas": {"corpus": "zoo:heldout", "max_tokens": 8192, "context": 64,
+                                                          "batch_size": 32, "top_contexts": 10}},
+                                        tmp_path / source / "atlas"))
+        feats = atlas.tables["features"]
+        assert feats.height == 1536 and int(feats["active"].sum()) > 300
+        expl = get_runner("explain")(Ctx({"explanations": {"kind": "auto"}}, tmp_path / source / "explain",
+                                         {"atlas": ("atlas", atlas)}))
+        emb = get_runner("embed")(Ctx({"embedding": {}}, tmp_path / source / "embed", {"explain": ("explain", expl)}))
+        maps[source] = get_runner("map")(Ctx(base | {"map": MAP}, tmp_path / source / "map",
+                                             {"atlas": ("atlas", atlas), "embed": ("embed", emb)}))
+    pools = {}
+    for source, m in maps.items():
+        # every interference bin is populated for some features (sampled and top partners, before any τ filter)
+        kept = m.tables["pairs"].filter(pl.col("metric") == "decoder_cos")
+        assert sorted(set(kept["bin"].to_list()) - {-1}) == [0, 1, 2, 3, 4], source
+        counts = m.tables["partner_counts"]
+        assert counts.filter((pl.col("tau") == 0.4) & (pl.col("bin") <= 2))["count"].max() > 0
+        stats = m.tables["map_stats"].filter((pl.col("metric") == "decoder_cos") & (pl.col("stat") == "frac_I_below")
+                                             & (pl.col("threshold") == 0.4))
+        assert 0.9 < stats["value"][0] < 1.0
+        assert m.meta["clustering"] == "exact" and Path(m.files["partners_per_bin"]).is_file()
+        full = counts.filter(pl.col("count") > 0).group_by("feature", "tau").agg(pl.col("bin").n_unique().alias("nb"))
+        pools[source] = full.filter(pl.col("nb") == 5)
+    types = ["location", "number", "person", "action"]
+    sel = get_runner("select")(Ctx({"map": MAP, "seeds": {"gpt2": 53, "pythia": 50},
+                                    "token_sets": {"types": types, "high_threshold": 0.3}},
+                                   tmp_path / "select", {f"map:{s}": ("map", m) for s, m in maps.items()}))
+    targets, partners = sel.tables["targets"], sel.tables["partners"]
+    for source, pool in pools.items():  # as many targets as qualify, up to targets_per_layer, per τ
+        for tau in MAP["thresholds"]:
+            want = min(MAP["targets_per_layer"], pool.filter(pl.col("tau") == tau).height)
+            got = targets.filter((pl.col("source") == source) & (pl.col("tau") == tau)).height
+            assert got == want, (source, tau)
+    for row in targets.iter_rows(named=True):
+        counts = maps[row["source"]].tables["partner_counts"]
+        mine = counts.filter((pl.col("feature") == row["target"]) & (pl.col("tau") == row["tau"]))
+        assert mine.height == 5 and bool((mine["count"] > 0).all())  # the every-bin rule
+        got = partners.filter((pl.col("source") == row["source"]) & (pl.col("target") == row["target"])
+                              & (pl.col("tau") == row["tau"]))
+        assert sorted(set(got["bin"].to_list())) == [0, 1, 2, 3, 4]
+    for row in partners.iter_rows(named=True):
+        lo, hi = BIN_EDGES[row["bin"]], BIN_EDGES[row["bin"] + 1]
+        assert lo <= row["I"] <= hi and row["S"] < row["tau"]
+    ts = sel.tables["token_sets"]
+    for source in SAES:
+        mine = ts.filter(pl.col("source") == source)
+        assert mine.filter(pl.col("level") == "target").height > 0
+        assert mine.filter(pl.col("level") == "random").height > 0, source
+        # HIGH/MEDIUM need links with I > 0.2 and S < 0.3; with the `auto` explainer on the zoo, high-I pairs share
+        # top tokens and so glosses (S ≥ 0.3): none for gpt2-tiny L3 at 8k tokens. Not asserted.
+    assert set(ts["source"].unique()) >= {"gpt2", "pythia", "union", "intersection"}
+    assert np.isfinite(partners["I"].to_numpy()).all()
