@@ -14,8 +14,12 @@ from interf_dsl.errors import BackendError, ErrorItem
 from interf_dsl.plan.ir import Plan, Step
 
 
-def plan_problems(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: True) -> list[str]:
-    """One line per missing model, SAE or target among the steps for which `needs_run(step)` is true."""
+def plan_problems(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: True,
+                  check_weights: bool = True) -> list[str]:
+    """One line per missing model, SAE or target among the steps for which `needs_run(step)` is true.
+
+    `check_weights=False` skips models and SAEs (a caller that injects its own loaders vouches for them).
+    """
     from interf_dsl.execute.backends.loading import model_problem, sae_problem
     from interf_dsl.transfer.targets import check_target_ready
 
@@ -27,7 +31,7 @@ def plan_problems(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: T
     for step in plan.steps:
         found: list[str] = []
         if step.kind in ("load_model", "load_sae"):
-            if any(needs_run(c) for c in consumers.get(step.id, [])):
+            if check_weights and any(needs_run(c) for c in consumers.get(step.id, [])):
                 check = model_problem if step.kind == "load_model" else sae_problem
                 problem = check(step.params["model" if step.kind == "load_model" else "sae"])
                 found = [problem] if problem else []
@@ -52,11 +56,12 @@ def _api_key_problems(step: Step) -> list[str]:
     return []
 
 
-def check_plan_ready(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: True) -> None:
+def check_plan_ready(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: True,
+                     check_weights: bool = True) -> None:
     """Raise one BackendError naming everything the plan needs and this machine lacks."""
     from interf_dsl.execute.backends.loading import LOCAL_COPY_HINT
 
-    problems = plan_problems(plan, needs_run)
+    problems = plan_problems(plan, needs_run, check_weights)
     if problems:
         hint = "nothing was run; provide what is listed and rerun the same command"
         if any("Hugging Face" in p for p in problems):

@@ -174,7 +174,8 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
     forced = forced_steps(plan, force)
     cache = StepCache(cache_dir)
     check_plan_ready(plan, lambda s: s.id in forced or not (cache.entry_dir(s.hash, plan.seed).exists()
-                                                           or cache.entry_dir(s.hash).exists()))
+                                                           or cache.entry_dir(s.hash).exists()),
+                     check_weights=model_loader is None and sae_loader is None)
     resources = Resources(plan, model_loader=model_loader, sae_loader=sae_loader)
     status, error = "ok", None
     with RunProgress(quiet=quiet) as progress:

@@ -106,7 +106,7 @@ def make_plan(n: int = 6, *, seed: int = 0, shift: float = 0.0, experiment: str 
     if model:
         count_a["model_source"] = "m"
     steps = [
-        Step(id="model:m", kind="load_model", params={"source": "m", "model": "fake:m", "fingerprint": "f1"}),
+        Step(id="model:m", kind="load_model", params={"source": "m", "model": "zoo:gpt2-tiny", "fingerprint": "f1"}),
         Step(id="count:a", kind="test_count", params=count_a, inputs=("model:m",)),
         Step(id="count:b", kind="test_count", params={"n": 3, "mult": 10}),
         Step(id="sum", kind="test_sum", params={}, inputs=("count:a", "count:b")),

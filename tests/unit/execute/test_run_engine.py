@@ -26,11 +26,11 @@ def test_second_run_does_no_work_and_loads_no_model(run_plan):
     first, loads = run_plan(make_plan(model=True, api_requests=5), run_id="one")
     assert first.counters["forward_passes"] == 9 and first.counters["api_requests"] == 5
     assert first.api == {"tgt": {"requests": 5, "tokens": 0, "cost_usd": 0.0}}
-    assert loads == ["fake:m"] and first.models_loaded == ("model:m",)
+    assert loads == ["zoo:gpt2-tiny"] and first.models_loaded == ("model:m",)
     second, loads = run_plan(make_plan(model=True, api_requests=5), run_id="two")
     assert second.cache_hits == 5 and all(s.cache_hit for s in second.steps)
     assert second.counters["forward_passes"] == 0 and second.counters["api_requests"] == 0
-    assert loads == ["fake:m"] and second.models_loaded == ()  # no second load
+    assert loads == ["zoo:gpt2-tiny"] and second.models_loaded == ()  # no second load
     assert second.steps[1].computed_counters["forward_passes"] == 6  # what the cached result cost
     for name in ("counts", "sums", "effects", "interventions"):
         assert_frame_equal(pl.read_parquet(Path(first.run_dir) / "tables" / f"{name}.parquet"),
