@@ -141,20 +141,28 @@ def type_units(env: Any) -> pl.DataFrame:
     types = env.block.get("types") or sorted(ts["type"].unique().to_list())
     sents_all = env.inp.need("sentences", env.ctx.step.id)
 
+    share = env.block.get("share")
+    # `share: union|intersection` injects the token sets combined across sources (select's rows with source
+    # "union"/"intersection", METHOD.md §9.9); without it, this source's own sets. Type tokens are always scored
+    # by this source's own ids (the combined rows carry strings only).
+    set_source = share if share in ("union", "intersection") and ts.filter(pl.col("source") == share).height \
+        else env.source
+
     def compute(typ: str) -> pl.DataFrame:
-        sub = ts.filter((pl.col("type") == typ) & (pl.col("source") == env.source))
-        if sub.height == 0:
-            raise SpecError(f"no token sets of type '{typ}' for source '{env.source}'", name=typ,
+        own = ts.filter((pl.col("type") == typ) & (pl.col("source") == env.source))
+        sub = ts.filter((pl.col("type") == typ) & (pl.col("source") == set_source))
+        if own.height == 0 or sub.height == 0:
+            raise SpecError(f"no token sets of type '{typ}' for source '{set_source}'", name=typ,
                             choices=tuple(ts["type"].unique().to_list()))
-        sets = {lv: sub.filter(pl.col("level") == lv)["token_str"].unique(maintain_order=True).to_list()
+        sets = {lv: sub.filter(pl.col("level") == lv)["token_str"].unique(maintain_order=True).sort().to_list()
                 for lv in LEVELS}
         sets = {k: v for k, v in sets.items() if v}
-        type_ids = sub.filter(pl.col("level") == "target")["token_id"].unique().to_list()
+        type_ids = own.filter(pl.col("level") == "target")["token_id"].drop_nulls().unique().sort().to_list()
         sents = sentences_for_tokens(sents_all.rename({"type": "_t"}).with_columns(pl.col("_t").alias("token_str")),
                                      [typ], kind="type")[: int(env.block.get("sentences", 100))]
         rows = type_injection_rows(env.backend, sets, type_ids, sents, env.block, env.ctx.rng(f"types|{typ}"))
-        return pl.DataFrame([dict(r, source=env.source, focus="prompt", type=typ, level=r["condition"])
-                             for r in rows]) if rows else pl.DataFrame()
+        return pl.DataFrame([dict(r, source=env.source, focus="prompt", type=typ, level=r["condition"],
+                                  token_sets=set_source) for r in rows]) if rows else pl.DataFrame()
 
     out = run_units(env.ctx, "type_injection", list(types), compute, f"type injection, {env.source}")
     return out if out is not None else pl.DataFrame()

@@ -1,5 +1,7 @@
 """The intervene steps read the params the real plan produces, return effect_cases, and never end empty silently."""
 
+from itertools import permutations
+
 import numpy as np
 import polars as pl
 import pytest
@@ -128,3 +130,34 @@ def test_run_intervene_without_targets_warns_and_loads_no_model(tmp_path):
     assert warn["focus"] == "token" and "select step: 0" in warn["warning"]
     assert res.meta["warnings"] == [warn["warning"]] and res.meta["funnel"]
     assert any(m.startswith("WARNING: step 'intervene:test' produced no intervention cases") for m in ctx.logs)
+
+
+@pytest.mark.parametrize("share,expected", [(None, {"random": ["a", "b"]}), ("union", {"random": ["a", "b", "c"]})])
+def test_type_injection_uses_the_shared_sets(tmp_path, fake_backend, share, expected):
+    rows = [("s", "location", "target", 6, " London"), ("s", "location", "random", 0, "a"),
+            ("s", "location", "random", 1, "b"), ("o", "location", "target", 7, " Paris"),
+            ("o", "location", "random", 2, "c"), ("union", "location", "target", None, " London"),
+            ("union", "location", "target", None, " Paris"), ("union", "location", "random", None, "a"),
+            ("union", "location", "random", None, "b"), ("union", "location", "random", None, "c")]
+    ts = pl.DataFrame(rows, schema={"source": pl.Utf8, "type": pl.Utf8, "level": pl.Utf8, "token_id": pl.Int64,
+                                    "token_str": pl.Utf8}, orient="row")
+    sents = pl.DataFrame({"sentence_id": [0, 1], "kind": "type", "token_str": None, "type": "location",
+                          "text": ["The cat is in", "The dog is in"], "split": ["select", "eval"], "name": "location"})
+    block = {"mode": "type_injection", "share": share, "tokens_per_trial": 30, "top_k": 3, "trials": 2}
+    ctx = FakeCtx(params={"focus": "prompt", "source": "s", "block": block, "metrics": {}, "stats": {}},
+                  tables={"token_sets": ts, "sentences": sents}, sae_obj=None, work_dir=tmp_path)
+    fake_backend.counters = ctx.counters
+    texts: list[str] = []
+    tokenize = fake_backend.tokenize
+    fake_backend.tokenize = lambda text: texts.append(text) or tokenize(text)
+    table = foci.run_focus(ctx, fake_backend, FocusInputs(token_sets=ts, sentences=sents))
+    assert set(table["condition"]) == {"target", "random"} and table.height == 2 * 2 * 2
+    assert set(table["token_sets"]) == {share or "s"}
+    # A set smaller than tokens_per_trial is injected whole, shuffled: the "(...)" holds exactly its strings.
+    injected = {t[1 : t.index(")")] for t in texts if t.startswith("(")}
+
+    def orders(tokens: list[str]) -> set[str]:
+        return {"".join(p) for p in permutations(tokens)}
+
+    targets = [" London", " Paris"] if share else [" London"]
+    assert injected & orders(expected["random"]) and injected <= orders(expected["random"]) | orders(targets)
