@@ -12,7 +12,8 @@ capability probe → trials in checkpointed units → statistics → figure → 
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import polars as pl
@@ -59,11 +60,18 @@ def run(ctx: Any) -> StepResult:
 
 
 def _served(target: TargetSpec) -> Any:
+    """A context yielding the target's api_base: its own, or that of a server interf starts and stops itself."""
     if not target.serve:
         return nullcontext(target.api_base)
+    return _serving(target.serve)
+
+
+@contextmanager
+def _serving(ref: str) -> Iterator[str]:
     from interf_dsl.transfer.serve import serve_model
 
-    return serve_model(target.serve, threads=1)
+    with serve_model(ref, threads=1) as server:
+        yield server.api_base
 
 
 def _count(ctx: Any, prompt_tokens: int, completion_tokens: int, cost: float | None) -> None:
