@@ -8,7 +8,12 @@ The stage functions and values below are imported lazily (PEP 562), so `import i
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# OpenMP threads that spin while waiting collapse on a shared, loaded CPU (atlas step 6 s → 25-85 s, embed 9 s → 20-70 s
+# at load ~7 on 2 cores); sleeping waits cost nothing measurable. Read when torch loads, so it is set here, before.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
