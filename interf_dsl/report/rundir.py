@@ -87,14 +87,34 @@ def _write_tables(run_dir: Path, record: RunRecord, result: Callable[[str], Step
     return info
 
 
+def figure_suffix(file_name: str, path: Path) -> str | None:
+    """The image suffix of a step's file: from its name, else from its first bytes (runners may name files
+    without a suffix, e.g. `interference_hist`); None for files that are not figures."""
+    suffix = Path(file_name).suffix.lower()
+    if suffix in FIGURE_SUFFIXES:
+        return suffix
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(256)
+    except OSError:
+        return None
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ".png"
+    return ".svg" if b"<svg" in head else None
+
+
 def _copy_figures(run_dir: Path, record: RunRecord, files: Callable[[str], dict[str, Path]]) -> list[str]:
     names = []
     for rec in record.steps:
         for fname in rec.files:
-            if Path(fname).suffix.lower() in FIGURE_SUFFIXES:
-                name = figure_name(rec.id, fname)
-                copy_file_atomic(files(rec.id)[fname], run_dir / "figures" / name)
-                names.append(name)
+            src = files(rec.id)[fname]
+            suffix = figure_suffix(fname, src)
+            if suffix is None:
+                continue
+            stem = fname if Path(fname).suffix.lower() == suffix else fname + suffix
+            name = figure_name(rec.id, stem)
+            copy_file_atomic(src, run_dir / "figures" / name)
+            names.append(name)
     return sorted(names)
 
 
