@@ -47,6 +47,7 @@ def run_prompts(ctx: Any) -> StepResult:
 
     p, metrics = ctx.params["prompts"], ctx.params.get("metrics", {})
     per_token, per_type = int(p.get("per_token") or 3), int(p.get("per_type") or 100)
+    heldout = float(p.get("heldout_fraction", 0.5))
     inp = load_inputs(ctx)
     tokens, types = _wanted(inp, metrics)
     kind = p.get("source") or "mine"
@@ -86,9 +87,9 @@ def run_prompts(ctx: Any) -> StepResult:
             prog.advance()
     rows: list[dict] = []
     for t, texts in vocab.items():
-        rows += sentence_rows("vocab", t, texts[:per_token], t, None, len(rows))
+        rows += sentence_rows("vocab", t, texts[:per_token], t, None, len(rows), heldout)
     for typ, texts in by_type.items():
-        rows += sentence_rows("type", typ, texts[:per_type], None, typ, len(rows))
+        rows += sentence_rows("type", typ, texts[:per_type], None, typ, len(rows), heldout)
     schema = {"sentence_id": pl.Int64, "kind": pl.Utf8, "token_str": pl.Utf8, "type": pl.Utf8, "text": pl.Utf8,
               "split": pl.Utf8, "name": pl.Utf8}
     df = pl.DataFrame(rows, schema=schema)

@@ -94,8 +94,17 @@ def llm_sentences(token: str, n: int, model: str, **kw: Any) -> list[str]:
             from None
 
 
+def split_of(i: int, heldout_fraction: float) -> str:
+    """`select` (held out for choosing α) or `eval` for the i-th sentence of a token or type.
+
+    Spread evenly: among the first n sentences, floor(n × fraction) are `select`, so every token keeps sentences
+    on both sides whenever it has enough (0.5 alternates eval, select, eval, ...).
+    """
+    return "select" if int((i + 1) * heldout_fraction) > int(i * heldout_fraction) else "eval"
+
+
 def sentence_rows(kind: str, name: str, texts: list[str], token_str: str | None, type_: str | None,
-                  start_id: int) -> list[dict]:
-    """Rows of the sentences table; splits alternate select/eval in order (first one eval)."""
+                  start_id: int, heldout_fraction: float = 0.5) -> list[dict]:
+    """Rows of the sentences table, each with its split (see `split_of`)."""
     return [{"sentence_id": start_id + i, "kind": kind, "token_str": token_str, "type": type_, "text": t,
-             "split": "eval" if i % 2 == 0 else "select", "name": name} for i, t in enumerate(texts)]
+             "split": split_of(i, heldout_fraction), "name": name} for i, t in enumerate(texts)]
