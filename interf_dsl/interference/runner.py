@@ -4,7 +4,9 @@
 `partner_counts`, `links`, `neurons`, `clusters`, plus pass-throughs `feature_tokens`, `vocab`, `link_vectors` that
 `select` needs; figures as files. `select` params: map (section), seeds {source: seed}, optional token_sets
 {types, high_threshold (number or {source: number}), medium_threshold, interference_min, semantic_max,
-tokens_per_feature, labels {source: path}} → `targets`, `partners`, `token_sets`, `shared`.
+tokens_per_feature, labels {source: path}}, optional targets [{source, hook_name, features}] (map.targets: the
+listed features that qualify are the targets, no sampling; misses go to meta `target_warnings`) → `targets`,
+`partners`, `token_sets`, `shared`.
 """
 
 from __future__ import annotations
@@ -161,14 +163,20 @@ def run_select(ctx: StepContext) -> StepResult:
     maps = sorted(ctx.inputs_of_kind("map"), key=lambda kv: kv[0])
     rngs = {s: np.random.default_rng(int(seed)) for s, seed in seeds.items()}
     targets, partners, per_source, pairsets = [], [], {}, []
+    explicit = {(x["source"], x["hook_name"]): [int(f) for f in x["features"]] for x in ctx.params.get("targets") or ()}
+    warnings: list[str] = []
     for _, res in maps:
         t = res.tables
         source, hook, primary = res.meta["source"], res.meta["hook"], res.meta["metrics"][0]
         rng = rngs.setdefault(source, np.random.default_rng(0))
-        tg, pt = select_sae(t["partner_counts"], t["pairs"].filter((pl.col("set") == "bin")
+        counts, per_layer = t["partner_counts"], int(mp.get("targets_per_layer") or 10)
+        if (source, hook) in explicit:  # map.targets: the listed features that qualify, no sampling
+            counts, per_layer = _explicit_counts(counts, explicit[(source, hook)], bins.n, taus, f"{source}/{hook}",
+                                                 warnings)
+        tg, pt = select_sae(counts, t["pairs"].filter((pl.col("set") == "bin")
                                                                     & (pl.col("metric") == primary)),
                             bins, taus, source=source, hook=hook,
-                            targets_per_layer=int(mp.get("targets_per_layer") or 10),
+                            targets_per_layer=per_layer,
                             partners_per_bin=int(mp.get("partners_per_bin") or 3), rng=rng,
                             check_semantic=(mp.get("selection") or "pairwise") == "pairwise")
         targets.append(tg)
@@ -199,4 +207,29 @@ def run_select(ctx: StepContext) -> StepResult:
         tables["token_sets"] = token_sets
     if shared:
         tables["shared"] = pl.concat(shared)
-    return StepResult(tables=tables, meta={"token_sets_skipped": skipped, "n_maps": len(maps)})
+    meta = {"token_sets_skipped": skipped, "n_maps": len(maps)}
+    if explicit:
+        meta["target_warnings"] = warnings
+    return StepResult(tables=tables, meta=meta)
+
+
+def _explicit_counts(counts: pl.DataFrame, listed: list[int], n_bins: int, taus: tuple[float, ...], where: str,
+                     warnings: list[str]) -> tuple[pl.DataFrame, int]:
+    """Restrict partner_counts to the listed features so `select_sae` takes every qualifying one (no sampling).
+
+    With the pool limited to the listed features and `targets_per_layer` = their number, the seeded draw takes the
+    whole pool. A listed feature that fails the every-bin rule at some τ is reported in `warnings`, never dropped
+    silently.
+    """
+    import polars as pl
+
+    from interf_dsl.interference.select import qualifying_targets
+
+    wanted = sorted(set(listed))
+    mine = counts.filter(pl.col("feature").is_in(wanted))
+    for f in wanted:
+        bad = [tau for tau in taus if f not in qualifying_targets(mine, tau, n_bins)]
+        if bad:
+            warnings.append(f"{where} feature {f}: no partner in every bin at tau {', '.join(f'{x:g}' for x in bad)}"
+                            " (not used as a target there)")
+    return mine, len(wanted)

@@ -251,3 +251,47 @@ def _layer_ranges(layers: list[int]) -> str:
         parts.append(f"{layers[i]}-{layers[j]}" if j - i >= 2 else ",".join(map(str, layers[i:j + 1])))
         i = j + 1
     return ",".join(parts)
+
+
+# ---------------------------------------------------------------- feature selectors
+
+@dataclass(frozen=True)
+class FeatureSelector:
+    """Explicit SAE features: `source/hook[ids and ranges]`, e.g. `gpt2/L3.resid_post[12, 40, 100-120]`.
+
+    Built by `expr.parse_selector` from the compact string or by `fields` from the expanded mapping
+    `{source, hook, features}`; both give equal nodes. `str()` is canonical (shorthand hook, sorted ids, runs of three
+    or more as `a-b`) and parses back to an equal node.
+    """
+
+    source: str
+    hook: str
+    """Canonical TransformerLens hook name."""
+    features: tuple[int, ...]
+    """Sorted, de-duplicated feature ids."""
+    raw: str = field(default="", compare=False)
+    """The text as written (the canonical text for the mapping form)."""
+    hook_col: int = field(default=0, compare=False)
+    """0-based offset of the hook inside `raw`."""
+    hook_text: str = field(default="", compare=False)
+    """The hook as written."""
+
+    def __str__(self) -> str:
+        return f"{self.source}/{short_hook(self.hook)}[{format_feature_ids(self.features)}]"
+
+
+def format_feature_ids(ids) -> str:
+    """`12, 40, 100-120`: sorted ids, runs of three or more consecutive ids as `a-b`."""
+    vals = sorted(set(int(i) for i in ids))
+    out: list[str] = []
+    i = 0
+    while i < len(vals):
+        j = i
+        while j + 1 < len(vals) and vals[j + 1] == vals[j] + 1:
+            j += 1
+        if j - i >= 2:
+            out.append(f"{vals[i]}-{vals[j]}")
+        else:
+            out.extend(str(v) for v in vals[i:j + 1])
+        i = j + 1
+    return ", ".join(out)

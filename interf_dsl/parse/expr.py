@@ -36,7 +36,7 @@ from interf_dsl.parse.ast import (
     split_hook,
 )
 
-STARTS = ("dsl", "filter", "grid", "bins", "hooks", "degree_bins")
+STARTS = ("dsl", "filter", "grid", "bins", "hooks", "degree_bins", "selector")
 
 _READABLE = {
     "NUMBER": "a number", "INT": "an integer", "NAME": "a name", "ESCAPED_STRING": "a quoted string",
@@ -53,6 +53,37 @@ def grammar_text() -> str:
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
     return (Path(__file__).resolve().parents[2] / "grammar" / "interf.lark").read_text(encoding="utf-8")
+
+
+def _bad_corpus_text() -> str:
+    """The labelled bad-example corpus (`start<TAB>text<TAB>label` lines), packaged or from the checkout."""
+    packaged = resources.files("interf_dsl").joinpath("_grammar/bad.txt")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    path = Path(__file__).resolve().parents[2] / "grammar" / "corpus" / "bad.txt"
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+@functools.cache
+def _label_examples() -> dict[str, dict[str, list[str]]]:
+    """{start: {label: [bad texts]}} from the corpus lines that carry a label."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for line in _bad_corpus_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[2].strip():
+            out.setdefault(parts[0], {}).setdefault(parts[2].strip(), []).append(parts[1])
+    return out
+
+
+def _human_label(exc: lark.exceptions.UnexpectedInput, text: str, start: str) -> str | None:
+    """The corpus label whose bad example fails in the same parser state as `exc` (lark `match_examples`)."""
+    examples = _label_examples().get(start)
+    if not examples:
+        return None
+    try:
+        return exc.match_examples(lambda t: _parser().parse(t, start=start), examples, use_accepts=True)
+    except Exception:  # noqa: BLE001 - a label is a courtesy; never let it hide the real syntax error
+        return None
 
 
 def _cache_path() -> str | bool:
@@ -93,25 +124,31 @@ def _describe(expected) -> tuple[str, ...]:
 
 
 def parse_tree(text: str, start: str) -> Any:
-    """Parse `text` with start rule `start`; lark errors become `ExprSyntaxError` with a column."""
+    """Parse `text` with start rule `start`; lark errors become `ExprSyntaxError` with a column and a label.
+
+    The label is a human name for the mistake ("unclosed bracket in grid") chosen by `match_examples` over the
+    labelled examples of `grammar/corpus/bad.txt`; it prefixes the message ("syntax" when no example matches).
+    """
     try:
         return _parser().parse(text, start=start)
-    except lark.exceptions.UnexpectedCharacters as exc:
+    except lark.exceptions.UnexpectedInput as exc:
+        raise _from_lark(exc, text, _human_label(exc, text, start)) from None
+
+
+def _from_lark(exc: lark.exceptions.UnexpectedInput, text: str, label: str | None) -> ExprSyntaxError:
+    lines = text.splitlines() or [""]
+    end = (len(lines), len(lines[-1]) + 1)
+    if isinstance(exc, lark.exceptions.UnexpectedCharacters):
         bad = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "end of text"
-        exp = _describe(exc.allowed or ())
-        msg = f"unexpected character '{bad}'"
-        raise _syntax_error(msg, exc.line, exc.column, 1, exp) from None
-    except lark.exceptions.UnexpectedEOF as exc:
-        exp = _describe(exc.expected or ())
-        lines = text.splitlines() or [""]
-        raise _syntax_error("unexpected end of text", len(lines), len(lines[-1]) + 1, 1, exp) from None
-    except lark.exceptions.UnexpectedToken as exc:
+        msg, line, col, length, exp = f"unexpected character '{bad}'", exc.line, exc.column, 1, exc.allowed
+    elif isinstance(exc, lark.exceptions.UnexpectedToken) and exc.token.type != "$END":
         tok = exc.token
-        exp = _describe(exc.expected or ())
-        if tok.type == "$END":
-            lines = text.splitlines() or [""]
-            raise _syntax_error("unexpected end of text", len(lines), len(lines[-1]) + 1, 1, exp) from None
-        raise _syntax_error(f"unexpected '{tok}'", tok.line, tok.column, len(str(tok)), exp) from None
+        msg, line, col, length, exp = f"unexpected '{tok}'", tok.line, tok.column, len(str(tok)), exc.expected
+    else:
+        msg, (line, col), length, exp = "unexpected end of text", end, 1, getattr(exc, "expected", ())
+    if label:
+        msg = f"{label}: {msg}"
+    return _syntax_error(msg, line, col, length, _describe(exp or ()), label=label or "syntax")
 
 
 # ---------------------------------------------------------------- grids, bins, degree bins

@@ -1,4 +1,4 @@
-"""Parse stage, typed expression fields: `Grid`, `Bins`, `Hooks`, `DegreeBins`, `FilterText` for the spec models.
+"""Parse stage, typed expression fields: `Grid`, `Bins`, `Hooks`, `DegreeBins`, `FilterText`, `Selector` for the spec models.
 
 Input: a YAML/DSL value, either the expression string or its expanded list form. Output: the parsed value (sorted
 floats, `Bin`s, canonical hook names, `DegreeBin`s). A syntax error becomes a `PydanticCustomError` of type
@@ -138,6 +138,21 @@ def _filter(value: Any) -> Any:
     return value
 
 
+def _selector(value: Any) -> Any:
+    """Compact string or expanded mapping -> canonical selector text (the resolver re-parses it into a node)."""
+    from interf_dsl.parse.selectors import parse_selector, selector_from_mapping
+
+    try:
+        if isinstance(value, str):
+            return str(parse_selector(value))
+        if isinstance(value, dict):
+            return str(selector_from_mapping(value))
+    except ExprSyntaxError as exc:
+        _raise(exc, value if isinstance(value, str) else "")
+    raise _value_error("a feature selector is `source/hook[ids]` or a mapping {source, hook, features}",
+                       hint="e.g. gpt2/L3.resid_post[12, 40, 100-120]")
+
+
 _GRID_SCHEMA = {"anyOf": [{"type": "string", "description": "grid expression, e.g. ±{0.5, 1, 3..10}"},
                           {"type": "array", "items": {"type": "number"}}]}
 _BINS_SCHEMA = {"anyOf": [{"type": "string", "description": "bins expression, e.g. [0,.1) [.1,.2) [.4,1]"},
@@ -146,6 +161,12 @@ _HOOKS_SCHEMA = {"anyOf": [{"type": "string", "description": "hooks, e.g. L1,3.{
                            {"type": "array", "items": {"type": "string"}}]}
 _DEG_SCHEMA = {"anyOf": [{"type": "string", "description": "degree bins, e.g. 1, 2-5, 6-20, 501+"},
                          {"type": "array", "items": {"type": ["string", "integer"]}}]}
+
+_SELECTOR_SCHEMA = {"anyOf": [
+    {"type": "string", "description": "feature selector, e.g. gpt2/L3.resid_post[12, 40, 100-120]"},
+    {"type": "object", "properties": {"source": {"type": "string"}, "hook": {"type": "string"},
+                                      "features": {"type": "array", "items": {"type": ["integer", "string"]}}},
+     "required": ["source", "hook", "features"], "additionalProperties": False}]}
 
 Grid = Annotated[tuple[float, ...], BeforeValidator(_grid), WithJsonSchema(_GRID_SCHEMA), ExprKind("grid")]
 """Sorted, de-duplicated scale values; written `±{0.5, 1, 3..10}` or as a list of numbers."""
@@ -158,3 +179,6 @@ DegreeBins = Annotated[tuple[DegreeBin, ...], BeforeValidator(_degree_bins), Wit
 """Neuron degree bins; written `1, 2-5, 6-20, 501+`."""
 FilterText = Annotated[str, BeforeValidator(_filter), ExprKind("filter")]
 """A filter expression, stored in canonical text (`I >= 0.4 and S < 0.2`)."""
+Selector = Annotated[str, BeforeValidator(_selector), WithJsonSchema(_SELECTOR_SCHEMA), ExprKind("selector")]
+"""Explicit SAE features, stored as canonical text (`gpt2/L3.resid_post[12, 40, 100-120]`); written compactly or as
+a mapping {source, hook, features}."""

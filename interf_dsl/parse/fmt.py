@@ -18,7 +18,7 @@ from interf_dsl.parse.fields import ExprKind
 from interf_dsl.parse.spec import Spec
 
 _FORMATTERS = {"grid": format_grid, "bins": format_bins, "hooks": format_hooks, "degree_bins": format_degree_bins,
-               "filter": str}
+               "filter": str, "selector": str}
 _MISSING = object()
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from interf_dsl.parse.fields import Bins, DegreeBins, Grid, Hooks
+from interf_dsl.parse.fields import Bins, DegreeBins, Grid, Hooks, Selector
 
 PAPER_SCALES = "±{0.5, 1, 1.5, 2, 3..10, 12, 14, 17, 20}"
 PAPER_BINS = "[0,.1) [.1,.2) [.2,.3) [.3,.4) [.4,1]"
@@ -143,6 +143,9 @@ class Map(Model):
     """Agglomerative linkage for clusters."""
     targets_per_layer: int = Field(10, gt=0)
     """Targets sampled per (source, hook) and tau."""
+    targets: tuple[Selector, ...] | None = None
+    """Explicit target features (`gpt2/L3.resid_post[12, 40, 100-120]`): a listed SAE uses these (those that qualify
+    under the every-bin rule) instead of sampling."""
     partners_per_bin: int = Field(3, gt=0)
     """Partners taken per bin and target."""
     top_partners: int = Field(20, gt=0)

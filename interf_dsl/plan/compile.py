@@ -65,6 +65,14 @@ def compile_plan(resolved: ResolvedSpec) -> Plan:
                 spec_sha256=resolved.spec_sha256, steps=seal_steps(steps, __version__))
 
 
+def _target_params(targets: tuple[str, ...]) -> list[dict[str, Any]]:
+    """map.targets selectors -> [{source, hook_name, features}] for the select step (explicit targets)."""
+    from interf_dsl.parse.selectors import parse_selector
+
+    nodes = [parse_selector(t) for t in targets]
+    return [{"source": n.source, "hook_name": n.hook, "features": list(n.features)} for n in nodes]
+
+
 def _steps(r: ResolvedSpec) -> list[Step]:
     steps: list[Step] = []
     atlas_sec, map_sec = _dump(r.atlas), _dump(r.map)
@@ -95,9 +103,11 @@ def _steps(r: ResolvedSpec) -> list[Step]:
                               params={**base, "hook_name": sae.hook_name, "map": map_sec}))
             maps.append(f"map:{tail}")
             atlases.setdefault(name, []).append(f"atlas:{tail}")
-    steps.append(Step(id="select", kind="select", inputs=tuple(maps),
-                      params={"map": map_sec, "seeds": {n: s.seed for n, s in r.sources.items()},
-                              "token_sets": _token_set_params(r)}))
+    select_params = {"map": map_sec, "seeds": {n: s.seed for n, s in r.sources.items()},
+                     "token_sets": _token_set_params(r)}
+    if r.map.targets:
+        select_params["targets"] = _target_params(r.map.targets)
+    steps.append(Step(id="select", kind="select", inputs=tuple(maps), params=select_params))
     all_atlases = tuple(a for ids in atlases.values() for a in ids)
     metrics, stats = _dump(r.metrics), _dump(r.stats)
     needs_prompts = bool(r.interventions) or r.transfer is not None

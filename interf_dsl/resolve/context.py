@@ -53,7 +53,7 @@ class Context:
                 if it.canonical == item:
                     return self.smap.span(kp, offset=it.col, length=it.length)
         except ExprSyntaxError:
-            return None
+            pass  # not a hook expression (e.g. a feature selector): find the item as written
         idx = pos.raw.find(item)
         return self.smap.span(kp, offset=idx, length=len(item)) if idx >= 0 else None
 

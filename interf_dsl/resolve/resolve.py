@@ -29,6 +29,7 @@ def resolve_spec(spec: Spec) -> ResolvedSpec:
         metrics = metrics.model_copy(update={"top_k": None})
     blocks = tuple(_fill_block(b, i, spec, sources, preset, marks, ctx) for i, b in enumerate(spec.interventions))
     _check_kinds(spec, ctx)
+    _check_targets(spec, sources, ctx)
     _check_transfer(spec, ctx)
     _check_contradictions(spec, sections, ctx)
     ctx.raise_if_any()
@@ -153,6 +154,27 @@ def _check_kinds(spec: Spec, ctx: Context) -> None:
     if spec.atlas.corpus.startswith("zoo:") and spec.atlas.corpus != "zoo:heldout":
         ctx.error(f"unknown zoo corpus '{spec.atlas.corpus}'", ("atlas", "corpus"), name=spec.atlas.corpus,
                   choices=("zoo:heldout",))
+
+
+def _check_targets(spec: Spec, sources: dict[str, Any], ctx: Context) -> None:
+    """map.targets: each selector names a declared source and one of that source's SAE hooks."""
+    from interf_dsl.parse.ast import short_hook
+    from interf_dsl.parse.selectors import parse_selector
+
+    for j, text in enumerate(spec.map.targets or ()):
+        sel, kp = parse_selector(text), ("map", "targets", j)
+        mapping = ctx.smap is not None and ctx.smap.has(kp + ("source",))
+        if sel.source not in sources:
+            ctx.error(f"unknown source '{sel.source}' in target selector", kp + (("source",) if mapping else ()),
+                      item=None if mapping else sel.source, name=sel.source, choices=tuple(sources))
+            continue
+        hooks = [sae.hook_name for sae in sources[sel.source].saes]
+        if sel.hook not in hooks:
+            raw = ctx.smap.positions.get(kp) if ctx.smap is not None and not mapping else None
+            written = parse_selector(raw.raw).hook_text if raw is not None and raw.raw else short_hook(sel.hook)
+            ctx.error(f"source '{sel.source}' has no SAE at hook '{short_hook(sel.hook)}' (target selector)",
+                      kp + (("hook",) if mapping else ()), item=None if mapping else written,
+                      name=short_hook(sel.hook), choices=tuple(short_hook(h) for h in hooks))
 
 
 def _check_transfer(spec: Spec, ctx: Context) -> None:
