@@ -178,12 +178,13 @@ def run_steps(n: int, budget_mb: float) -> dict:
         res = get_runner("map")(_Ctx(params, Path(tmp) / "map",
                                      {"atlas:g": ("atlas", atlas), "embed:g": ("embed", embed)}, sae))
         t_map = time.perf_counter() - t0
+        map_peak = peak_rss_mb()  # peak of everything up to and including the map step (select comes after)
         del atlas, embed, feats, emb_t
         sel = get_runner("select")(_Ctx({"map": map_p, "seeds": {"gpt2": 53}}, Path(tmp) / "select",
                                         {"map:g": ("map", res)}))
         seconds = time.perf_counter() - t0
     targets, partners = sel.tables["targets"], sel.tables["partners"]
-    return {"n": n, "seconds": seconds, "map_seconds": t_map, "peak_rss_mb": peak_rss_mb(),
+    return {"n": n, "seconds": seconds, "map_seconds": t_map, "peak_rss_mb": peak_rss_mb(), "map_peak_rss_mb": map_peak,
             "pairs_rows": res.tables["pairs"].height, "clustering": res.meta["clustering"],
             "kernel": res.meta["decoder_cos.kernel"], "targets": targets.height, "partners": partners.height,
             "target_taus": sorted(set(targets["tau"].to_list())), "load": os.getloadavg()}

@@ -173,8 +173,8 @@ def run_select(ctx: StepContext) -> StepResult:
         if (source, hook) in explicit:  # map.targets: the listed features that qualify, no sampling
             counts, per_layer = _explicit_counts(counts, explicit[(source, hook)], bins.n, taus, f"{source}/{hook}",
                                                  warnings)
-        tg, pt = select_sae(counts, t["pairs"].filter((pl.col("set") == "bin")
-                                                                    & (pl.col("metric") == primary)),
+        tg, pt = select_sae(counts, t["pairs"].lazy().filter((pl.col("set") == "bin")
+                                                                           & (pl.col("metric") == primary)),
                             bins, taus, source=source, hook=hook,
                             targets_per_layer=per_layer,
                             partners_per_bin=int(mp.get("partners_per_bin") or 3), rng=rng,

@@ -41,14 +41,15 @@ def walk_partners(candidates: list[tuple[int, float, float]], start: int, k: int
     return out
 
 
-def select_sae(counts: pl.DataFrame, pairs: pl.DataFrame, bins: Bins, taus: tuple[float, ...], *,
+def select_sae(counts: pl.DataFrame, pairs: pl.DataFrame | pl.LazyFrame, bins: Bins, taus: tuple[float, ...], *,
                source: str, hook: str, targets_per_layer: int, partners_per_bin: int, rng: np.random.Generator,
                check_semantic: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Targets and partners of one SAE for every τ (τ in the given order, drawing from one seeded stream).
 
     Args:
         counts: partner_counts of the primary metric (feature, tau, bin, count).
-        pairs: pairs rows with set == "bin" of the primary metric (feature, partner, I, S, bin, tau, rank).
+        pairs: pairs rows with set == "bin" of the primary metric (feature, partner, I, S, bin, tau, rank), as a
+            DataFrame or a LazyFrame (then only the chosen targets' rows are ever collected).
         check_semantic: re-check S < τ in the walk (pairwise mode; cluster mode lists are pre-filtered).
     """
     import polars as pl
@@ -58,7 +59,8 @@ def select_sae(counts: pl.DataFrame, pairs: pl.DataFrame, bins: Bins, taus: tupl
         pool = qualifying_targets(counts, tau, bins.n)
         chosen = sorted(rng.choice(pool, size=min(targets_per_layer, len(pool)), replace=False).tolist()) \
             if pool else []
-        lists = (pairs.filter((pl.col("tau") == tau) & pl.col("feature").is_in(chosen))
+        # lazy: only the chosen targets' rows are materialised (the table holds millions of rows at 32k features)
+        lists = (pairs.lazy().filter((pl.col("tau") == tau) & pl.col("feature").is_in(chosen)).collect()
                  .sort(["feature", "bin", "rank"]).partition_by(["feature", "bin"], as_dict=True))
         for t in chosen:
             trows.append({"source": source, "hook": hook, "tau": tau, "target": int(t)})
