@@ -96,10 +96,13 @@ def run_map(ctx: StepContext) -> StepResult:
             "selection": selection, "metrics": metrics}
     for k, name in enumerate(metrics):
         mv = INTERFERENCE_METRICS.get(name)(inputs)
+        if k == len(metrics) - 1:
+            inputs = None  # the SAE weight copies (~200 MB at 32k × 768) are not needed past the last metric
         cl = [torch.from_numpy(labels[t]) for t in taus] if selection == "cluster_exclusion" else None
         m = compute_map(mv.vectors, e, bins, taus, top_partners=int(mp.get("top_partners") or 20),
                         memory_budget_mb=budget, transform=mv.transform, cluster_labels=cl,
                         seed=int(mp.get("seed") or 0), progress=ctx.progress(len(ids), f"map {name} {hook}"))
+        del mv  # its vectors are not needed past compute_map: freed before the tables are built
         meta[f"{name}.block_rows"], meta[f"{name}.flops"] = m.block_rows, m.flops
         meta[f"{name}.kernel"] = m.kernel + (f" ({m.kernel_note})" if m.kernel_note else "")
         for tname, df in map_tables(m, ids, source=source, hook=hook, metric=name, taus=taus, bins=bins,
