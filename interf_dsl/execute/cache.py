@@ -103,7 +103,8 @@ class StepCache:
     """Content-addressed storage of step results, keyed by `Step.hash`."""
 
     def __init__(self, root: Path | str | None = None) -> None:
-        self.root = Path(root) if root is not None else default_cache_dir()
+        # absolute, so the work dirs handed to runners (and the file paths they return) do not depend on the cwd
+        self.root = (Path(root) if root is not None else default_cache_dir()).resolve()
         for sub in ("steps", "work", "locks", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._sweep_tmp()

@@ -39,3 +39,13 @@ def test_zoo_plan_needs_nothing() -> None:
 
     plan = compile_plan(resolve_spec(load_spec(ROOT / "specs/demo.yaml")))
     assert plan_problems(plan) == []
+
+
+def test_default_relative_cache_runs_steps_that_return_files(tmp_path: Path, monkeypatch) -> None:
+    """The README's command uses the default `.interf-cache` (relative): runner file paths must still resolve."""
+    from interf_dsl.execute.cache import StepCache
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("INTERF_CACHE", raising=False)
+    cache = StepCache(".interf-cache")
+    assert cache.root.is_absolute() and cache.work_dir("ab" * 32).is_absolute()
