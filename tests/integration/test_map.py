@@ -5,13 +5,13 @@ The zoo ships with the package, so this test fails (it does not skip) when the z
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
+from step_context import StubContext
 
-from interf_dsl.execute.steps import Counters, get_runner
+from interf_dsl.execute.steps import get_runner
 
 pytestmark = pytest.mark.integration
 
@@ -23,42 +23,12 @@ MAP = {"metrics": ["decoder_cos", "abs_decoder_cos"], "thresholds": [0.4, 0.3, 0
        "partners_per_bin": 3, "share_similarity": 0.5}
 
 
-class _Progress:
-    def advance(self, n: int = 1) -> None:
-        pass
+def Ctx(params, work_dir, inputs=None):
+    """A stub context whose models and SAEs are the zoo's, loaded by reference."""
+    from interf_dsl.execute.backends.loading import load_model, load_sae
 
-
-@dataclass
-class Ctx:
-    params: dict
-    work_dir: Path
-    inputs: dict = field(default_factory=dict)  # step id -> (kind, StepResult)
-    source: str | None = None
-    counters: Counters = field(default_factory=Counters)
-
-    def inputs_of_kind(self, kind):
-        return iter([(k, r) for k, (kd, r) in self.inputs.items() if kd == kind])
-
-    def model(self, source):
-        from interf_dsl.execute.backends.loading import load_model
-
-        return load_model(SAES[source][0])
-
-    def sae(self, source, hook_name):
-        from interf_dsl.execute.backends.loading import load_sae
-
-        return load_sae(SAES[source][2])
-
-    def units(self, name="units"):
-        from interf_dsl.execute.units import DirUnitStore
-
-        return DirUnitStore(self.work_dir / "units", name)
-
-    def progress(self, total, description=""):
-        return _Progress()
-
-    def log(self, message):
-        pass
+    return StubContext(params, work_dir, inputs or {}, model_for=lambda source: load_model(SAES[source][0]),
+                       sae_for=lambda source, hook: load_sae(SAES[source][2]))
 
 
 def test_zoo_map_and_select(tmp_path, monkeypatch):

@@ -3,55 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
+from step_context import StubContext as Ctx
 
-from interf_dsl.execute.steps import Counters, get_runner
-
-
-class _Progress:
-    def advance(self, n: int = 1) -> None:
-        pass
-
-
-@dataclass
-class Ctx:
-    params: dict
-    work_dir: Path
-    inputs: dict = field(default_factory=dict)  # step id -> (kind, StepResult)
-    objects: dict = field(default_factory=dict)
-    counters: Counters = field(default_factory=Counters)
-    step: object = None
-
-    def input(self, step_id):
-        return self.inputs[step_id][1]
-
-    def inputs_of_kind(self, kind):
-        return iter([(k, r) for k, (kd, r) in self.inputs.items() if kd == kind])
-
-    def model(self, source):
-        return self.objects["model"]
-
-    def sae(self, source, hook_name):
-        return self.objects["sae"]
-
-    def progress(self, total, description=""):
-        return _Progress()
-
-    def units(self, name="units"):
-        from interf_dsl.execute.units import DirUnitStore
-
-        return DirUnitStore(self.work_dir / "units", name)
-
-    def rng(self, stream=""):
-        return np.random.default_rng(0)
-
-    def log(self, message):
-        self.logs = [*getattr(self, "logs", []), message]
-
+from interf_dsl.execute.steps import get_runner
 
 HOOK = "blocks.0.hook_resid_post"
 
