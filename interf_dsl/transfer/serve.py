@@ -44,6 +44,18 @@ def _content_text(content: Any) -> str:
     return str(content)
 
 
+def _request_json(raw: bytes) -> dict[str, Any] | Response:
+    """The request body as a JSON object, or an OpenAI-style 400 error (never a 500 with a traceback)."""
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        body = exc
+    if isinstance(body, dict):
+        return body
+    reason = f"invalid JSON: {body}" if isinstance(body, Exception) else "the body must be a JSON object"
+    return JSONResponse({"error": {"message": reason, "type": "invalid_request_error"}}, status_code=400)
+
+
 def create_app(model: Any, *, name: str, max_batch: int = 32, batch_wait_ms: float = 5.0,
                latency_ms: float = 0.0, faults: FaultConfig | None = None, threads: int | None = None) -> FastAPI:
     """Build the ASGI app serving `model` under the model id `name`."""
@@ -83,7 +95,9 @@ def create_app(model: Any, *, name: str, max_batch: int = 32, batch_wait_ms: flo
         early = await _faulted(request, raw)
         if isinstance(early, Response):
             return early
-        body = json.loads(raw)
+        body = _request_json(raw)
+        if isinstance(body, Response):
+            return body
         prompts = body.get("prompt", "")
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         k = min(int(body.get("logprobs") or 0), MAX_LOGPROBS)
@@ -107,7 +121,9 @@ def create_app(model: Any, *, name: str, max_batch: int = 32, batch_wait_ms: flo
         early = await _faulted(request, raw)
         if isinstance(early, Response):
             return early
-        body = json.loads(raw)
+        body = _request_json(raw)
+        if isinstance(body, Response):
+            return body
         prompt = render_chat(batcher.tokenizer, body.get("messages", []))
         want = bool(body.get("logprobs"))
         k = min(int(body.get("top_logprobs") or 0), MAX_LOGPROBS) if want else 0

@@ -55,6 +55,15 @@ def test_fault_header_and_no_logprobs():
         assert r.json()["choices"][0]["logprobs"] is None
 
 
+def test_malformed_request_is_a_400_not_a_traceback():
+    with served(threads=1) as base:
+        for endpoint in ("completions", "chat/completions"):
+            r = httpx.post(f"{base}/{endpoint}", content=b"{not json", headers={"content-type": "application/json"})
+            assert r.status_code == 400 and "invalid JSON" in r.json()["error"]["message"]
+            r = httpx.post(f"{base}/{endpoint}", json=[1, 2])
+            assert r.status_code == 400 and "JSON object" in r.json()["error"]["message"]
+
+
 def test_retries_through_every_fault_then_cache(tmp_path):
     faults = FaultConfig({"429": 0.15, "500": 0.1, "malformed": 0.1, "no_logprobs": 0.1, "stall": 0.05},
                          seed=3, stall_s=3.0, retry_after_s=0.02)
