@@ -44,7 +44,8 @@ def effect_by_level(effects: pl.DataFrame, focus: str, path: Path) -> Path:
             ax.set_xticks([i for i in range(part.height)], part["level"].to_list(), rotation=45, fontsize=7)
         ax.set_title(f"{focus}: {metric} ({mode})", fontsize=9)
         ax.axhline(0, color="k", lw=0.5)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # a panel with no bars has nothing to label
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
