@@ -2,7 +2,8 @@
 
 Input: one block of I (and S) rows (diagonal = -inf), the bins and the sampling settings. Output: small
 dicts of tensors (compact dtypes: int32 ids, float32 values, int8 bin/τ indices) with the block's top partners,
-candidate pairs above the first bin, the seeded partner samples, the links, and the figure sample; plus the closed
+candidate pairs above the first bin, the seeded partner samples (one row per pair: the contiguous range of τ it is
+kept at and its position in the seeded order), the links, and the figure sample; plus the closed
 forms of the OLS sums. No Python loop runs over rows or cells; loops run over τ (≤ a handful) only.
 """
 
@@ -82,32 +83,42 @@ def pair_keys(rows, cols, seed: int):
     return (x ^ (x >> 16)) & 0x7FFFFFFF
 
 
-def _take(cand, idx, tau_idx, rank):
-    """Output rows for candidate indices `idx` (one gather per field, all τ at once)."""
+def _take(cand, idx, first, last, pos):
+    """Output rows for candidate indices `idx`: one row per kept pair (one gather per field)."""
     import torch
 
     return {"feature": cand["feature"][idx].int(), "partner": cand["partner"][idx].int(), "I": cand["I"][idx],
-            "S": cand["S"][idx], "bin": cand["bin"][idx].to(torch.int8), "tau_idx": tau_idx.to(torch.int8),
-            "rank": rank.to(torch.int16)}
+            "S": cand["S"][idx], "bin": cand["bin"][idx].to(torch.int8), "tau_first": first.to(torch.int8),
+            "tau_last": last.to(torch.int8), "pos": pos.to(torch.int32)}
 
 
 def _kept(level, rank_of, k, nt):
-    """Per τ: (indices, τ index, rank) of entries passing τ_t with rank < k; `rank_of(ok)` ranks them."""
+    """Entries kept at some τ (passing τ_t with rank < k; `rank_of(ok)` ranks them): (flat indices, first τ index,
+    last τ index kept at).
+
+    The τ at which an entry is kept are contiguous, first..last: passing is nested (τ_t is passed iff level > t,
+    τ loosest first) and the rank (passing entries before it in the fixed order) can only fall as τ tightens, so an
+    entry kept at τ_t stays kept at every tighter τ it passes. tests/unit/interference/test_pairs_v3.py checks
+    the per-τ lists re-derived from (first, last, order) against a per-τ reference.
+    """
     import torch
 
-    idx, tau, rank = [], [], []
+    first = torch.full(level.shape, nt, dtype=torch.int8, device=level.device)
+    last = torch.full(level.shape, -1, dtype=torch.int8, device=level.device)
     for t in range(nt):
         ok = level >= t + 1
-        r = rank_of(ok)
-        sel = (ok & (r < k)).view(-1).nonzero().squeeze(1)
-        idx.append(sel)
-        tau.append(torch.full(sel.shape, t, dtype=torch.int8, device=sel.device))
-        rank.append(r.view(-1)[sel])
-    return torch.cat(idx), torch.cat(tau), torch.cat(rank)
+        kept = ok & (rank_of(ok) < k)
+        first.masked_fill_(kept & (first == nt), t)
+        last.masked_fill_(kept, t)
+    sel = (last >= 0).view(-1).nonzero().squeeze(1)
+    return sel, first.view(-1)[sel], last.view(-1)[sel]
 
 
 def sparse_bins(cand, k, nt, nb, seed):
-    """Up to k candidates per (feature, bin ≥ 1, τ), in a seeded pseudo-random order: ONE sort for every τ."""
+    """Up to k candidates per (feature, bin ≥ 1, τ), in a seeded pseudo-random order: ONE sort for every τ.
+
+    One row per kept pair, with the range of τ indices it is kept at and its position in the group's order.
+    """
     import torch
 
     keep = (cand["bin"] >= 1).nonzero().squeeze(1)  # the first bin is sampled by `Walk.first_bin`
@@ -123,8 +134,9 @@ def sparse_bins(cand, k, nt, nb, seed):
         before = torch.cumsum(ok, 0) - ok.long()  # passing entries before this one (exclusive prefix)
         return before - before[start]
 
-    idx, tau, rank = _kept(cand["level"][order], rank_of, k, nt)
-    return _take(cand, order[idx], tau, rank)
+    idx, first, last = _kept(cand["level"][order], rank_of, k, nt)
+    pos = idx - start[idx]  # position in the group's seeded order
+    return _take(cand, order[idx], first, last, pos)
 
 
 @dataclass
@@ -157,9 +169,9 @@ class Walk:
         lv.masked_fill_(bins.codes(iv) != 0, 0)  # outside the first bin: kept at no τ
         cand = {"feature": feature.reshape(-1), "partner": cols.reshape(-1), "I": iv.reshape(-1),
                 "S": sv.reshape(-1), "bin": torch.zeros(1, dtype=torch.long, device=iv.device).expand(iv.numel())}
-        # walk order = column order of `cols`: the rank is a running count along the row
-        idx, tau, rank = _kept(lv, lambda ok: torch.cumsum(ok, 1) - 1, k, nt)
-        return _take(cand, idx, tau, rank), fig
+        # walk order = column order of `cols`: the rank is a running count along the row, the position its column
+        idx, first, last = _kept(lv, lambda ok: torch.cumsum(ok, 1) - 1, k, nt)
+        return _take(cand, idx, first, last, idx % self.m), fig
 
 
 def closed_form_sums(v, e, chunk: int = 1024) -> dict[str, float]:

@@ -37,7 +37,9 @@ class BlockedMap:
     counts: torch.Tensor  # [n, n_bins, n_taus] int32: partners per bin that pass τ (diagonal excluded)
     i_below: torch.Tensor | None = None  # [len(I_THRESHOLDS)] int64: ordered off-diagonal pairs with I < t
     s_below: torch.Tensor | None = None  # [len(S_THRESHOLDS)] int64: ... with S < t (None without glosses)
-    bin_rows: dict[str, torch.Tensor] = field(default_factory=dict)  # feature, partner, I, S, bin, tau_idx, rank
+    # one row per sampled pair: feature, partner, I, S, bin, tau_first..tau_last (the τ indices it is kept at,
+    # contiguous), pos (its position in the seeded order of its (feature, bin) group)
+    bin_rows: dict[str, torch.Tensor] = field(default_factory=dict)
     top_rows: dict[str, torch.Tensor] = field(default_factory=dict)  # feature, partner, I, S, rank
     link_rows: dict[str, torch.Tensor] = field(default_factory=dict)  # feature, partner, I, S
     sample_i: torch.Tensor | None = None  # uniform pair sample (figures)

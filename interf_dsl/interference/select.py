@@ -1,7 +1,7 @@
 """Interference kind, `select` step core: targets and partners per METHOD.md §2.4.
 
 Input: per SAE the `partner_counts` table (exact partners per bin and τ) and the `pairs` table (a seeded random
-sample of partners per feature, bin and τ). Output: `targets` (source, hook, tau, target) and `partners`
+sample of partners per feature, bin and τ; one row per pair with the τ range it is sampled at, see `sample_at`). Output: `targets` (source, hook, tau, target) and `partners`
 (source, hook, tau, target, bin, partner, I, S, rank). Rules: a target has ≥ 1 partner in EVERY bin at that τ;
 targets are sampled uniformly without replacement (seeded); per bin the partner list is walked circularly from a
 random start, keeping the first `partners_per_bin` that re-validate a ≤ I ≤ b (the authors' re-check) and pass τ.
@@ -41,6 +41,21 @@ def walk_partners(candidates: list[tuple[int, float, float]], start: int, k: int
     return out
 
 
+def sample_at(pairs: pl.DataFrame | pl.LazyFrame, tau: float, features: list[int]) -> dict[tuple, pl.DataFrame]:
+    """The seeded partner sample at τ of the given features: {(feature, bin): rows in rank order}.
+
+    A "bin" row of `pairs` (schema v3) is in the sample at every map τ in [tau_min, tau_max]; at τ the rows whose
+    range holds τ, in `order`, are the map's first `top_partners` candidates per (feature, bin), so a row's index
+    in its list is its rank at τ (the v2 table stored that rank once per τ). Lazy: only the given features' rows
+    are materialised (the table holds millions of rows at 32k features).
+    """
+    import polars as pl
+
+    at = pairs.lazy().filter((pl.col("tau_min") <= tau) & (pl.col("tau_max") >= tau)
+                             & pl.col("feature").is_in(features)).collect()
+    return at.sort(["feature", "bin", "order"]).partition_by(["feature", "bin"], as_dict=True)
+
+
 def select_sae(counts: pl.DataFrame, pairs: pl.DataFrame | pl.LazyFrame, bins: Bins, taus: tuple[float, ...], *,
                source: str, hook: str, targets_per_layer: int, partners_per_bin: int, rng: np.random.Generator,
                check_semantic: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -48,8 +63,8 @@ def select_sae(counts: pl.DataFrame, pairs: pl.DataFrame | pl.LazyFrame, bins: B
 
     Args:
         counts: partner_counts of the primary metric (feature, tau, bin, count).
-        pairs: pairs rows with set == "bin" of the primary metric (feature, partner, I, S, bin, tau, rank), as a
-            DataFrame or a LazyFrame (then only the chosen targets' rows are ever collected).
+        pairs: pairs rows with set == "bin" of the primary metric (feature, partner, I, S, bin, tau_min, tau_max,
+            order: schema v3), as a DataFrame or a LazyFrame (then only the chosen targets' rows are collected).
         check_semantic: re-check S < τ in the walk (pairwise mode; cluster mode lists are pre-filtered).
     """
     import polars as pl
@@ -59,9 +74,7 @@ def select_sae(counts: pl.DataFrame, pairs: pl.DataFrame | pl.LazyFrame, bins: B
         pool = qualifying_targets(counts, tau, bins.n)
         chosen = sorted(rng.choice(pool, size=min(targets_per_layer, len(pool)), replace=False).tolist()) \
             if pool else []
-        # lazy: only the chosen targets' rows are materialised (the table holds millions of rows at 32k features)
-        lists = (pairs.lazy().filter((pl.col("tau") == tau) & pl.col("feature").is_in(chosen)).collect()
-                 .sort(["feature", "bin", "rank"]).partition_by(["feature", "bin"], as_dict=True))
+        lists = sample_at(pairs, tau, chosen)
         for t in chosen:
             trows.append({"source": source, "hook": hook, "tau": tau, "target": int(t)})
             for b in range(bins.n):

@@ -47,64 +47,87 @@ def _ids(t, ids):
     return ids[t.long()].numpy() if t.numel() else []
 
 
-PAIR_SCHEMA = {"source": "Utf8", "hook": "Utf8", "metric": "Utf8", "set": "Utf8", "feature": "Int64",
-               "partner": "Int64", "I": "Float64", "S": "Float64", "bin": "Int64", "tau": "Float64", "rank": "Int64"}
+PAIR_SCHEMA = {"source": "Categorical", "hook": "Categorical", "metric": "Categorical", "set": "Categorical",
+               "feature": "Int32", "partner": "Int32", "I": "Float32", "S": "Float32", "bin": "Int32",
+               "tau_min": "Float64", "tau_max": "Float64", "order": "Int32", "rank": "Int32"}
 
 
 def _compact_pairs(m: BlockedMap, bins: Bins) -> dict[str, torch.Tensor]:
-    """Bin and top rows in one dict of compact tensors (int32 ids, float32 values, int8 set/bin/τ, int16 rank)."""
+    """Bin and top rows in one dict of compact tensors: int32 ids, float32 values, int8 set/bin/τ indices, and
+    `key` (bin rows: position in the seeded order; top rows: rank by I). Top rows carry τ indices -1."""
     import torch
 
     br, tr = m.bin_rows, m.top_rows
     parts = []
     if br:
-        parts.append({**{k: br[k] for k in ("feature", "partner", "I", "S", "rank")}, "bin": br["bin"],
-                      "tau_idx": br["tau_idx"], "set": torch.zeros(br["I"].numel(), dtype=torch.int8)})
+        parts.append({**{k: br[k] for k in ("feature", "partner", "I", "S", "bin", "tau_first", "tau_last")},
+                      "key": br["pos"], "set": torch.zeros(br["I"].numel(), dtype=torch.int8)})
     if tr:
-        parts.append({**{k: tr[k] for k in ("feature", "partner", "I", "S", "rank")},
-                      "bin": bins.codes(tr["I"].float()).to(torch.int8),
-                      "tau_idx": torch.full((tr["I"].numel(),), -1, dtype=torch.int8),
-                      "set": torch.ones(tr["I"].numel(), dtype=torch.int8)})
+        minus = torch.full((tr["I"].numel(),), -1, dtype=torch.int8)
+        parts.append({**{k: tr[k] for k in ("feature", "partner", "I", "S")},
+                      "bin": bins.codes(tr["I"].float()).to(torch.int8), "tau_first": minus, "tau_last": minus,
+                      "key": tr["rank"].int(), "set": torch.ones(tr["I"].numel(), dtype=torch.int8)})
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {}
+
+
+def _group_order(feature, bin_, n_bin_rows: int):
+    """0-based index of each sorted "bin" row within its (feature, bin) group (rows sorted by feature, bin, key)."""
+    import numpy as np
+
+    f, b = feature[:n_bin_rows].astype(np.int64), bin_[:n_bin_rows].astype(np.int64)
+    new = np.ones(n_bin_rows, dtype=bool)
+    new[1:] = (f[1:] != f[:-1]) | (b[1:] != b[:-1])
+    idx = np.arange(n_bin_rows, dtype=np.int32)
+    return idx - np.maximum.accumulate(np.where(new, idx, 0))
 
 
 def pairs_table(m: BlockedMap, ids: torch.Tensor, tau_t: torch.Tensor, bins: Bins, *, source: str, hook: str,
                 metric: str) -> pl.DataFrame:
-    """The `pairs` table, sorted by (set, feature, tau (nulls last), bin, rank), built column by column.
+    """The `pairs` table (schema v3): one row per (set, feature, partner), sorted by (set, feature, bin, order|rank).
 
-    Why so careful: at 32k features it holds ~6 M rows; building it through per-frame polars expressions, a concat
-    and a sort took ~1.4 GB of transient memory (measured), several times the final table. Here the sort runs on
-    the compact tensors (one int64 permutation) and each output column is materialised once, at its final dtype.
+    A "bin" row is a sampled pair with the τ range [tau_min, tau_max] at which it is in the sample (every map τ in
+    that range, contiguous: see `block_parts._kept`) and `order`, its index among the stored pairs of its
+    (feature, bin) in the seeded order; `select` re-derives the per-τ sample as the rows whose range holds τ, in
+    `order` (their rank at τ is their index there). A "top" row has `rank` (by I) and null τ range and order.
+
+    Why so careful: at 32k features it holds ~2 M rows (it held 5.9 M, one per τ, in schema v2); building it through
+    per-frame polars expressions, a concat and a sort took ~1.4 GB of transient memory (measured). Here the sort
+    runs on the compact tensors (one permutation) and each output column is materialised once, at its final dtype
+    (Categorical strings, int32 ids, float32 I and S as computed).
     """
     import numpy as np
     import polars as pl
-    import torch
 
     schema = {k: getattr(pl, v) for k, v in PAIR_SCHEMA.items()}
-    c = _compact_pairs(m, bins)
+    c = {k: v.numpy() for k, v in _compact_pairs(m, bins).items()}
     if not c:
         return pl.DataFrame(schema=schema)
-    nt = tau_t.numel()
-    # tau ascending = τ index descending (taus are given loosest first); "top" rows (τ index -1) sort last anyway
-    order = np.lexsort((c["rank"].numpy(), c["bin"].numpy(), (nt - c["tau_idx"].long()).numpy(),
-                        c["feature"].numpy(), c["set"].numpy()))
-    order_t = torch.from_numpy(order)
-    rows = len(order)
+    perm = np.lexsort((c["key"], c["bin"], c["feature"], c["set"]))
+    rows, n_bin = len(perm), int((c["set"] == 0).sum())  # "bin" rows sort first
+    for k in list(c):
+        c[k] = c[k][perm]
+    del perm
     tau_vals = np.append(tau_t.numpy(), np.nan)  # index -1 → NaN → null
-    cols = {
-        "source": pl.repeat(source, rows, eager=True, dtype=pl.Utf8),
-        "hook": pl.repeat(hook, rows, eager=True, dtype=pl.Utf8),
-        "metric": pl.repeat(metric, rows, eager=True, dtype=pl.Utf8),
-        "set": pl.Series(["bin", "top"], dtype=pl.Utf8).gather(c.pop("set")[order_t].long().numpy()),
-        "feature": pl.Series(ids[c.pop("feature")[order_t].long()].numpy()),
-        "partner": pl.Series(ids[c.pop("partner")[order_t].long()].numpy()),
-        "I": pl.Series(c.pop("I")[order_t].double().numpy()),
-        "S": pl.Series(c.pop("S")[order_t].double().numpy(), nan_to_null=True),
-        "bin": pl.Series(c.pop("bin")[order_t].long().numpy()),
-        "tau": pl.Series(tau_vals[c.pop("tau_idx").numpy()[order]], nan_to_null=True),
-        "rank": pl.Series(c.pop("rank")[order_t].long().numpy()),
-    }
-    return pl.DataFrame([s.alias(k).cast(schema[k]) for k, s in cols.items()])
+    ids_np = ids.numpy()
+
+    def const(value: str) -> pl.Series:
+        return pl.repeat(value, rows, eager=True, dtype=pl.Categorical)
+
+    def nulls(n: int) -> pl.Series:
+        return pl.repeat(None, n, eager=True, dtype=pl.Int32)
+
+    cols = {"source": const(source), "hook": const(hook), "metric": const(metric),
+            "set": pl.Series(["bin", "top"], dtype=pl.Categorical).gather(c.pop("set")),
+            "order": pl.concat([pl.Series(_group_order(c["feature"], c["bin"], n_bin)), nulls(rows - n_bin)]),
+            "rank": pl.concat([nulls(n_bin), pl.Series(c.pop("key")[n_bin:].astype(np.int32))]),
+            "feature": pl.Series(ids_np[c.pop("feature")].astype(np.int32)),
+            "partner": pl.Series(ids_np[c.pop("partner")].astype(np.int32)),
+            "I": pl.Series(c.pop("I").astype(np.float32, copy=False)),
+            "S": pl.Series(c.pop("S").astype(np.float32, copy=False), nan_to_null=True),
+            "bin": pl.Series(c.pop("bin").astype(np.int32)),
+            "tau_min": pl.Series(tau_vals[c.pop("tau_last")], nan_to_null=True),
+            "tau_max": pl.Series(tau_vals[c.pop("tau_first")], nan_to_null=True)}
+    return pl.DataFrame([cols[k].alias(k).cast(schema[k]) for k in schema])
 
 
 def map_tables(m: BlockedMap, feature_ids: list[int], *, source: str, hook: str, metric: str,

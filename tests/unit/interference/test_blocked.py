@@ -56,7 +56,7 @@ def test_blocked_equals_dense(transform):
     # every partner kept is a true member of its bin and passes τ; with a large quota all are kept
     rows = small.bin_rows
     for t, tau in enumerate(TAUS):
-        sel = rows["tau_idx"] == t
+        sel = (rows["tau_first"] <= t) & (t <= rows["tau_last"])
         assert int(sel.sum()) == int(((codes >= 0) & (s_mat < tau) & off).sum())
         f, p = rows["feature"][sel].long(), rows["partner"][sel].long()
         assert torch.allclose(rows["I"][sel], i_mat[f, p]) and bool((rows["S"][sel] < tau).all())
@@ -100,7 +100,7 @@ def test_cluster_exclusion_blocked_equals_dense():
         other = lab[:, None] != lab[None, :]
         for b in range(bins.n):
             assert torch.equal(small.counts[:, b, t], ((codes == b) & other & off).sum(1).int())
-        sel = small.bin_rows["tau_idx"] == t
+        sel = (small.bin_rows["tau_first"] <= t) & (t <= small.bin_rows["tau_last"])
         f, p = small.bin_rows["feature"][sel].long(), small.bin_rows["partner"][sel].long()
         assert int(sel.sum()) == int(((codes >= 0) & other & off).sum()) and bool(other[f, p].all())
 
