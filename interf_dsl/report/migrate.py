@@ -6,6 +6,10 @@ History:
   (`interventions`) or `trial` (`transfer_trials`).
 - v2: `effect` -> `estimate`, `ci_low`/`ci_high` -> `ci_lo`/`ci_hi` (the interventions and stats kinds' names), a
   `mode` column (`paper` | `rigorous`) that is part of the keys, case column `case` (a string).
+- v3: `pairs` holds one row per (set, feature, partner) instead of one "bin" row per τ: `tau` and the per-τ `rank`
+  of "bin" rows become the τ range `tau_min`/`tau_max` and `order` (the pair's index in the seeded order of its
+  (feature, bin)); "top" rows keep `rank`; narrow dtypes (Categorical strings, int32 ids, float32 I and S); keys
+  drop `tau`.
 
 A migration rewrites tables and their recorded keys; `diff_reports` states each migration it applied. A run from
 a newer interf, or from a version with no migration path, is refused with the reason.
@@ -20,6 +24,8 @@ from interf_dsl.errors import ReportError
 from interf_dsl.report.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from interf_dsl.report.io import RunData
 
 
@@ -53,7 +59,68 @@ def _v1_to_v2(data: RunData) -> list[str]:
     return notes
 
 
-MIGRATIONS: dict[int, Callable[[RunData], list[str]]] = {1: _v1_to_v2}
+def _pairs_v2_to_v3(df: pl.DataFrame) -> pl.DataFrame:
+    """One v2 `pairs` table (one "bin" row per (pair, τ) with its rank at τ) in the v3 layout.
+
+    `order` is re-derived from the per-τ ranks: sort a (feature, bin)'s pairs by their rank at each τ, loosest τ
+    first, a τ they are not kept at counting as +inf. Why that is the seeded order: at every τ the kept pairs are a
+    prefix of the passing ones in that order and passing is nested, so for two pairs the loosest τ at which either
+    is kept decides (both kept: their ranks; one kept: the other passes there behind it).
+
+    Raises:
+        ReportError: a pair's τ are not contiguous in its map's τ list (not a table the v2 map wrote).
+    """
+    import polars as pl
+
+    mapk = [c for c in ("step", "source", "hook", "metric") if c in df.columns]
+    is_bin = pl.col("set") == "bin"
+    bins, top = df.filter(is_bin), df.filter(~is_bin)
+    taus = sorted(bins["tau"].drop_nulls().unique().to_list(), reverse=True)
+    ranks = [f"__rank{k}" for k in range(len(taus))]
+    wide = bins.group_by([*mapk, "set", "feature", "partner"]).agg(
+        pl.col("I").first(), pl.col("S").first(), pl.col("bin").first(), pl.col("tau").min().alias("tau_min"),
+        pl.col("tau").max().alias("tau_max"), pl.len().alias("__n"),
+        *[pl.col("rank").filter(pl.col("tau") == t).first().alias(r) for t, r in zip(taus, ranks, strict=True)])
+    map_taus = bins.select(*mapk, pl.col("tau").alias("__t")).unique()
+    spans = (wide.select(*mapk, "feature", "partner", "tau_min", "tau_max", "__n")
+             .join(map_taus, on=mapk, how="inner", nulls_equal=True)
+             .filter(pl.col("__t").is_between(pl.col("tau_min"), pl.col("tau_max")))
+             .group_by(*mapk, "feature", "partner", "__n").agg(pl.len().alias("__span")))
+    bad = spans.filter(pl.col("__span") != pl.col("__n"))
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise ReportError(f"pairs (schema v2): feature {row['feature']}, partner {row['partner']} is sampled at "
+                          f"{row['__n']} τ, not the {row['__span']} contiguous map τ between its extremes; the "
+                          "table cannot be converted to the v3 τ range")
+    group = [*mapk, "feature", "bin"]
+    wide = wide.sort([*group, *ranks], nulls_last=True).with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int32).over(group).alias("order"), pl.lit(None, pl.Int32).alias("rank"))
+    top = top.drop("tau").with_columns(pl.lit(None, pl.Float64).alias("tau_min"),
+                                       pl.lit(None, pl.Float64).alias("tau_max"), pl.lit(None, pl.Int32).alias("order"))
+    out = pl.concat([wide.drop("__n", *ranks), top], how="diagonal_relaxed")
+    cats = [c for c in ("source", "hook", "metric", "set") if c in out.columns]
+    return out.with_columns(pl.col(*cats).cast(pl.Categorical), pl.col("feature", "partner", "bin", "order", "rank")
+                            .cast(pl.Int32), pl.col("I", "S").cast(pl.Float32))
+
+
+def _v2_to_v3(data: RunData) -> list[str]:
+    from interf_dsl.report.schema import conform
+
+    notes = []
+    if "pairs" in data.table_names and "tau" in data.table("pairs").columns:
+        df = _pairs_v2_to_v3(data.table("pairs"))
+        before = data.table("pairs").height
+        df, keys = conform("pairs", df)
+        data.run.setdefault("tables", {}).setdefault("pairs", {})["keys"] = keys
+        data.set_table("pairs", df)
+        notes.append(f"pairs: one row per (set, feature, partner) ({before} -> {df.height} rows): tau/rank of bin "
+                     "rows -> tau_min, tau_max, order (seeded order re-derived from the per-tau ranks); "
+                     "Categorical/int32/float32 columns")
+    data.run["schema_version"] = 3
+    return notes
+
+
+MIGRATIONS: dict[int, Callable[[RunData], list[str]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(data: RunData) -> list[str]:

@@ -19,7 +19,7 @@ from interf_dsl.errors import ReportError
 if TYPE_CHECKING:
     import polars as pl
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class TableSchema:
     stage: str
     keys: tuple[str, ...]
     columns: dict[str, tuple[str, str]] = field(default_factory=dict)
-    """column -> (dtype: str|i64|f64|bool|list, description); keys are documented here too."""
+    """column -> (dtype: str|i64|f64|bool|cat|i32|f32|list, description); keys are documented here too."""
     effect: EffectSpec | None = None
 
 
@@ -55,6 +55,7 @@ def _t(name: str, stage: str, keys: tuple[str, ...], effect: EffectSpec | None =
 
 
 _S, _I, _F = "str", "i64", "f64"
+_C, _I32, _F32 = "cat", "i32", "f32"  # narrow dtypes of the large map tables (pairs: ~2 M rows at 32k features)
 _EFFECT_COLS = dict(
     mode=(_S, "statistics mode: paper (the authors' protocol) or rigorous (METHOD.md §8)"),
     metric=(_S, "metric name"), estimator=(_S, "how the estimate and CI were computed"),
@@ -73,8 +74,17 @@ TABLES: dict[str, TableSchema] = {t.name: t for t in (
     _t("vocab", "atlas", ("token_id",)),
     _t("explanations", "atlas", ("source", "hook", "feature"), explanation=(_S, "feature explanation")),
     _t("embeddings", "atlas", ("source", "hook", "feature"), vector=("list", "embedding vector")),
-    _t("pairs", "map", ("source", "hook", "metric", "set", "feature", "partner", "tau"),
-       I=(_F, "interference"), S=(_F, "semantic similarity")),
+    _t("pairs", "map", ("source", "hook", "metric", "set", "feature", "partner"),
+       source=(_C, "source name"), hook=(_C, "hook name"), metric=(_C, "interference metric"),
+       set=(_C, "bin: seeded sample of partners per (bin, τ); top: top partners by I"),
+       feature=(_I32, "SAE feature index"), partner=(_I32, "partner feature index"),
+       I=(_F32, "interference"), S=(_F32, "semantic similarity (null without glosses)"),
+       bin=(_I32, "interference bin (-1 outside every bin)"),
+       tau_min=(_F, "bin rows: in the sample at every map τ in [tau_min, tau_max] (contiguous); top: null"),
+       tau_max=(_F, "bin rows: see tau_min; top: null"),
+       order=(_I32, "bin rows: index among the stored pairs of its (feature, bin) in the seeded order; the rank at "
+                    "τ is the index among those whose range holds τ; top: null"),
+       rank=(_I32, "top rows: rank by I; bin: null")),
     _t("map_stats", "map", ("source", "hook", "metric", "stat", "threshold")),
     _t("partner_counts", "map", ("source", "hook", "metric", "feature", "tau", "bin")),
     _t("links", "map", ("source", "hook", "metric", "feature", "partner")),
@@ -101,7 +111,8 @@ TABLES: dict[str, TableSchema] = {t.name: t for t in (
 )}
 
 STAGES = ("atlas", "map", "select", "prompts", "interventions", "transfer", "other")
-_DTYPES = {"str": "String", "i64": "Int64", "f64": "Float64", "bool": "Boolean"}
+_DTYPES = {"str": "String", "i64": "Int64", "f64": "Float64", "bool": "Boolean", "cat": "Categorical",
+           "i32": "Int32", "f32": "Float32"}
 
 
 def stage_of(table: str) -> str:

@@ -182,7 +182,7 @@ def test_run_json_records_provenance_and_never_a_key(run_plan, tmp_path, monkeyp
     assert "supersecretvalue123" not in text and "sk-abcdefghij" not in text and '"y"' not in text
     assert "MY_TARGET_KEY" in text  # the variable's name is fine, its value is not
     run = json.loads(text)
-    assert run["schema_version"] == 2 and run["seeds"] == {"plan": 5, "preset": "rigorous"}
+    assert run["schema_version"] == 3 and run["seeds"] == {"plan": 5, "preset": "rigorous"}
     assert {"python", "torch", "transformer_lens", "sae_lens", "litellm", "polars", "interf"} <= set(run["versions"])
     assert set(run["git"]) == {"commit", "dirty"} and run["spec"]["text"].startswith("experiment")
     assert run["plan"]["steps"][0]["cache_hit"] is False and run["plan"]["steps"][0]["hash"] == plan.steps[0].hash
