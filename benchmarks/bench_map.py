@@ -21,6 +21,7 @@ reports wall time and peak RSS of that process.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -184,10 +185,13 @@ def run_steps(n: int, budget_mb: float) -> dict:
                                         {"map:g": ("map", res)}))
         seconds = time.perf_counter() - t0
     targets, partners = sel.tables["targets"], sel.tables["partners"]
+    # the select outputs' digest: a pairs-table layout change must leave it unchanged
+    digest = hashlib.sha256(targets.write_csv().encode() + partners.write_csv().encode()).hexdigest()[:16]
     return {"n": n, "seconds": seconds, "map_seconds": t_map, "peak_rss_mb": peak_rss_mb(), "map_peak_rss_mb": map_peak,
             "pairs_rows": res.tables["pairs"].height, "clustering": res.meta["clustering"],
             "kernel": res.meta["decoder_cos.kernel"], "targets": targets.height, "partners": partners.height,
-            "target_taus": sorted(set(targets["tau"].to_list())), "load": os.getloadavg()}
+            "target_taus": sorted(set(targets["tau"].to_list())), "select_sha256": digest,
+            "load": os.getloadavg()}
 
 
 def _child(args) -> dict:
