@@ -56,6 +56,11 @@ def test_zoo_map_and_select(tmp_path, monkeypatch):
         # every interference bin is populated for some features (sampled and top partners, before any τ filter)
         kept = m.tables["pairs"].filter(pl.col("metric") == "decoder_cos")
         assert sorted(set(kept["bin"].to_list()) - {-1}) == [0, 1, 2, 3, 4], source
+        # schema v3: one row per (set, feature, partner); bin rows carry a τ range of the map's thresholds
+        assert kept.select("set", "feature", "partner").is_unique().all()
+        ranged = kept.filter(pl.col("set") == "bin")
+        assert ranged.height and (ranged["tau_min"] <= ranged["tau_max"]).all()
+        assert set(ranged["tau_min"].to_list()) | set(ranged["tau_max"].to_list()) <= set(MAP["thresholds"])
         counts = m.tables["partner_counts"]
         assert counts.filter((pl.col("tau") == 0.4) & (pl.col("bin") <= 2))["count"].max() > 0
         stats = m.tables["map_stats"].filter((pl.col("metric") == "decoder_cos") & (pl.col("stat") == "frac_I_below")
