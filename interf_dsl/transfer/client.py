@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -239,24 +240,42 @@ class TransferClient:
 
 
 def run_sync(coro: Any) -> Any:
-    """Run a coroutine of client calls in a fresh event loop, then close litellm's pooled HTTP sessions.
+    """Run a coroutine of client calls in a fresh event loop with one pooled HTTP session, then close it.
 
-    litellm caches aiohttp sessions per loop; left open they leak (and warn) when the loop closes.
+    litellm builds a new httpx client, hence a new TCP connection, for every OpenAI-compatible text completion
+    unless `litellm.aclient_session` is set; so for the duration of the loop it is set to a pooled client (keep-alive,
+    no connection cap: `TransferClient` bounds concurrency itself). A session the user set is left alone. litellm
+    also caches clients per loop; left open they leak (and warn) when the loop closes, so they are closed too.
     """
 
     async def main() -> Any:
+        own = _open_session()
         try:
             return await coro
         finally:
             await close_clients()
+            if own is not None:
+                await own.aclose()
+                sys.modules["litellm"].aclient_session = None
 
     return asyncio.run(main())
 
 
+def _open_session() -> Any:
+    """A pooled httpx client installed as litellm's session, or None when the user installed one."""
+    litellm = import_litellm()
+    if getattr(litellm, "aclient_session", None) is not None:
+        return None
+    import httpx
+
+    session = httpx.AsyncClient(limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+                                follow_redirects=True)
+    litellm.aclient_session = session
+    return session
+
+
 async def close_clients() -> None:
     """Close and forget litellm's cached async HTTP clients (no-op when litellm was never imported)."""
-    import sys
-
     if "litellm" not in sys.modules:
         return
     litellm = sys.modules["litellm"]

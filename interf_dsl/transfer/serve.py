@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import threading
 import time
@@ -66,9 +67,12 @@ def create_app(model: Any, *, name: str, max_batch: int = 32, batch_wait_ms: flo
     app = FastAPI(title=f"interf serve {name}")
     app.state.batcher = batcher
     app.state.requests = 0
+    app.state.peers = set()  # client (host, port)s seen: one per TCP connection, so tests can check pooling
 
     async def _faulted(request: Request, body: bytes) -> Response | str | None:
         app.state.requests += 1
+        if request.client is not None:
+            app.state.peers.add((request.client.host, request.client.port))
         if latency_ms > 0:
             await asyncio.sleep(latency_ms / 1000.0)
         forced = request.headers.get(FAULT_HEADER)
@@ -160,8 +164,10 @@ async def _run(batcher: Any, prompts: list[str], body: dict, k: int, n: int | No
         ids = batcher.encode(prompt)
         n_prompt += len(ids)
         for c in range(n):
-            gen = torch.Generator().manual_seed(int(seed) * 1000 + p_i * 100 + c if seed is not None
-                                                else torch.seed())
+            gen = None
+            if temperature > 0:  # greedy needs no generator (torch.seed() costs ~1 ms a request under load)
+                gen = torch.Generator().manual_seed(int(seed) * 1000 + p_i * 100 + c if seed is not None
+                                                    else random.getrandbits(63))
             jobs.append(generate(batcher, ids, max_tokens=max_tokens, temperature=temperature,
                                  top_logprobs=k, generator=gen))
             meta.append(len(ids))

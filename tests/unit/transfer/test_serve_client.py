@@ -120,3 +120,16 @@ def test_key_never_written(tmp_path, monkeypatch):
     for f in tmp_path.rglob("*"):
         if f.is_file():
             assert secret.encode() not in f.read_bytes()
+
+
+def test_connections_are_pooled_across_requests(tmp_path):
+    """litellm opens a TCP connection per text completion unless given a session; run_sync gives it one."""
+    from interf_dsl.transfer.client import run_sync
+    from interf_dsl.transfer.serve import ServerThread, create_app
+
+    app = create_app(tiny_model(), name="tiny", threads=1)
+    with ServerThread(app) as server:
+        client = TransferClient(_target(server.api_base, concurrency=4), tmp_path, api_base=server.api_base)
+        answers = run_sync(client.ask_all([Query(f"({i}) we went to", k=3) for i in range(40)]))
+    assert len(answers) == 40 and app.state.requests == 40
+    assert len(app.state.peers) <= 4  # one connection per concurrent slot, not one per request
