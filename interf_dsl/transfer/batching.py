@@ -130,7 +130,7 @@ class TokenStep:
 
 
 async def generate(batcher: Batcher, prompt_ids: list[int], *, max_tokens: int, temperature: float,
-                   top_logprobs: int, generator: torch.Generator) -> list[TokenStep]:
+                   top_logprobs: int, generator: torch.Generator | None) -> list[TokenStep]:
     """Generate `max_tokens` tokens (greedy at temperature 0, sampled otherwise) with per-step top logprobs."""
     import torch
 
