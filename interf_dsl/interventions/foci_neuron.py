@@ -3,7 +3,8 @@
 Input: the `_Env` of `foci.py`. Output: `interventions` rows. Neuron rows: condition `neuron` or
 `random_coordinate` (variance-matched, §8.15), level = degree bin, coordinate = the scaled coordinate (activation
 coordinate at the SAE hook, or MLP hidden unit at `blocks.L.mlp.hook_post` for `variant: mlp_hidden`), alpha =
-the scale. Type-injection rows: one per trial (count, base_count, success).
+the scale. Type-injection rows: one per trial (count, base_count, success, top_k, and the type's top-k ranks `ranks` /
+`base_ranks` for rescoring at a smaller k).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def type_units(env: Any) -> pl.DataFrame:
     """Table 1 trials of every type on this source (token sets of this source, or their union/intersection)."""
     import polars as pl
 
-    from interf_dsl.interventions.prompt_types import LEVELS, type_injection_rows
+    from interf_dsl.interventions.prompt_types import LEVELS, RANK_COLUMNS, type_injection_rows
 
     ts = env.inp.need("token_sets", env.ctx.step.id)
     types = env.block.get("types") or sorted(ts["type"].unique().to_list())
@@ -161,8 +162,12 @@ def type_units(env: Any) -> pl.DataFrame:
         sents = sentences_for_tokens(sents_all.rename({"type": "_t"}).with_columns(pl.col("_t").alias("token_str")),
                                      [typ], kind="type")[: int(env.block.get("sentences", 100))]
         rows = type_injection_rows(env.backend, sets, type_ids, sents, env.block, env.ctx.rng(f"types|{typ}"))
-        return pl.DataFrame([dict(r, source=env.source, focus="prompt", type=typ, level=r["condition"],
-                                  token_sets=set_source) for r in rows]) if rows else pl.DataFrame()
+        if not rows:
+            return pl.DataFrame()
+        df = pl.DataFrame([dict(r, source=env.source, focus="prompt", type=typ, level=r["condition"],
+                                token_sets=set_source) for r in rows])
+        # Typed even when every list is empty (List(Null) otherwise), so units concatenate and rescore alike.
+        return df.with_columns([pl.col(c).cast(pl.List(pl.Int32)) for c in RANK_COLUMNS])
 
     out = run_units(env.ctx, "type_injection", list(types), compute, f"type injection, {env.source}")
     return out if out is not None else pl.DataFrame()

@@ -99,7 +99,11 @@ TABLES: dict[str, TableSchema] = {t.name: t for t in (
     _t("interventions", "interventions", ("source", "hook", "focus", "tau", "type", "target", "feature", "coordinate",
                                           "sentence_id", "split", "level", "candidate", "alpha", "condition",
                                           "trial", "scale", "metric", "case"),
-       **_CASE_COLS),
+       **_CASE_COLS,
+       top_k=(_I, "type injection: the k of the top-k the trial was scored at"),
+       ranks=("list", "type injection: 0-based top-k positions of the type's tokens after injection (count at "
+                      "k' ≤ top_k = ranks below k'); absent in runs before it (no rescoring then)"),
+       base_ranks=("list", "type injection: the same for the original sentence (base_count at k')")),
     _t("effect_cases", "interventions", (*_EFFECT_KEYS, "case"), **_CASE_COLS),
     _t("effects", "interventions", _EFFECT_KEYS, EffectSpec(cases=("effect_cases", "interventions")),
        **_EFFECT_COLS),
