@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
         retry_after: Annotated[float, typer.Option(help="Retry-After seconds sent with an injected 429.")] = 0.05,
         stall_s: Annotated[float, typer.Option(help="How long an injected stall sleeps.")] = 60.0,
         threads: Annotated[int | None, typer.Option(help="torch intra-op threads (default: torch's).")] = None,
+        max_logprobs: Annotated[int, typer.Option(
+            help="Most top logprobs returned per token (a provider-like cap; OpenAI completions: 5).")] = 100,
     ) -> None:
         """Serve MODEL at http://HOST:PORT/v1 (completions, chat completions, models) with logprobs."""
         import uvicorn
@@ -35,7 +37,8 @@ def register(app: typer.Typer) -> None:
         faults = FaultConfig(parse_fault_args(fault or []), seed=fault_seed, retry_after_s=retry_after,
                              stall_s=stall_s)
         app_ = create_app(load_model(model), name=model.split(":")[-1], max_batch=max_batch,
-                          batch_wait_ms=batch_wait_ms, latency_ms=latency_ms, faults=faults, threads=threads)
+                          batch_wait_ms=batch_wait_ms, latency_ms=latency_ms, faults=faults, threads=threads,
+                          max_logprobs=max_logprobs)
         print(f"interf serve: {model} at http://{host}:{port}/v1 (litellm: model='openai/{model.split(':')[-1]}', "
               f"api_base='http://{host}:{port}/v1', any api_key)", flush=True)
         uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)

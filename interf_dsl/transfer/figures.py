@@ -1,8 +1,9 @@
 """Transfer kind: the Table-1 style grid figure (sources' rows and targets' rows together).
 
 Input: the `transfer_grid` table (model, role, type, condition, success_rate, ci_lo, ci_hi, stars, estimator, k).
-Output: one PNG: a heat map per type, one row per model (sources first, then targets labelled with their estimator,
-e.g. `target-tiny [logprobs k=10]` or `[sampling n=20]`), one column per condition; each cell shows the success rate
+Output: one PNG: a heat map per type, one row per model (sources first, labelled with the k they were scored or
+rescored at, e.g. `gpt2 (source, k=10)`, then targets labelled with their estimator, e.g.
+`target-tiny [logprobs k=10]` or `[sampling n=20]`), one column per condition; each cell shows the success rate
 in %, its stars and the CI.
 """
 
@@ -17,8 +18,8 @@ from interf_dsl.transfer.trials import CONDITIONS
 
 def row_label(r: dict) -> str:
     """A grid row's label; target rows carry their estimator so a sampling row is never read as logprobs."""
-    if r["role"] == "source":
-        return f"{r['model']} (source)"
+    if r["role"] == "source":  # the k says whether the sources were rescored at the target's k
+        return f"{r['model']} (source{', k=' + str(r['k']) if r.get('k') is not None else ''})"
     est = r["estimator"] or ""
     detail = f"k={r['k']}" if r.get("k") is not None else ""
     return f"{r['model']} [{est}{' ' + detail if detail else ''}]"

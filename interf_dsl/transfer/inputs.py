@@ -3,8 +3,10 @@
 Input: the step context (its `select`, `prompts` and prompt-focus `intervene` inputs) and the `transfer` params.
 Output: `{type: {condition: [token strings]}}` (the union, or intersection, sets of the sources, or an external
 file), `{type: [(sentence_id, text)]}` (the prompts step's type sentences, or an external prompt set), the sources'
-prompt-focus effects, and the injection protocol (tokens per trial, format) taken from the prompt focus block so
-the target sees prompts built exactly like the sources'.
+prompt-focus effects, the sources' effects rescored at a smaller k from their per-trial `interventions` rows
+(`rescored_source_effects`: same estimator code as the intervene step, `foci.aggregate`), and the injection protocol
+(tokens per trial, format) taken from the prompt focus block so the target sees prompts built exactly like the
+sources'.
 """
 
 from __future__ import annotations
@@ -98,3 +100,61 @@ def prompt_protocol(ctx: Any, tr: dict[str, Any]) -> dict[str, Any]:
         "format": str(tr.get("format") or block.get("format") or DEFAULT_FORMAT),
         "source_top_k": int(block["top_k"]) if block.get("top_k") else None,
     }
+
+
+def _type_trials(res: Any) -> pl.DataFrame | None:
+    """The type-injection rows of one intervene result's `interventions` table (None when it has none)."""
+    df = res.tables.get("interventions")
+    if df is None or df.height == 0 or "base_count" not in df.columns or "focus" not in df.columns:
+        return None
+    df = df.filter((pl.col("focus") == "prompt") & pl.col("base_count").is_not_null())
+    return df if df.height else None
+
+
+def _intervene_params(ctx: Any, step_id: str, stats: dict[str, Any]) -> dict[str, Any]:
+    """The intervene step's own params (its stats settings), or the transfer step's stats without a plan."""
+    plan = getattr(ctx, "plan", None)
+    step = plan.step(step_id) if plan is not None else None
+    params = dict(step.params) if step is not None else {"stats": dict(stats)}
+    # Route `aggregate` to the type-injection estimators whatever else the block says.
+    return {**params, "focus": "prompt", "block": {**(params.get("block") or {}), "mode": "type_injection"}}
+
+
+def source_trials_top_k(ctx: Any) -> int | None:
+    """The smallest top_k the sources' type-injection trials were scored at (None without such rows or column)."""
+    ks = [int(df["top_k"].min()) for _, res in ctx.inputs_of_kind("intervene")
+          if (df := _type_trials(res)) is not None and "top_k" in df.columns and df["top_k"].null_count() == 0]
+    return min(ks) if ks else None
+
+
+def rescored_source_effects(ctx: Any, k: int, stats: dict[str, Any]) -> tuple[pl.DataFrame | None, str]:
+    """The sources' prompt-focus effects recomputed with every trial rescored at top-k = `k`.
+
+    Every intervene input's type-injection rows are rescored from their per-trial ranks
+    (`prompt_types.rescore_rows`) and aggregated by the intervene step's own code and stats settings
+    (`foci.aggregate`: paper and rigorous rows, CIs, sample sizes, BH). All sources or none: when any lacks the
+    rank columns (a run from before them), nothing is rescored and the reason is returned.
+
+    Returns:
+        (effects with a `k` column, or None; a sentence saying what was done or why not).
+    """
+    from interf_dsl.interventions.foci import aggregate
+    from interf_dsl.interventions.prompt_types import can_rescore, rescore_rows
+
+    found = [(step_id, df) for step_id, res in ctx.inputs_of_kind("intervene") if (df := _type_trials(res)) is not None]
+    if not found:
+        return None, "no type-injection interventions rows among the inputs: the sources cannot be rescored"
+    for step_id, df in found:
+        why = can_rescore(df)
+        if why is not None:
+            return None, f"{step_id}: {why}"
+    parts = []
+    for step_id, df in found:
+        effects, _, _ = aggregate(rescore_rows(df, k), _intervene_params(ctx, step_id, stats), ctx.log)
+        if effects.height:
+            parts.append(effects.filter(pl.col("focus") == "prompt"))
+    if not parts:
+        return None, f"rescoring at k={k} left no effects rows"
+    out = pl.concat(parts, how="diagonal_relaxed").with_columns(pl.lit(k, dtype=pl.Int64).alias("k"))
+    return out, (f"rescored at k={k} from the per-trial ranks of {', '.join(s for s, _ in found)} "
+                 f"({sum(df.height for _, df in found)} trials)")

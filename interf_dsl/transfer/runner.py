@@ -4,10 +4,12 @@ Input (params): `target` (one target mapping), `transfer` (types, sentences, tri
 `stats`; inputs: `select` (token_sets), `prompts` (sentences), the prompt-focus `intervene` steps (effects, for the
 sources' rows and the transfer ratio). Output: tables `transfer_trials`, `transfer`, `transfer_grid`,
 `transfer_ratio`; the grid figure; meta with the probe's capabilities, the protocol (estimator, k), the k at which
-the sources' baselines must be recomputed, and per-target accounting (requests, tokens, cost, cache hits).
+the sources' baselines must be recomputed and the k they were rescored at, and per-target accounting (requests,
+tokens, cost, cache hits).
 
 Order: readiness check (stops at once listing what is missing) → start `interf serve` for a `serve:` target →
-capability probe → trials in checkpointed units → statistics → figure → stop the server.
+capability probe → trials in checkpointed units → the sources rescored at the target's k when it is below theirs
+(from their per-trial ranks, METHOD.md §8.10) → statistics → figure → stop the server.
 """
 
 from __future__ import annotations
@@ -51,12 +53,39 @@ def run(ctx: Any) -> StepResult:
         store = ctx.units("trials")
         errors = run_sync(run_units(client, units, protocol, lookup, store,
                                        ctx.progress(len(units), f"transfer {target.name}")))
-    meta = _meta(target, caps, protocol, client, effects, proto, len(units), len(errors))
+    effects, sources = _sources_at_k(ctx, effects, proto, protocol, stats)
+    meta = _meta(target, caps, protocol, client, sources, proto, len(units), len(errors))
     if errors:
         raise BackendError(f"transfer to {target.name} stopped: {len(errors)} of {len(units)} sentence units failed "
                            f"after retries; {len(units) - len(errors)} finished units are kept (rerun to resume). "
                            f"First: {errors[0]}", hint="check the endpoint, or raise max_retries / timeout_s")
     return _result(ctx, store, units, protocol, stats, effects, meta, target)
+
+
+def _sources_at_k(ctx: Any, effects: pl.DataFrame, proto: dict, protocol: dict,
+                  stats: dict) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The sources' effects at the target's k when it is below theirs (rescored), else as they are; and what was done.
+
+    Returns:
+        (effects with a `k` column when the k is known, {source_top_k, recompute_k, rescored_k, k, note}).
+    """
+    source_k = proto.get("source_top_k") or tin.source_trials_top_k(ctx)
+    need = source_recompute_k([{"protocol": protocol}], source_k) if source_k else None
+    info: dict[str, Any] = {"source_top_k": source_k, "recompute_k": need, "rescored_k": None, "k": source_k}
+    if protocol["estimator"] != "logprobs":
+        info["note"] = (f"{protocol['estimator']} estimator: there is no k to match; the sources are kept at "
+                        f"k={source_k}")
+    elif need is None:
+        info["note"] = _no_rescore_note(source_k, protocol["k"])
+    else:
+        rescored, info["note"] = tin.rescored_source_effects(ctx, need, stats)
+        if rescored is not None:
+            ctx.log(f"transfer: sources {info['note']}")
+            return rescored, {**info, "rescored_k": need, "k": need}
+        ctx.log(f"transfer: WARNING the sources stay at k={source_k}, not the target's k={need}: {info['note']}")
+    if effects.height and source_k is not None:
+        effects = effects.with_columns(pl.lit(int(source_k), dtype=pl.Int64).alias("k"))
+    return effects, info
 
 
 def _served(target: TargetSpec) -> Any:
@@ -93,18 +122,29 @@ def _units(ctx: Any, tr: dict, sets: dict, sentences: dict, proto: dict) -> list
     return units
 
 
-def _meta(target: TargetSpec, caps: Any, protocol: dict, client: TransferClient, effects: pl.DataFrame,
+def _no_rescore_note(source_k: int | None, k: int) -> str:
+    if source_k is None:
+        return "the sources' top_k is unknown (no prompt-focus block or per-trial rows): not rescored"
+    if source_k == k:
+        return f"the target's k equals the sources' k={k}: no rescoring needed"
+    return f"the target's k={k} is above the sources' k={source_k}: they cannot be rescored upwards"
+
+
+def _meta(target: TargetSpec, caps: Any, protocol: dict, client: TransferClient, sources: dict[str, Any],
           proto: dict, n_units: int, n_failed: int) -> dict[str, Any]:
-    source_k = proto.get("source_top_k")
     meta_protocol = {**protocol, **{k: v for k, v in proto.items() if k != "source_top_k"}}
-    recompute = source_recompute_k([{"protocol": protocol}], source_k) if source_k else None
+    logprobs = protocol["estimator"] == "logprobs"
     return {
         "target": {k: v for k, v in target.to_json().items() if k != "api_key"},
         "capabilities": capabilities_json(caps),
         "protocol": meta_protocol,
-        "source_top_k": source_k,
-        "sources_recompute_k": recompute,
-        "sources_comparable": recompute is None and protocol["estimator"] == "logprobs",
+        "source_top_k": sources["source_top_k"],
+        "sources_recompute_k": sources["recompute_k"],
+        "sources_rescored_k": sources["rescored_k"],
+        "sources_k": sources["k"],
+        "sources_rescore": sources["note"],
+        # Like for like: both scored at the same k (a source k unknown to the step is taken as matching, as before).
+        "sources_comparable": logprobs and (sources["k"] is None or sources["k"] == protocol["k"]),
         "accounting": client.acct.to_json(),
         "units": n_units, "units_failed": n_failed,
         "ratio_method": "delta method on the paired cluster-bootstrap diff (target) and the sources' "
@@ -122,9 +162,9 @@ def _result(ctx: Any, store: Any, units: list[Unit], protocol: dict, stats: dict
     trials = (pl.concat(parts) if parts else pl.DataFrame(schema=TRIALS_SCHEMA)).sort(
         ["type", "condition", "sentence_id", "trial"])
     summary = summarize(trials, stats) if trials.height else pl.DataFrame()
-    ratio = transfer_ratios(summary, source_diffs(effects), float(stats.get("ci", 0.95))) if trials.height \
-        else pl.DataFrame()
-    grid = grid_rows(summary, effects) if trials.height else pl.DataFrame()
+    ratio = transfer_ratios(summary, source_diffs(effects), float(stats.get("ci", 0.95)), meta["sources_k"]) \
+        if trials.height else pl.DataFrame()
+    grid = grid_rows(summary, effects, meta["sources_k"]) if trials.height else pl.DataFrame()
     files = {}
     samples = {target.name: protocol["samples"]} if protocol["estimator"] == "sampling" else {}
     fig = draw_grid(grid, ctx.work_dir / "transfer_grid.png", samples) if grid.height else None

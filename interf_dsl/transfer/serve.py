@@ -58,8 +58,13 @@ def _request_json(raw: bytes) -> dict[str, Any] | Response:
 
 
 def create_app(model: Any, *, name: str, max_batch: int = 32, batch_wait_ms: float = 5.0,
-               latency_ms: float = 0.0, faults: FaultConfig | None = None, threads: int | None = None) -> FastAPI:
-    """Build the ASGI app serving `model` under the model id `name`."""
+               latency_ms: float = 0.0, faults: FaultConfig | None = None, threads: int | None = None,
+               max_logprobs: int = MAX_LOGPROBS) -> FastAPI:
+    """Build the ASGI app serving `model` under the model id `name`.
+
+    `max_logprobs` caps the top logprobs returned per token, like a provider's cap (OpenAI completions: 5), so tests
+    can drive the k = min(requested, offered) protocol and the sources' rescoring.
+    """
     from interf_dsl.transfer.batching import Batcher
 
     faults = faults or FaultConfig()
@@ -104,7 +109,7 @@ def create_app(model: Any, *, name: str, max_batch: int = 32, batch_wait_ms: flo
             return body
         prompts = body.get("prompt", "")
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        k = min(int(body.get("logprobs") or 0), MAX_LOGPROBS)
+        k = min(int(body.get("logprobs") or 0), max_logprobs)
         choices, usage = await _run(batcher, prompts, body, k)
         out = []
         for i, (steps, _) in enumerate(choices):
@@ -130,7 +135,7 @@ def create_app(model: Any, *, name: str, max_batch: int = 32, batch_wait_ms: flo
             return body
         prompt = render_chat(batcher.tokenizer, body.get("messages", []))
         want = bool(body.get("logprobs"))
-        k = min(int(body.get("top_logprobs") or 0), MAX_LOGPROBS) if want else 0
+        k = min(int(body.get("top_logprobs") or 0), max_logprobs) if want else 0
         choices, usage = await _run(batcher, [prompt], body, k, n=int(body.get("n") or 1))
         out = []
         for i, (steps, _) in enumerate(choices):

@@ -1,7 +1,8 @@
 """Transfer kind: statistics of the `transfer_trials` table → the `transfer` summary and the transfer ratio.
 
 Input: trial rows (target, type, condition, sentence_id, trial, estimator, k, count, baseline_count, success), the
-`stats` section, and the sources' prompt-focus `effects` rows. Output, per target × type × condition: success rate
+`stats` section, and the sources' prompt-focus `effects` rows (rescored at the target's k when it is below theirs,
+see `inputs.rescored_source_effects`; their k labels the grid's source rows and the ratio's `source_k`). Output, per target × type × condition: success rate
 with a sentence-clustered bootstrap CI (pooled rate; sentences resampled), the difference to the random condition
 with a paired cluster-bootstrap CI (every condition runs on the same sentences), Cohen's h vs random, Welch's t p
 and stars on the 0/1 trials (paper mode, pseudo-replicated as the authors did), a cluster-robust p (OLS with
@@ -100,8 +101,11 @@ def source_diffs(effects: pl.DataFrame) -> dict[tuple[str, str, str], tuple[floa
 
 
 def transfer_ratios(summary: pl.DataFrame, sources: dict[tuple[str, str, str], tuple[float, float, float]],
-                    ci: float = 0.95) -> pl.DataFrame:
-    """Target effect / source effect per target × type × condition × source, with a delta-method CI."""
+                    ci: float = 0.95, source_k: int | None = None) -> pl.DataFrame:
+    """Target effect / source effect per target × type × condition × source, with a delta-method CI.
+
+    `source_k` labels the k the sources' effects were scored (or rescored) at; the target's is in its summary.
+    """
     from statistics import NormalDist
 
     z = NormalDist().inv_cdf(0.5 + ci / 2)
@@ -119,15 +123,18 @@ def transfer_ratios(summary: pl.DataFrame, sources: dict[tuple[str, str, str], t
                 lo, hi = ratio - z * se, ratio + z * se
             rows.append({"target": r["target"], "type": typ, "condition": cond, "source": src,
                          "target_effect": t, "source_effect": s, "ratio": ratio, "ratio_lo": lo, "ratio_hi": hi,
-                         "method": "delta", "estimator": r["estimator"]})
+                         "method": "delta", "estimator": r["estimator"], "k": r["k"], "source_k": source_k})
     schema = {"target": pl.Utf8, "type": pl.Utf8, "condition": pl.Utf8, "source": pl.Utf8,
               "target_effect": pl.Float64, "source_effect": pl.Float64, "ratio": pl.Float64, "ratio_lo": pl.Float64,
-              "ratio_hi": pl.Float64, "method": pl.Utf8, "estimator": pl.Utf8}
+              "ratio_hi": pl.Float64, "method": pl.Utf8, "estimator": pl.Utf8, "k": pl.Int64, "source_k": pl.Int64}
     return pl.DataFrame(rows, schema=schema)
 
 
-def grid_rows(summary: pl.DataFrame, effects: pl.DataFrame) -> pl.DataFrame:
-    """The Table-1 grid: sources' rows (from their effects) and the targets' rows, one row per model × type × cond."""
+def grid_rows(summary: pl.DataFrame, effects: pl.DataFrame, source_k: int | None = None) -> pl.DataFrame:
+    """The Table-1 grid: sources' rows (from their effects) and the targets' rows, one row per model × type × cond.
+
+    A source row's `k` is the effects' `k` column (set when they were rescored at the target's k), else `source_k`.
+    """
     rows = []
     if effects.height and "estimator" in effects.columns:
         src = effects.filter((pl.col("focus") == "prompt") & (pl.col("metric") == "success_rate")
@@ -140,7 +147,8 @@ def grid_rows(summary: pl.DataFrame, effects: pl.DataFrame) -> pl.DataFrame:
             seen.add(key)
             rows.append({"model": r["source"], "role": "source", "type": r["type"], "condition": r["level"],
                          "success_rate": r["estimate"], "ci_lo": r["ci_lo"], "ci_hi": r["ci_hi"],
-                         "stars": r.get("stars") or "", "estimator": "logprobs", "k": None})
+                         "stars": r.get("stars") or "", "estimator": "logprobs",
+                         "k": r["k"] if r.get("k") is not None else source_k})
     for r in summary.to_dicts():
         rows.append({"model": r["target"], "role": "target", "type": r["type"], "condition": r["condition"],
                      "success_rate": r["success_rate"], "ci_lo": r["ci_lo"], "ci_hi": r["ci_hi"],

@@ -61,6 +61,7 @@ def _type_units(top_k: int) -> pl.DataFrame:
     block = {"mode": "type_injection", "tokens_per_trial": 4, "top_k": top_k, "trials": 8, "sentences": 3}
     ctx = FakeCtx(params={"focus": "prompt", "source": "tiny", "block": block}, tables=tables, sae_obj=None,
                   work_dir=Path("."))
+    ctx.rng = lambda stream="": np.random.default_rng(7)  # FakeCtx's rng hashes str (varies per process)
     inp = SimpleNamespace(need=lambda name, step_id: tables[name])
     env = SimpleNamespace(ctx=ctx, inp=inp, block=block, source="tiny", backend=HookedBackend(model, name="tiny"))
     return type_units(env)

@@ -122,3 +122,33 @@ def make_ctx(work_dir: Path, target: dict[str, Any], *, trials: int = 3, sentenc
     if with_effects:
         inputs["intervene:prompt:gpt2"] = ("intervene", StepResult(tables={"effects": source_effects()}))
     return Ctx(params=params, work_dir=Path(work_dir), inputs=inputs)
+
+
+def source_interventions(top_k: int, *, trials: int = 4, source: str = "tiny-src") -> pl.DataFrame:
+    """A source's type-injection `interventions` rows on the tiny model at `top_k` (as `foci_neuron.type_units`).
+
+    The source scores a broad id set (every 3rd vocabulary word plus the labelled strings) so its top-k holds
+    several type tokens and the count depends on k.
+    """
+    from transfer_server import tiny_model
+
+    from interf_dsl.execute.backends.hooked import HookedBackend
+    from interf_dsl.interventions.prompt_types import RANK_COLUMNS, type_injection_rows
+
+    model = tiny_model()
+    backend = HookedBackend(model, name=source)
+    ts = tiny_token_sets()
+    sents = tiny_sentences()
+    broad = sorted({i for i in range(len(model.tokenizer)) if i % 3 == 0})
+    parts = []
+    for n, typ in enumerate(("location", "animal")):
+        sets = {lv: ts.filter((pl.col("type") == typ) & (pl.col("level") == lv))["token_str"].to_list()
+                for lv in ("target", "high", "medium", "random")}
+        ids = broad + [model.tokenizer.encode(s, add_special_tokens=False)[0] for s in sets["target"]]
+        rows = type_injection_rows(backend, sets, ids, sents.filter(pl.col("type") == typ).to_dicts(),
+                                   {"tokens_per_trial": 5, "top_k": top_k, "trials": trials},
+                                   np.random.default_rng(n))
+        parts.append(pl.DataFrame([dict(r, source=source, focus="prompt", type=typ, level=r["condition"],
+                                        token_sets="union") for r in rows])
+                     .with_columns([pl.col(c).cast(pl.List(pl.Int32)) for c in RANK_COLUMNS]))
+    return pl.concat(parts)
