@@ -43,17 +43,54 @@ def _levels(sv, feature, partner, taus_t, labels):
     return (sv[:, None] < taus_t[None, :]).sum(1, dtype=torch.int32)  # NaN (no glosses) passes nothing
 
 
-def top_partners(i_blk, s_blk, rows, k):
-    """The k partners with the largest I per row (the diagonal holds -inf)."""
+def top_partners(i_blk, s_blk, rows, k, cand=None):
+    """The k partners with the largest I per row (the diagonal holds -inf), best first.
+
+    With `cand` (every cell with I >= the candidate minimum), rows holding at least k candidates take them from
+    the candidates (their top k are all candidates): one sort of a few thousand entries instead of a topk over
+    every cell. The other rows use a dense topk.
+    """
     import torch
 
     kk = min(k, i_blk.shape[1] - 1)
     if kk <= 0:
         return {}
-    vals, cols = torch.topk(i_blk, kk, dim=1)
-    sv = torch.gather(s_blk, 1, cols) if s_blk is not None else torch.full_like(vals, float("nan"))
-    return {"feature": rows.int().repeat_interleave(kk), "partner": cols.reshape(-1).int(), "I": vals.reshape(-1),
-            "S": sv.reshape(-1), "rank": torch.arange(kk, device=i_blk.device, dtype=torch.int16).repeat(len(rows))}
+    nr = i_blk.shape[0]
+    if cand is None:
+        dense_rows = torch.arange(nr, device=i_blk.device)
+        sparse = {}
+    else:
+        local = cand["feature"].long() - int(rows[0])
+        enough = torch.bincount(local, minlength=nr) >= kk
+        dense_rows = (~enough).nonzero().squeeze(1)
+        sparse = _top_from_candidates(cand, local, enough, kk)
+    dense = {}
+    if dense_rows.numel():
+        vals, cols = torch.topk(i_blk[dense_rows], kk, dim=1)
+        sv = torch.gather(s_blk[dense_rows], 1, cols) if s_blk is not None else torch.full_like(vals, float("nan"))
+        dense = {"feature": rows[dense_rows].int().repeat_interleave(kk), "partner": cols.reshape(-1).int(),
+                 "I": vals.reshape(-1), "S": sv.reshape(-1),
+                 "rank": torch.arange(kk, device=i_blk.device, dtype=torch.int16).repeat(dense_rows.numel())}
+    both = cat([d for d in (sparse, dense) if d])
+    order = torch.argsort(both["feature"].long() * kk + both["rank"].long())
+    return {key: val[order] for key, val in both.items()}
+
+
+def _top_from_candidates(cand, local, enough, kk):
+    """The kk best candidates of each row flagged `enough` (rows sorted, best first within a row)."""
+    import torch
+
+    sel = enough[local].nonzero().squeeze(1)
+    if sel.numel() == 0:
+        return {}
+    by_i = sel[torch.argsort(-cand["I"][sel], stable=True)]
+    by_row = by_i[torch.argsort(local[by_i], stable=True)]
+    _, counts = torch.unique_consecutive(local[by_row], return_counts=True)
+    rank = torch.arange(by_row.numel(), device=by_row.device) - torch.repeat_interleave(
+        torch.cumsum(counts, 0) - counts, counts)
+    top = by_row[rank < kk]
+    return {"feature": cand["feature"][top].int(), "partner": cand["partner"][top].int(), "I": cand["I"][top],
+            "S": cand["S"][top], "rank": rank[rank < kk].to(torch.int16)}
 
 
 def candidates(i_blk, s_blk, mask, rows, bins, taus_t, labels):
@@ -68,6 +105,42 @@ def candidates(i_blk, s_blk, mask, rows, bins, taus_t, labels):
         feature, partner = rows[flat // n], flat % n
         return {"feature": feature, "partner": partner, "I": iv, "S": sv, "bin": bins.codes(iv).long(),
                 "level": _levels(sv, feature, partner, taus_t, labels)}
+
+
+def bin_counts(dense_above, cand, r0, nr, bins, nt):
+    """Exact partners per (row, bin, τ) of a block: [nr, n_bins, nt] int32.
+
+    Bins above the first are counted from the candidates (every cell there is one). The first bin is the dense
+    count of cells with I >= its lower edge passing τ (`dense_above`, [nr, nt] from the fused pass) minus the
+    candidates above its upper edge passing τ. Passing is nested (a cell passes τ_t iff its level > t), so one
+    histogram over (row, bin, level) and a reverse cumulative sum give every τ at once.
+    """
+    import torch
+
+    nb = bins.n
+    row = cand["feature"].long() - r0
+    level = cand["level"].long().clamp(0, nt)
+
+    def passing(group, lv, groups):  # [groups, nt]: entries per group with level >= t + 1
+        h = torch.bincount(group * (nt + 1) + lv, minlength=groups * (nt + 1)).view(groups, nt + 1)
+        return h.flip(1).cumsum(1).flip(1)[:, 1:]
+
+    per_bin = passing(row * (nb + 1) + cand["bin"].long() + 1, level, nr * (nb + 1)).view(nr, nb + 1, nt)[:, 1:]
+    iv, e1 = cand["I"], bins.edges[1]
+    high = ((iv > e1) if (nb == 1 and bins.last_closed) else (iv >= e1)).nonzero().squeeze(1)
+    out = per_bin.to(torch.int32)
+    out[:, 0] = dense_above - passing(row[high], level[high], nr).to(torch.int32)
+    return out
+
+
+def sparse_below(cand, thresholds, n_cells):
+    """Cells with I < t for thresholds t at or above the candidate minimum: n_cells minus the candidates >= t."""
+    import torch
+
+    if not thresholds:
+        return torch.zeros(0, dtype=torch.long)
+    thr = torch.tensor(thresholds, dtype=cand["I"].dtype, device=cand["I"].device)
+    return n_cells - (cand["I"][:, None] >= thr[None, :]).sum(0, dtype=torch.long)
 
 
 def links(cand, link_min, link_max_semantic):

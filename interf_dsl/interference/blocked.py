@@ -82,7 +82,7 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
     import torch
 
     from interf_dsl.interference import block_parts as bp
-    from interf_dsl.interference.dense import I_THRESHOLDS, S_THRESHOLDS, BlockStats
+    from interf_dsl.interference.dense import I_THRESHOLDS, S_THRESHOLDS, BlockStats, dense_i_thresholds
 
     n, nb, nt = vectors.shape[0], bins.n, len(taus)
     dev, dt = vectors.device, vectors.dtype
@@ -101,6 +101,8 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
     # before the block buffers exist, so its transients do not add to their peak
     sums = bp.closed_form_sums(vectors, embeddings) if has_s and transform is None else None
     stats = BlockStats(bins, taus, mode, n, sp_min)
+    i_dense = dense_i_thresholds(sp_min)  # the other App. F I thresholds are counted from the candidates
+    n_d = nt if mode != "none" else 0
     buf_i = torch.zeros(b, n, dtype=dt, device=dev)
     buf_s = torch.zeros(b, n, dtype=dt, device=dev) if has_s else None
     mask = torch.zeros(b, n, dtype=torch.bool, device=dev)
@@ -126,12 +128,15 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
             lab_rows[:, :nr] = lab_all[:, r0:r1]
         # the fused kernel always sees the full [b, n] buffers (one compiled shape); rows past nr are ignored
         st = stats(buf_i, buf_s, lab_rows, lab_all, mask)[:nr]
-        if n_c:
-            counts[r0:r1] = st[:, :n_c].reshape(nr, nb, nt).cpu()
-        below += st[:, n_c:].sum(0, dtype=torch.long) - nr  # minus the diagonal, below every threshold
-        parts["top"].append(bp.top_partners(i_blk, s_blk, rows, top_partners))
         cand = bp.candidates(i_blk, s_blk, mask[:nr], rows, bins, taus_t, cluster_labels)
+        parts["top"].append(bp.top_partners(i_blk, s_blk, rows, top_partners, cand))
         with bp.single_thread():  # many small ops: OpenMP barriers cost more than they gain (worse under load)
+            if n_c:
+                counts[r0:r1] = bp.bin_counts(st[:, :n_d], cand, r0, nr, bins, nt).cpu()
+            # App. F counts (the diagonal, -inf, is below every threshold: minus nr)
+            dense_below = st[:, n_d:].sum(0, dtype=torch.long)
+            sparse_below = bp.sparse_below(cand, I_THRESHOLDS[len(i_dense):], nr * n)
+            below += torch.cat([dense_below[:len(i_dense)], sparse_below, dense_below[len(i_dense):]]) - nr
             parts["link"].append(bp.links(cand, link_min, link_max_semantic))
             parts["bin"].append(bp.sparse_bins(cand, top_partners, nt, nb, seed))
             first, fig = walk.first_bin(i_blk, s_blk, bins, rows, taus_t, cluster_labels, top_partners, nt,

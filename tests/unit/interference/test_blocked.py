@@ -83,6 +83,45 @@ def test_blocked_equals_dense(transform):
     assert float((small.sample_i[:, None] - i_mat[off][None, :]).abs().amin(1).max()) < 1e-5
 
 
+@pytest.mark.parametrize(("spec", "link_min"), [
+    ("[0,.15) [.15,.5) [.5,1]", 0.05),  # link_min below the first bin's top: first-bin cells are candidates too
+    ("[-.2,.3]", 0.2),                  # one closed bin: every cell in it is a candidate
+    ("[0,.1) [.1,.3)", 0.2),            # last edge below 1: cells above it belong to no bin
+])
+def test_counts_and_thresholds_with_unusual_bins(spec, link_min):
+    """Per-(bin, τ) counts and App. F counts come partly from candidates: exact for any bin layout."""
+    import torch
+
+    from interf_dsl.interference.dense import I_THRESHOLDS
+
+    torch.manual_seed(1)
+    n = 41
+    v, e = unit(torch.randn(n, 3)), unit(torch.randn(n, 3))
+    bins = parse_bins(spec)
+    out = compute_map(v, e, bins, TAUS, top_partners=500, memory_budget_mb=0.002, link_min=link_min)
+    i_mat, s_mat = v @ v.T, e @ e.T
+    off = ~torch.eye(n, dtype=torch.bool)
+    codes = bins.codes(i_mat)
+    for t, tau in enumerate(TAUS):
+        for b in range(bins.n):
+            assert torch.equal(out.counts[:, b, t], ((codes == b) & (s_mat < tau) & off).sum(1).int()), (b, t)
+    for k, t in enumerate(I_THRESHOLDS):
+        assert int(out.i_below[k]) == int(((i_mat < t) & off).sum()), t
+    # top partners: rows with >= k candidates take them from the candidates, the others from a dense topk
+    masked = i_mat.masked_fill(~off, float("-inf"))
+    n_cand = (masked >= min(bins.edges[1] if bins.n > 1 else bins.edges[0], link_min)).sum(1)
+    k = int(n_cand.float().median())
+    assert bool((n_cand >= k).any()) and bool((n_cand < k).any())  # both paths run
+    few = compute_map(v, e, bins, TAUS, top_partners=k, memory_budget_mb=0.002, link_min=link_min)
+    ref_vals, ref_cols = torch.topk(masked, k, dim=1)
+    top = few.top_rows
+    assert top["feature"].tolist() == [f for f in range(n) for _ in range(k)]
+    assert top["rank"].tolist() == list(range(k)) * n
+    assert torch.allclose(top["I"].view(n, k), ref_vals)
+    assert torch.equal(top["partner"].view(n, k).long(), ref_cols)  # no ties in random data
+    assert torch.allclose(top["S"], s_mat[top["feature"].long(), top["partner"].long()])
+
+
 def test_cluster_exclusion_blocked_equals_dense():
     import torch
 
