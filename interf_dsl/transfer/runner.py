@@ -53,12 +53,12 @@ def run(ctx: Any) -> StepResult:
         store = ctx.units("trials")
         errors = run_sync(run_units(client, units, protocol, lookup, store,
                                        ctx.progress(len(units), f"transfer {target.name}")))
-    effects, sources = _sources_at_k(ctx, effects, proto, protocol, stats)
-    meta = _meta(target, caps, protocol, client, sources, proto, len(units), len(errors))
     if errors:
         raise BackendError(f"transfer to {target.name} stopped: {len(errors)} of {len(units)} sentence units failed "
                            f"after retries; {len(units) - len(errors)} finished units are kept (rerun to resume). "
                            f"First: {errors[0]}", hint="check the endpoint, or raise max_retries / timeout_s")
+    effects, sources = _sources_at_k(ctx, effects, proto, protocol, stats)
+    meta = _meta(target, caps, protocol, client, sources, proto, len(units), 0)
     return _result(ctx, store, units, protocol, stats, effects, meta, target)
 
 
