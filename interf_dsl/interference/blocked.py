@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import torch
 
 _BYTES_PER_CELL = 16  # I and S (fp32), the candidate mask, transients of topk and the fused pass (measured)
+CHUNK_COLS = 2048  # CPU: a [b, 2048] chunk of I and S (4 MB at b = 256) is still in cache for the fused pass
 FIGURE_PAIRS_PER_ROW = 32  # uniform pair sample kept per feature for the figures
 
 
@@ -59,7 +60,8 @@ def block_rows_for(n: int, memory_budget_mb: float) -> int:
 def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bins, taus: tuple[float, ...], *,
                 top_partners: int = 20, memory_budget_mb: float = 1024, transform: str | None = None,
                 cluster_labels: list[torch.Tensor] | None = None, link_min: float = 0.2,
-                link_max_semantic: float = 0.3, seed: int = 0, progress=None) -> BlockedMap:
+                link_max_semantic: float = 0.3, seed: int = 0, progress=None,
+                chunk_cols: int | None = None) -> BlockedMap:
     """Compute the blocked interference map.
 
     Args:
@@ -75,6 +77,7 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
         link_max_semantic: ... and S < link_max_semantic.
         seed: seed of the partner sampling order.
         progress: optional handle with `advance(n)`, called after every block.
+        chunk_cols: columns per GEMM + fused-pass chunk on CPU (default `CHUNK_COLS`; whole rows on a GPU).
 
     Returns:
         The `BlockedMap`.
@@ -107,27 +110,35 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
     buf_s = torch.zeros(b, n, dtype=dt, device=dev) if has_s else None
     mask = torch.zeros(b, n, dtype=torch.bool, device=dev)
     abs_sums = dict.fromkeys(("s", "i", "si"), 0.0)
+    block_sums = has_s and sums is None  # under |I| the OLS sums are summed block by block, over whole rows
+    # column chunk width: whole rows on a GPU and under |I|, else CHUNK_COLS
+    w = n if (dev.type != "cpu" or block_sums) else min(n, chunk_cols or CHUNK_COLS)
     flops = 0.0
     for r0 in range(0, n, b):
         r1 = min(n, r0 + b)
         nr = r1 - r0
         rows = torch.arange(r0, r1, device=dev)
-        i_blk = torch.mm(vectors[r0:r1], vectors.T, out=buf_i[:nr])
-        flops += 2.0 * nr * n * vectors.shape[1]
-        if transform == "abs":
-            i_blk.abs_()
-        s_blk = None
-        if has_s:
-            s_blk = torch.mm(embeddings[r0:r1], embeddings.T, out=buf_s[:nr])
-            flops += 2.0 * nr * n * embeddings.shape[1]
-            if sums is None:
-                bp.block_sums(abs_sums, i_blk, s_blk, r0)
-            s_blk.diagonal(offset=r0).fill_(float("-inf"))  # no bin, but "below" every threshold: subtracted
-        i_blk.diagonal(offset=r0).fill_(float("-inf"))
         if lab_rows is not None:
             lab_rows[:, :nr] = lab_all[:, r0:r1]
-        # the fused kernel always sees the full [b, n] buffers (one compiled shape); rows past nr are ignored
-        st = stats(buf_i, buf_s, lab_rows, lab_all, mask)[:nr]
+        st = None
+        for c0 in range(0, n, w):  # column chunks: the fused pass reads each chunk while it is still in cache
+            c1 = min(n, c0 + w)
+            i_c = torch.mm(vectors[r0:r1], vectors[c0:c1].T, out=buf_i[:nr, c0:c1])
+            s_c = torch.mm(embeddings[r0:r1], embeddings[c0:c1].T, out=buf_s[:nr, c0:c1]) if has_s else None
+            if transform == "abs":
+                i_c.abs_()
+            if block_sums:
+                bp.block_sums(abs_sums, i_c, s_c, r0)
+            for m in (i_c, s_c):  # the diagonal: no bin, but "below" every threshold (subtracted below)
+                if m is not None:
+                    m.diagonal(offset=r0 - c0).fill_(float("-inf"))
+            # the fused kernel sees all b rows (one compiled shape per chunk width); rows past nr are ignored
+            part = stats(buf_i[:, c0:c1], buf_s[:, c0:c1] if has_s else None, lab_rows,
+                         lab_all[:, c0:c1] if lab_all is not None else None, mask[:, c0:c1])[:nr]
+            st = part if st is None else st + part
+        flops += 2.0 * nr * n * (vectors.shape[1] + (embeddings.shape[1] if has_s else 0))
+        i_blk = buf_i[:nr]
+        s_blk = buf_s[:nr] if has_s else None
         cand = bp.candidates(i_blk, s_blk, mask[:nr], rows, bins, taus_t, cluster_labels)
         parts["top"].append(bp.top_partners(i_blk, s_blk, rows, top_partners, cand))
         with bp.single_thread():  # many small ops: OpenMP barriers cost more than they gain (worse under load)

@@ -31,8 +31,8 @@ def test_bins_edges():
         parse_bins("[0,.1) [.2,1]")
 
 
-@pytest.mark.parametrize("transform", [None, "abs"])
-def test_blocked_equals_dense(transform):
+@pytest.mark.parametrize(("transform", "chunk_cols"), [(None, None), (None, 7), ("abs", None), ("abs", 7)])
+def test_blocked_equals_dense(transform, chunk_cols):
     import torch
 
     torch.manual_seed(0)
@@ -40,7 +40,8 @@ def test_blocked_equals_dense(transform):
     v = unit(torch.randn(n, 4))  # few dimensions: every bin is populated
     e = unit(torch.randn(n, 3))
     bins = parse_bins(None)
-    small = compute_map(v, e, bins, TAUS, top_partners=500, memory_budget_mb=0.002, transform=transform)
+    small = compute_map(v, e, bins, TAUS, top_partners=500, memory_budget_mb=0.002, transform=transform,
+                        chunk_cols=chunk_cols)
     big = compute_map(v, e, bins, TAUS, top_partners=500, memory_budget_mb=100, transform=transform)
     assert small.block_rows < n and big.block_rows == n
     i_mat, s_mat = v @ v.T, e @ e.T
@@ -88,7 +89,8 @@ def test_blocked_equals_dense(transform):
     ("[-.2,.3]", 0.2),                  # one closed bin: every cell in it is a candidate
     ("[0,.1) [.1,.3)", 0.2),            # last edge below 1: cells above it belong to no bin
 ])
-def test_counts_and_thresholds_with_unusual_bins(spec, link_min):
+@pytest.mark.parametrize("chunk_cols", [None, 9])
+def test_counts_and_thresholds_with_unusual_bins(spec, link_min, chunk_cols):
     """Per-(bin, τ) counts and App. F counts come partly from candidates: exact for any bin layout."""
     import torch
 
@@ -98,7 +100,8 @@ def test_counts_and_thresholds_with_unusual_bins(spec, link_min):
     n = 41
     v, e = unit(torch.randn(n, 3)), unit(torch.randn(n, 3))
     bins = parse_bins(spec)
-    out = compute_map(v, e, bins, TAUS, top_partners=500, memory_budget_mb=0.002, link_min=link_min)
+    out = compute_map(v, e, bins, TAUS, top_partners=500, memory_budget_mb=0.002, link_min=link_min,
+                      chunk_cols=chunk_cols)
     i_mat, s_mat = v @ v.T, e @ e.T
     off = ~torch.eye(n, dtype=torch.bool)
     codes = bins.codes(i_mat)
@@ -112,7 +115,8 @@ def test_counts_and_thresholds_with_unusual_bins(spec, link_min):
     n_cand = (masked >= min(bins.edges[1] if bins.n > 1 else bins.edges[0], link_min)).sum(1)
     k = int(n_cand.float().median())
     assert bool((n_cand >= k).any()) and bool((n_cand < k).any())  # both paths run
-    few = compute_map(v, e, bins, TAUS, top_partners=k, memory_budget_mb=0.002, link_min=link_min)
+    few = compute_map(v, e, bins, TAUS, top_partners=k, memory_budget_mb=0.002, link_min=link_min,
+                      chunk_cols=chunk_cols)
     ref_vals, ref_cols = torch.topk(masked, k, dim=1)
     top = few.top_rows
     assert top["feature"].tolist() == [f for f in range(n) for _ in range(k)]
@@ -122,7 +126,8 @@ def test_counts_and_thresholds_with_unusual_bins(spec, link_min):
     assert torch.allclose(top["S"], s_mat[top["feature"].long(), top["partner"].long()])
 
 
-def test_cluster_exclusion_blocked_equals_dense():
+@pytest.mark.parametrize("chunk_cols", [None, 8])
+def test_cluster_exclusion_blocked_equals_dense(chunk_cols):
     import torch
 
     torch.manual_seed(3)
@@ -132,7 +137,8 @@ def test_cluster_exclusion_blocked_equals_dense():
     fine = torch.randint(0, 12, (n,))
     labels = [fine, fine // 2, fine // 4, fine // 8]
     bins = parse_bins(None)
-    small = compute_map(v, e, bins, TAUS, top_partners=500, memory_budget_mb=0.002, cluster_labels=labels)
+    small = compute_map(v, e, bins, TAUS, top_partners=500, memory_budget_mb=0.002, cluster_labels=labels,
+                        chunk_cols=chunk_cols)
     i_mat = v @ v.T
     codes, off = bins.codes(i_mat), ~torch.eye(n, dtype=torch.bool)
     for t, lab in enumerate(labels):
@@ -157,3 +163,24 @@ def test_first_bin_sampled_in_random_order():
     first = out.bin_rows["bin"] == 0
     per_row = torch.bincount(out.bin_rows["feature"][first].long(), minlength=300)
     assert int(per_row.max()) == 5 and int(per_row.min()) == 5
+
+
+def test_compiled_kernel_equals_eager(monkeypatch):
+    """The torch.compile'd fused pass (used from COMPILE_MIN_FEATURES on) gives the eager pass's exact counts."""
+    import torch
+
+    from interf_dsl.interference import dense
+
+    torch.manual_seed(4)
+    n = 150
+    v, e = unit(torch.randn(n, 5)), unit(torch.randn(n, 4))
+    bins = parse_bins(None)
+    kw = {"top_partners": 6, "memory_budget_mb": 0.05, "chunk_cols": 64}
+    eager = compute_map(v, e, bins, TAUS, **kw)
+    monkeypatch.setattr(dense, "COMPILE_MIN_FEATURES", 0)
+    compiled = compute_map(v, e, bins, TAUS, **kw)
+    assert eager.kernel == "eager" and compiled.kernel == "compiled", compiled.kernel_note
+    assert torch.equal(eager.counts, compiled.counts) and eager.counts.sum() > 0
+    assert torch.equal(eager.i_below, compiled.i_below) and torch.equal(eager.s_below, compiled.s_below)
+    for key in ("feature", "partner", "tau_first", "tau_last", "pos"):
+        assert torch.equal(eager.bin_rows[key], compiled.bin_rows[key])
