@@ -40,8 +40,7 @@ def dense_i_thresholds(sparse_min: float) -> tuple[float, ...]:
 def make_stats(bins: Bins, taus: tuple[float, ...], mode: str, sparse_min: float) -> Callable:
     """The per-block statistics function for these bins, thresholds and mode ("pairwise", "cluster", "none").
 
-    It returns counts [b, columns] int32 and writes the candidate mask I >= sparse_min into `mask` (a reused
-    buffer: a fresh [b, n] tensor per block fragments the heap and grows the RSS by MBs per block).
+    It returns counts [b, columns] int32. The candidate mask is not made here (see `BlockStats.__call__`).
     """
     import torch
 
@@ -49,7 +48,7 @@ def make_stats(bins: Bins, taus: tuple[float, ...], mode: str, sparse_min: float
     i_thresholds = dense_i_thresholds(sparse_min)
 
     def stats(i: torch.Tensor, s: torch.Tensor | None, lab_rows: torch.Tensor | None,
-              lab_all: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
+              lab_all: torch.Tensor | None) -> torch.Tensor:
         outs = []
         if mode != "none":
             above = i >= lo
@@ -59,17 +58,23 @@ def make_stats(bins: Bins, taus: tuple[float, ...], mode: str, sparse_min: float
         outs.extend((i < t).sum(1, dtype=torch.int32) for t in i_thresholds)
         if s is not None:
             outs.extend((s < t).sum(1, dtype=torch.int32) for t in S_THRESHOLDS)
-        mask.copy_(i >= sparse_min)
         return torch.stack(outs, 1)
 
     return stats
 
 
 class BlockStats:
-    """Runs `make_stats`' function, compiled when the map is large enough; `kernel` says which ran."""
+    """Runs `make_stats`' function, compiled when the map is large enough (`kernel` says which ran), and writes
+    the candidate mask I >= sparse_min into a reused buffer.
+
+    The mask is an eager `torch.ge(..., out=mask)` (≈ 1.3 ms for 256 × 32,768 cells on 2 cores): a bool store
+    from inside the compiled kernel took ≈ 20 ms here, ten times the 14 reductions themselves. A reused buffer,
+    because a fresh [b, n] tensor per block fragments the heap and grows the RSS by MBs per block.
+    """
 
     def __init__(self, bins: Bins, taus: tuple[float, ...], mode: str, n: int, sparse_min: float) -> None:
         self.fn = make_stats(bins, taus, mode, sparse_min)
+        self.sparse_min = sparse_min
         self.kernel = "eager"
         self.note = ""
         self._compiled = None
@@ -80,10 +85,13 @@ class BlockStats:
             self.kernel = "compiled"
 
     def __call__(self, i, s, lab_rows, lab_all, mask):
+        import torch
+
+        torch.ge(i, self.sparse_min, out=mask)
         if self._compiled is not None:
             try:
-                return self._compiled(i, s, lab_rows, lab_all, mask)
+                return self._compiled(i, s, lab_rows, lab_all)
             except Exception as exc:  # noqa: BLE001 - no compiler here: run eagerly, and record why
                 self._compiled, self.kernel = None, "eager"
                 self.note = f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); ran eagerly"
-        return self.fn(i, s, lab_rows, lab_all, mask)
+        return self.fn(i, s, lab_rows, lab_all)
