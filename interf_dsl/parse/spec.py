@@ -360,6 +360,8 @@ class Target(Model):
     """Samples per request where logprobs are not offered."""
     concurrency: int = Field(8, gt=0)
     """Requests in flight."""
+    workers: int = Field(1, gt=0, le=64)
+    """Client processes making the calls (litellm costs ~4 ms CPU a call; one process tops out near 250/s)."""
     rpm: int | None = Field(None, gt=0)
     """Requests-per-minute limit."""
     tpm: int | None = Field(None, gt=0)

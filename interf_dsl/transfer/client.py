@@ -152,6 +152,7 @@ class TransferClient:
         self.acct = Accounting()
         self.on_request = on_request  # callback(prompt_tokens, completion_tokens) for the engine's counters
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._workers: list = [None]  # the RequestWorkers of `target.workers` > 1, made at the first send
         self._bind_loop()
 
     def with_mode(self, mode: str) -> TransferClient:
@@ -161,7 +162,14 @@ class TransferClient:
         other = TransferClient(dataclasses.replace(self.target, mode=mode), self.cache.root, api_base=self.api_base,
                                on_request=self.on_request)
         other.acct = self.acct
+        other._workers = self._workers
         return other
+
+    def close(self) -> None:
+        """Stop the worker processes, if any (a client with `workers: 1` holds nothing)."""
+        if self._workers[0] is not None:
+            self._workers[0].close()
+            self._workers[0] = None
 
     def _bind_loop(self) -> None:
         """(Re)create the asyncio primitives for the running loop (each `asyncio.run` has a new one)."""
@@ -229,14 +237,22 @@ class TransferClient:
         return text.replace(key, "***") if key else text
 
     async def _send(self, query: Query) -> Answer:
-        litellm = import_litellm()
-        common = {"model": self.target.model, "api_base": self.api_base, "api_key": self.target.api_key(),
+        chat = self.target.mode == "chat"
+        kwargs = {"model": self.target.model, "api_base": self.api_base, "api_key": self.target.api_key(),
                   "num_retries": 0, "timeout": self.target.timeout_s, **query.params(self.target)}
-        if self.target.mode == "chat":
-            resp = await litellm.acompletion(messages=[{"role": "user", "content": query.prompt}], **common)
+        if chat:
+            kwargs["messages"] = [{"role": "user", "content": query.prompt}]
         else:
-            resp = await litellm.atext_completion(prompt=query.prompt, **common)
-        return parse_response(resp, query, chat=self.target.mode == "chat")
+            kwargs["prompt"] = query.prompt
+        if self.target.workers > 1:
+            if self._workers[0] is None:
+                from interf_dsl.transfer.workers import RequestWorkers
+
+                self._workers[0] = RequestWorkers(self.target.workers)
+            return Answer(**await self._workers[0].call("chat" if chat else "text", kwargs, query, chat))
+        litellm = import_litellm()
+        resp = await (litellm.acompletion if chat else litellm.atext_completion)(**kwargs)
+        return parse_response(resp, query, chat=chat)
 
 
 def run_sync(coro: Any) -> Any:
@@ -347,6 +363,10 @@ def _get(obj: Any, name: str) -> Any:
 
 def _classify(exc: BaseException) -> tuple[str, bool, float | None]:
     """(error kind, retryable?, server-requested wait in seconds or None)."""
+    from interf_dsl.transfer.workers import RemoteRequestError
+
+    if isinstance(exc, RemoteRequestError):  # classified in the worker process that made the call
+        return exc.kind, exc.retryable, exc.wait
     if isinstance(exc, MissingLogprobsError):
         return "missing_logprobs", True, None
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):

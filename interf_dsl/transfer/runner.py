@@ -46,13 +46,16 @@ def run(ctx: Any) -> StepResult:
     with _served(target) as api_base:
         client = TransferClient(target, ctx.work_dir / "responses", api_base=api_base,
                                 on_request=lambda pt, ct, cost: _count(ctx, pt, ct, cost))
-        caps, protocol = run_sync(probe(client))
-        ctx.log(f"transfer {target.name}: {protocol['estimator']} estimator, k={protocol['k']} "
-                f"(requested {target.top_k}, offered {protocol['k_offered']})")
-        units = _units(ctx, tr, sets, sentences, proto)
-        store = ctx.units("trials")
-        errors = run_sync(run_units(client, units, protocol, lookup, store,
-                                       ctx.progress(len(units), f"transfer {target.name}")))
+        try:
+            caps, protocol = run_sync(probe(client))
+            ctx.log(f"transfer {target.name}: {protocol['estimator']} estimator, k={protocol['k']} "
+                    f"(requested {target.top_k}, offered {protocol['k_offered']})")
+            units = _units(ctx, tr, sets, sentences, proto)
+            store = ctx.units("trials")
+            errors = run_sync(run_units(client, units, protocol, lookup, store,
+                                           ctx.progress(len(units), f"transfer {target.name}")))
+        finally:
+            client.close()
     if errors:
         raise BackendError(f"transfer to {target.name} stopped: {len(errors)} of {len(units)} sentence units failed "
                            f"after retries; {len(units) - len(errors)} finished units are kept (rerun to resume). "

@@ -37,3 +37,7 @@ class BlackboxBackend:
     @property
     def accounting(self) -> Accounting:
         return self.client.acct
+
+    def close(self) -> None:
+        """Stop the client's worker processes (targets with `workers` > 1)."""
+        self.client.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import httpx
@@ -133,3 +134,28 @@ def test_connections_are_pooled_across_requests(tmp_path):
         answers = run_sync(client.ask_all([Query(f"({i}) we went to", k=3) for i in range(40)]))
     assert len(answers) == 40 and app.state.requests == 40
     assert len(app.state.peers) <= 4  # one connection per concurrent slot, not one per request
+
+
+def test_worker_processes_give_the_same_answers_and_retry(tmp_path):
+    """`workers: 2`: calls run in two spawned processes; answers, retries and accounting are as in-process."""
+    from interf_dsl.transfer.client import run_sync
+
+    faults = FaultConfig({"429": 0.2, "500": 0.1}, seed=5, retry_after_s=0.02)
+    queries = [Query(f"({i}) we went to", k=4) for i in range(24)]
+    with served(threads=1, faults=faults) as base:
+        inproc = TransferClient(_target(base, concurrency=4, max_retries=12), tmp_path / "a", api_base=base)
+        want = run_sync(inproc.ask_all(queries))
+        pooled = TransferClient(_target(base, concurrency=4, max_retries=12, workers=2), tmp_path / "b",
+                                api_base=base)
+        try:
+            got = run_sync(pooled.ask_all(queries))
+            again = run_sync(pooled.ask_all(queries))  # a new event loop: the same workers, all from the cache
+            pids = pooled._workers[0].pids
+        finally:
+            pooled.close()
+    assert [a.tokens for a in got] == [a.tokens for a in want]
+    for a, b in zip(got, want, strict=True):  # the server batches differently: float noise only
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert pooled.acct.succeeded == 24 and pooled.acct.retries > 0 and "429" in pooled.acct.errors
+    assert pooled.acct.cache_hits == 24 and all(a.cached for a in again)
