@@ -101,6 +101,23 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+EXECUTION_ONLY = {"transfer": ("target", ("concurrency", "workers", "rpm", "tpm", "timeout_s", "max_retries",
+                                         "backoff_s"))}
+"""Per step kind, the params key and the settings in it that change how a step runs, never what it computes:
+left out of the step hash, so raising a target's concurrency does not recompute a finished transfer."""
+
+
+def hashed_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The params that go into a step's hash (see `EXECUTION_ONLY`)."""
+    if kind not in EXECUTION_ONLY:
+        return params
+    key, drop = EXECUTION_ONLY[kind]
+    inner = params.get(key)
+    if not isinstance(inner, dict):
+        return params
+    return {**params, key: {k: v for k, v in inner.items() if k not in drop}}
+
+
 def seal_steps(steps: list[Step], version: str) -> tuple[Step, ...]:
     """Fill each step's hash from its kind, params, version and its inputs' hashes (steps in topological order)."""
     by_id: dict[str, Step] = {}
@@ -109,7 +126,8 @@ def seal_steps(steps: list[Step], version: str) -> tuple[Step, ...]:
         missing = [i for i in s.inputs if i not in by_id]
         if missing:
             raise ValueError(f"step {s.id} consumes {missing} before they are defined")
-        payload = {"kind": s.kind, "params": s.params, "inputs": [by_id[i].hash for i in s.inputs], "v": version}
+        payload = {"kind": s.kind, "params": hashed_params(s.kind, s.params), "inputs": [by_id[i].hash for i in s.inputs],
+                   "v": version}
         sealed = s.model_copy(update={"hash": hashlib.sha256(canonical_json(payload).encode()).hexdigest()})
         by_id[s.id] = sealed
         out.append(sealed)

@@ -80,6 +80,13 @@ def test_hashes_are_stable_and_propagate(fake_zoo) -> None:
     assert a.step("model:gpt2").hash == c.step("model:gpt2").hash
     assert a.step("map:gpt2/L1.attn_out").hash != c.step("map:gpt2/L1.attn_out").hash
     assert a.step("transfer:tiny").hash != c.step("transfer:tiny").hash  # through select
+    # how a target is called (concurrency, worker processes, limits) is not what it answers: same hash
+    base = "serve: zoo:target-tiny}"
+    d = plan(SPEC.replace(base, "serve: zoo:target-tiny, concurrency: 32, workers: 2, rpm: 600}"))
+    assert d.step("transfer:tiny").params["target"]["workers"] == 2
+    assert a.step("transfer:tiny").hash == d.step("transfer:tiny").hash
+    e = plan(SPEC.replace(base, "serve: zoo:target-tiny, top_k: 5}"))
+    assert a.step("transfer:tiny").hash != e.step("transfer:tiny").hash
 
 
 def test_plan_json_is_canonical(fake_zoo) -> None:
