@@ -10,7 +10,8 @@ litellm costs on top of HTTP, on this machine.
 Servers (`--server`): `serve` is `interf serve` on zoo:target-tiny (the zoo's target; the tests' tiny random model
 when the zoo is not built), a real forward pass per batch; `stub` answers every request with the same fixed
 completion (no model), which isolates the client side. Both run in a child process.
-`--sweep 1,2,4,8,16` adds one interf-client run per concurrency (`--sweep-trials` each).
+`--sweep 1,2,4,8,16` adds one interf-client run per concurrency (`--sweep-trials` each). `--workers N` sets the
+target's `workers` (litellm calls in N client processes; the bare baselines stay in one process).
 Last line: one JSON object (throughput_fraction, trials, concurrency, rerun_requests, ...).
 
     python benchmarks/bench_transfer.py [--trials 10000] [--concurrency 8] [--latency-ms 50] [--server serve|stub]
@@ -105,14 +106,21 @@ def wait_up(base: str, timeout_s: float = 120) -> None:
 
 
 def interf_run(target, base: str, n: int, tag: str):
-    """(seconds, client) for n distinct queries through a fresh TransferClient with a fresh cache."""
+    """(seconds, client, queries) for n distinct queries through a fresh TransferClient with a fresh cache.
+
+    Worker processes (if any) are started and warmed before the clock starts, as a long run amortises them.
+    """
     from interf_dsl.transfer.client import Query, TransferClient, run_sync
 
     client = TransferClient(target, Path(tempfile.mkdtemp(prefix="interf-bench-")), api_base=base)
+    run_sync(client.ask_all([Query(PROMPT.format(i=f"warm-{tag}{i}"), k=10) for i in range(4 * target.workers)]))
+    client.acct.requests = 0
     queries = [Query(PROMPT.format(i=f"{tag}{i}"), k=10) for i in range(n)]
     t0 = time.monotonic()
     run_sync(client.ask_all(queries))
-    return time.monotonic() - t0, client, queries
+    elapsed = time.monotonic() - t0
+    client.close()
+    return elapsed, client, queries
 
 
 def bare_litellm(base: str, n: int, c: int) -> float:
@@ -163,6 +171,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=1, help="the target's `workers` (client processes)")
     ap.add_argument("--latency-ms", type=float, default=50.0)
     ap.add_argument("--server", choices=("serve", "stub"), default="serve")
     ap.add_argument("--compare-trials", type=int, default=2000, help="requests of each side-by-side baseline")
@@ -187,7 +196,7 @@ def main() -> None:
 
     def target(c: int):
         return TargetSpec.from_params({"name": "bench", "model": "openai/bench", "serve": "bench", "top_k": 10,
-                                       "concurrency": c, "timeout_s": 30})
+                                       "concurrency": c, "timeout_s": 30, "workers": a.workers})
 
     try:
         wait_up(base)
@@ -197,6 +206,7 @@ def main() -> None:
         t1 = time.monotonic()
         run_sync(rerun.ask_all(queries))
         rerun_s = time.monotonic() - t1
+        rerun.close()
         n_cmp = min(a.compare_trials, a.trials)
         litellm_s = bare_litellm(base, n_cmp, a.concurrency)
         httpx_s = bare_httpx(base, n_cmp, a.concurrency)
@@ -209,7 +219,8 @@ def main() -> None:
         proc.wait(timeout=10)
     throughput = a.trials / elapsed
     frac = {"interf": throughput / ideal, "litellm": n_cmp / litellm_s / ideal, "httpx": n_cmp / httpx_s / ideal}
-    print(f"server {a.server}, concurrency {a.concurrency}, latency {a.latency_ms:g} ms, ideal {ideal:.0f}/s")
+    print(f"server {a.server}, concurrency {a.concurrency}, workers {a.workers}, latency {a.latency_ms:g} ms, "
+          f"ideal {ideal:.0f}/s")
     print(f"  interf TransferClient: {a.trials} trials in {elapsed:.1f} s = {throughput:.1f}/s "
           f"(fraction {frac['interf']:.3f}); rerun {rerun_s:.2f} s, {rerun.acct.requests} requests")
     print(f"  bare litellm:          {n_cmp} requests, fraction {frac['litellm']:.3f}")
@@ -218,7 +229,8 @@ def main() -> None:
         print(f"  sweep c={c:<3d} interf fraction {f:.3f}")
     print(json.dumps({"throughput_fraction": round(frac["interf"], 3), "throughput_per_s": round(throughput, 1),
                       "ideal_per_s": ideal, "trials": a.trials, "concurrency": a.concurrency,
-                      "latency_ms": a.latency_ms, "server": a.server, "requests": client.acct.requests,
+                      "latency_ms": a.latency_ms, "workers": a.workers, "server": a.server,
+                      "requests": client.acct.requests,
                       "retries": client.acct.retries, "rerun_requests": rerun.acct.requests,
                       "rerun_cache_hits": rerun.acct.cache_hits, "rerun_s": round(rerun_s, 2),
                       "bare_litellm_fraction": round(frac["litellm"], 3),
