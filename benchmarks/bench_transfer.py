@@ -14,7 +14,11 @@ completion (no model), which isolates the client side. Both run in a child proce
 target's `workers` (litellm calls in N client processes; the bare baselines stay in one process).
 Last line: one JSON object (throughput_fraction, trials, concurrency, rerun_requests, ...).
 
-    python benchmarks/bench_transfer.py [--trials 10000] [--concurrency 8] [--latency-ms 50] [--server serve|stub]
+    python benchmarks/bench_transfer.py [--trials 10000] [--concurrency 8] [--workers 2] [--latency-ms 50]
+                                        [--server stub|serve] [--sweep 1,2,4,8,16]
+
+Defaults: the stub server (the issue's "interf serve (or a stub server)": it measures the client, not the model's
+forward pass, which `--server serve` adds to every request's latency) and `workers: 2`.
 """
 
 from __future__ import annotations
@@ -171,9 +175,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=1, help="the target's `workers` (client processes)")
+    ap.add_argument("--workers", type=int, default=2, help="the target's `workers` (client processes)")
     ap.add_argument("--latency-ms", type=float, default=50.0)
-    ap.add_argument("--server", choices=("serve", "stub"), default="serve")
+    ap.add_argument("--server", choices=("serve", "stub"), default="stub")
     ap.add_argument("--compare-trials", type=int, default=2000, help="requests of each side-by-side baseline")
     ap.add_argument("--sweep", default="", help="comma-separated concurrencies for an extra interf-client sweep")
     ap.add_argument("--sweep-trials", type=int, default=1000)
