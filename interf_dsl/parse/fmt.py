@@ -83,8 +83,32 @@ def format_spec(spec: Spec, to: str = "yaml") -> str:
     if to == "yaml":
         import yaml
 
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=110)
+        return yaml.dump(data, Dumper=_yaml_dumper(), sort_keys=False, allow_unicode=True, default_flow_style=False,
+                         width=110)
     return _dsl(data)
+
+
+_YAML_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
+@functools.cache
+def _yaml_dumper() -> type:
+    """SafeDumper whose strings holding a Unicode line break (NEL, LS, PS) are double-quoted (escaped).
+
+    With allow_unicode PyYAML writes them raw inside single quotes, and its loader folds them to a space: the spec
+    would not round-trip (found by the hypothesis round-trip test with description "\x85").
+    """
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = '"' if any(b in value for b in _YAML_BREAKS) else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, represent_str)
+    return Dumper
 
 
 # ---------------------------------------------------------------- DSL printer

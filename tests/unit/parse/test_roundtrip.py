@@ -80,3 +80,14 @@ def test_generated_specs_round_trip(data: dict) -> None:
     spec = Spec.model_validate(data)
     for to in ("yaml", "interf"):
         assert load_spec_text(format_spec(spec, to), f"<gen>.{to}", to) == spec
+
+
+@pytest.mark.parametrize("text", ["\x85", "a\u2028b", "\u2029", "tab\there"])
+def test_unicode_line_breaks_round_trip(text: str) -> None:
+    """PyYAML writes NEL/LS/PS raw in single quotes and reads them back as a space; fmt double-quotes them."""
+    from interf_dsl.parse.spec import Spec
+
+    spec = Spec.model_validate({"experiment": {"name": "a", "description": text},
+                                "sources": {"a": {"model": "zoo:gpt2-tiny", "saes": [{"hooks": ["L0.attn_out"]}]}}})
+    for to in ("yaml", "interf"):
+        assert load_spec_text(format_spec(spec, to), f"<t>.{to}", to) == spec
