@@ -93,3 +93,16 @@ def test_llm_explainer_over_http(tmp_path, monkeypatch):
         assert len(_Chat.seen) == 1 and counters.api_requests == 1
     finally:
         server.shutdown()
+
+
+def test_auto_explainer_is_content_only_words():
+    """Words of the top tokens, then of the logit-lens tokens, deduplicated; no template shared by every feature."""
+    from interf_dsl.atlas.explain import explain_auto
+
+    features = pl.DataFrame({
+        "feature": [0, 1, 2, 3],
+        "top_tokens": [[" Paris", " London", ",", " paris", "ation"], [" (", ")"], [], [" 42", " dog"]],
+        "logit_tokens": [[" France", " London", "\n"], [" ;", ""], [], [" Dog", " cat's", "_x"]],
+    })
+    out = explain_auto(features, pl.DataFrame(), {})
+    assert out == {0: "Paris London ation France", 1: "( ) ;", 2: "nothing on the corpus", 3: "dog cat's"}
