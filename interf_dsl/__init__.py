@@ -15,7 +15,7 @@ from typing import Any
 # at load ~7 on 2 cores); sleeping waits cost nothing measurable. Read when torch loads, so it is set here, before.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "load_spec": "interf_dsl.parse",
