@@ -114,7 +114,8 @@ def interf_run(target, base: str, n: int, tag: str):
 
     Worker processes (if any) are started and warmed before the clock starts, as a long run amortises them.
     """
-    from interf_dsl.transfer.client import Query, TransferClient, run_sync
+    from interf_dsl.transfer.answers import Query
+    from interf_dsl.transfer.client import TransferClient, run_sync
 
     client = TransferClient(target, Path(tempfile.mkdtemp(prefix="interf-bench-")), api_base=base)
     run_sync(client.ask_all([Query(PROMPT.format(i=f"warm-{tag}{i}"), k=10) for i in range(4 * target.workers)]))

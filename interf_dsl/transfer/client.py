@@ -10,7 +10,9 @@ tokens). Output: `Answer`s (token strings, best first, with their logprobs when 
 * a content-addressed cache on disk: one JSON file per (target identity, resolved params, prompt); only successful,
   complete answers are written (errors never are), atomically, so a killed run leaves no torn entry;
 * per-target accounting: HTTP attempts, successes, retries, errors by kind, tokens, cost (local cost map), cache hits.
-The API key is passed to litellm only; it is never logged, cached or put in an error message.
+The API key is passed to litellm only; it is never logged, cached or put in an error message. Query / Answer
+types, response parsing and error classification live in answers.py; `workers: N` moves the litellm calls into
+worker processes (workers.py).
 """
 
 from __future__ import annotations
@@ -22,71 +24,22 @@ import os
 import random
 import sys
 import time
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from interf_dsl.errors import BackendError
 from interf_dsl.plan.ir import canonical_json
+from interf_dsl.transfer.answers import (
+    MAX_BACKOFF_S,
+    Accounting,
+    Answer,
+    Query,
+    classify_error,
+    parse_response,
+)
 from interf_dsl.transfer.prices import cost_usd
 from interf_dsl.transfer.targets import TargetSpec
-
-MAX_BACKOFF_S = 30.0
-
-
-@dataclass(frozen=True)
-class Query:
-    """One request: `k` > 0 asks for the top-k next-token logprobs; otherwise `n` sampled one-token completions."""
-
-    prompt: str
-    k: int = 0
-    n: int = 1
-
-    def params(self, target: TargetSpec) -> dict[str, Any]:
-        """The resolved request parameters (the cache key's params part)."""
-        if self.k > 0:
-            base = {"max_tokens": 1, "temperature": 0.0}
-            if target.mode == "chat":
-                return {**base, "logprobs": True, "top_logprobs": self.k}
-            return {**base, "logprobs": self.k}
-        # Sampling estimator: n first tokens at temperature 1, seeded where the provider honours a seed.
-        return {"max_tokens": 1, "temperature": 1.0, "n": self.n, "seed": 0}
-
-
-@dataclass
-class Answer:
-    """What a query returned: next-token strings best first (logprob mode) or the n sampled first tokens."""
-
-    tokens: list[str]
-    logprobs: list[float] | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached: bool = False
-
-
-@dataclass
-class Accounting:
-    """Per-target work: HTTP attempts, successes, retries, errors, tokens, cost, cache hits."""
-
-    requests: int = 0
-    succeeded: int = 0
-    retries: int = 0
-    cache_hits: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-    errors: Counter = field(default_factory=Counter)
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["errors"] = dict(self.errors)
-        d["tokens"] = self.prompt_tokens + self.completion_tokens
-        return d
-
-
-class MissingLogprobsError(Exception):
-    """The answer lacks the logprobs that were asked for (a faulty or capped response; retried)."""
 
 
 class ResponseCache:
@@ -206,7 +159,7 @@ class TransferClient:
                     self.acct.requests += 1
                     answer = await asyncio.wait_for(self._send(query), self.target.timeout_s + 5)
                 except Exception as exc:  # noqa: BLE001 - classified below; never cached
-                    kind, retryable, wait = _classify(exc)
+                    kind, retryable, wait = classify_error(exc)
                     self.acct.errors[kind] += 1
                     last = f"{kind}: {self._scrub(str(exc))[:300]}"
                     if not retryable:
@@ -320,77 +273,3 @@ def import_litellm() -> Any:
     # httpx transport: the aiohttp one opened a connection per request here (about 1.5x the wall time per call).
     litellm.disable_aiohttp_transport = True
     return litellm
-
-
-def parse_response(resp: Any, query: Query, *, chat: bool) -> Answer:
-    """Normalise a litellm completion / chat response into an `Answer` (raises on a missing or empty part)."""
-    usage = getattr(resp, "usage", None)
-    pt = int(getattr(usage, "prompt_tokens", 0) or 0)
-    ct = int(getattr(usage, "completion_tokens", 0) or 0)
-    choices = list(resp.choices or [])
-    if not choices:
-        raise MissingLogprobsError("no choices in the answer")
-    if query.k <= 0:
-        texts = [(c.message.content if chat else c.text) or "" for c in choices]
-        return Answer(tokens=texts, prompt_tokens=pt, completion_tokens=ct)
-    top = _top_logprobs(choices[0], chat)
-    if not top:
-        raise MissingLogprobsError("the answer has no top logprobs")
-    top.sort(key=lambda t: -t[1])
-    return Answer(tokens=[t for t, _ in top], logprobs=[lp for _, lp in top], prompt_tokens=pt, completion_tokens=ct)
-
-
-def _top_logprobs(choice: Any, chat: bool) -> list[tuple[str, float]]:
-    lp = getattr(choice, "logprobs", None)
-    if lp is None:
-        return []
-    if chat:
-        content = lp.get("content") if isinstance(lp, dict) else getattr(lp, "content", None)
-        if not content:
-            return []
-        first = content[0]
-        items = first.get("top_logprobs") if isinstance(first, dict) else first.top_logprobs
-        return [(_get(t, "token"), float(_get(t, "logprob"))) for t in items or []]
-    tops = lp.get("top_logprobs") if isinstance(lp, dict) else getattr(lp, "top_logprobs", None)
-    if not tops or not tops[0]:
-        return []
-    return [(str(t), float(v)) for t, v in dict(tops[0]).items()]
-
-
-def _get(obj: Any, name: str) -> Any:
-    return obj[name] if isinstance(obj, dict) else getattr(obj, name)
-
-
-def _classify(exc: BaseException) -> tuple[str, bool, float | None]:
-    """(error kind, retryable?, server-requested wait in seconds or None)."""
-    from interf_dsl.transfer.workers import RemoteRequestError
-
-    if isinstance(exc, RemoteRequestError):  # classified in the worker process that made the call
-        return exc.kind, exc.retryable, exc.wait
-    if isinstance(exc, MissingLogprobsError):
-        return "missing_logprobs", True, None
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return "timeout", True, None
-    status = getattr(exc, "status_code", None)
-    name = type(exc).__name__
-    if name in ("Timeout", "APITimeoutError") or status == 408:
-        return "timeout", True, None
-    if status == 429 or name == "RateLimitError":
-        return "429", True, _retry_after(exc)
-    if name in ("APIConnectionError", "ServiceUnavailableError", "InternalServerError") or (status or 0) >= 500:
-        return (str(status) if status else name), True, _retry_after(exc)
-    if name == "APIError" and status is None:
-        return "malformed", True, None
-    return (str(status) if status else name), False, None
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    for headers in (getattr(exc, "litellm_response_headers", None),
-                    getattr(getattr(exc, "response", None), "headers", None)):
-        value = headers.get("retry-after") if headers is not None else None
-        if value is not None:
-            try:
-                return min(MAX_BACKOFF_S, max(0.0, float(value)))
-            except ValueError:
-                return None
-    return None

@@ -17,7 +17,8 @@ from typing import Any
 import polars as pl
 
 from interf_dsl.errors import BackendError
-from interf_dsl.transfer.client import Query, TransferClient
+from interf_dsl.transfer.answers import Query
+from interf_dsl.transfer.client import TransferClient
 from interf_dsl.transfer.trials import Trial, TypeLookup, score
 
 TRIALS_SCHEMA = {

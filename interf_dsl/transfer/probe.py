@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interf_dsl.errors import BackendError
-from interf_dsl.transfer.client import Query, TransferClient
+from interf_dsl.transfer.answers import Query
+from interf_dsl.transfer.client import TransferClient
 from interf_dsl.transfer.targets import protocol_k
 
 PROBE_PROMPTS = ("The capital of France is", "One, two, three,", "She opened the door and")

@@ -24,7 +24,7 @@ from interf_dsl.errors import BackendError
 
 
 class RemoteRequestError(Exception):
-    """A failed attempt in a worker, already classified there (see `client._classify`)."""
+    """A failed attempt in a worker, already classified there (see `answers.classify_error`)."""
 
     def __init__(self, kind: str, retryable: bool, wait: float | None, message: str) -> None:
         super().__init__(message)
@@ -125,7 +125,8 @@ def _worker_main(conn: Any) -> None:
 
 
 async def _serve(conn: Any) -> None:
-    from interf_dsl.transfer.client import Query, _open_session, close_clients, import_litellm
+    from interf_dsl.transfer.answers import Query
+    from interf_dsl.transfer.client import _open_session, close_clients, import_litellm
 
     litellm = import_litellm()
     session = _open_session()
@@ -155,7 +156,7 @@ async def _serve(conn: Any) -> None:
 
 
 async def _answer(litellm: Any, conn: Any, msg: tuple, query_cls: Any) -> None:
-    from interf_dsl.transfer.client import _classify, parse_response
+    from interf_dsl.transfer.answers import classify_error, parse_response
 
     req_id, kind, kwargs, query, chat = msg
     call = litellm.acompletion if kind == "chat" else litellm.atext_completion
@@ -163,7 +164,7 @@ async def _answer(litellm: Any, conn: Any, msg: tuple, query_cls: Any) -> None:
         resp = await call(**kwargs)
         reply = (req_id, os.getpid(), True, asdict(parse_response(resp, query_cls(**query), chat=chat)))
     except Exception as exc:  # noqa: BLE001 - classified here, retried (or not) by the client
-        kind_, retryable, wait = _classify(exc)
+        kind_, retryable, wait = classify_error(exc)
         reply = (req_id, os.getpid(), False, (kind_, retryable, wait, str(exc)[:2000]))
     try:
         conn.send(reply)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from interf_dsl.transfer.client import Accounting, Answer, Query, TransferClient, run_sync
+from interf_dsl.transfer.answers import Accounting, Answer, Query
+from interf_dsl.transfer.client import TransferClient, run_sync
 from interf_dsl.transfer.targets import TargetSpec
 
 

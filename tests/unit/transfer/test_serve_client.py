@@ -11,7 +11,8 @@ import pytest
 from transfer_server import served, tiny_model
 
 from interf_dsl.errors import BackendError
-from interf_dsl.transfer.client import Query, TransferClient
+from interf_dsl.transfer.answers import Query
+from interf_dsl.transfer.client import TransferClient
 from interf_dsl.transfer.faults import FaultConfig
 from interf_dsl.transfer.targets import TargetSpec
 
