@@ -138,7 +138,7 @@ def sparse_below(cand, thresholds, n_cells):
     import torch
 
     if not thresholds:
-        return torch.zeros(0, dtype=torch.long)
+        return torch.zeros(0, dtype=torch.long, device=cand["I"].device)
     thr = torch.tensor(thresholds, dtype=cand["I"].dtype, device=cand["I"].device)
     return n_cells - (cand["I"][:, None] >= thr[None, :]).sum(0, dtype=torch.long)
 
