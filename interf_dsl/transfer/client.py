@@ -146,7 +146,16 @@ class TransferClient:
         return answer
 
     async def ask_all(self, queries: list[Query]) -> list[Answer]:
-        return list(await asyncio.gather(*(self.ask(q) for q in queries)))
+        """Answers in query order; when one query fails for good, the others are cancelled before it is raised
+        (no orphaned tasks keep retrying, and none dies with an unretrieved exception)."""
+        tasks = [asyncio.ensure_future(self.ask(q)) for q in queries]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def _with_retries(self, query: Query) -> Answer:
         self._bind_loop()

@@ -150,6 +150,7 @@ async def _serve(conn: Any) -> None:
         loop.remove_reader(conn.fileno())
         for task in list(tasks):
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await close_clients()
         if session is not None:
             await session.aclose()

@@ -160,3 +160,27 @@ def test_worker_processes_give_the_same_answers_and_retry(tmp_path):
     assert len(pids) == 2 and os.getpid() not in pids
     assert pooled.acct.succeeded == 24 and pooled.acct.retries > 0 and "429" in pooled.acct.errors
     assert pooled.acct.cache_hits == 24 and all(a.cached for a in again)
+
+
+def test_a_killed_worker_stops_the_requests_cleanly(tmp_path):
+    """A worker process that dies fails its requests at once (a BackendError the step reports), never a hang."""
+    import signal
+
+    from interf_dsl.transfer.client import run_sync
+
+    with served(threads=1, latency_ms=300) as base:
+        client = TransferClient(_target(base, concurrency=4, max_retries=2, workers=2), tmp_path, api_base=base)
+        try:
+            run_sync(client.ask_all([Query("warm up", k=2)]))
+            victim = client._workers[0]._procs[0].pid
+
+            async def kill_midway():
+                asyncio.get_running_loop().call_later(0.15, os.kill, victim, signal.SIGKILL)
+                return await client.ask_all([Query(f"({i}) x", k=2) for i in range(20)])
+
+            t0 = time.monotonic()
+            with pytest.raises(BackendError, match="worker process exited"):
+                run_sync(kill_midway())
+            assert time.monotonic() - t0 < 5
+        finally:
+            client.close()
