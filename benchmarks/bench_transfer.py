@@ -11,7 +11,9 @@ Servers (`--server`): `serve` is `interf serve` on zoo:target-tiny (the zoo's ta
 when the zoo is not built), a real forward pass per batch; `stub` answers every request with the same fixed
 completion (no model), which isolates the client side. Both run in a child process.
 `--sweep 1,2,4,8,16` adds one interf-client run per concurrency (`--sweep-trials` each). `--workers N` sets the
-target's `workers` (litellm calls in N client processes; the bare baselines stay in one process).
+target's `workers` (litellm calls in N client processes; the bare baselines stay in one process). `--batch B`
+adds a run with the target's `batch: B` (prompt arrays of B trials per request; concurrency still counts requests),
+reported separately: the headline `throughput_fraction` is one trial per request.
 Last line: one JSON object (throughput_fraction, trials, concurrency, rerun_requests, ...).
 
     python benchmarks/bench_transfer.py [--trials 10000] [--concurrency 8] [--workers 2] [--latency-ms 50]
@@ -59,33 +61,39 @@ def serve(port: int, latency_ms: float) -> None:
 
 
 def stub(port: int, latency_ms: float) -> None:
-    """Child mode: a minimal HTTP/1.1 keep-alive server giving one fixed 10-logprob completion after the latency."""
-    body = json.dumps({
-        "id": "cmpl-stub", "object": "text_completion", "created": 0, "model": "bench",
-        "choices": [{"text": " the", "index": 0, "finish_reason": "length", "logprobs": {
-            "tokens": [" the"], "token_logprobs": [-1.0], "text_offset": [0],
-            "top_logprobs": [{f" t{i}": -1.0 - i for i in range(10)}]}}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}}).encode()
-    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+    """Child mode: a minimal HTTP/1.1 keep-alive server giving fixed 10-logprob completions after the latency (one
+    choice per prompt of a prompt array)."""
+    import functools
+
+    @functools.cache
+    def response(n: int) -> bytes:
+        body = json.dumps({
+            "id": "cmpl-stub", "object": "text_completion", "created": 0, "model": "bench",
+            "choices": [{"text": " the", "index": i, "finish_reason": "length", "logprobs": {
+                "tokens": [" the"], "token_logprobs": [-1.0], "text_offset": [0],
+                "top_logprobs": [{f" t{j}": -1.0 - j for j in range(10)}]}} for i in range(n)],
+            "usage": {"prompt_tokens": 10 * n, "completion_tokens": n, "total_tokens": 11 * n}}).encode()
+        return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+
     models = json.dumps({"object": "list", "data": [{"id": "bench", "object": "model"}]}).encode()
     models_head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(models)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while line := await reader.readline():
-                length = 0
-                while (header := await reader.readline()) not in (b"\r\n", b""):
-                    if header.lower().startswith(b"content-length:"):
-                        length = int(header.split(b":")[1])
-                if length:
-                    await reader.readexactly(length)
-                if line.startswith(b"GET"):
+            while True:
+                request = await reader.readuntil(b"\r\n\r\n")  # request line + headers in one read
+                at = request.lower().find(b"content-length:")
+                body = b""
+                if at >= 0:
+                    body = await reader.readexactly(int(request[at + 15:request.index(b"\r\n", at)]))
+                if request.startswith(b"GET"):
                     writer.write(models_head + models)
                 else:
+                    n = len(json.loads(body)["prompt"]) if b'"prompt": [' in body or b'"prompt":[' in body else 1
                     await asyncio.sleep(latency_ms / 1000.0)
-                    writer.write(head + body)
+                    writer.write(response(n))
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
 
     async def main() -> None:
@@ -93,7 +101,12 @@ def stub(port: int, latency_ms: float) -> None:
         async with server:
             await server.serve_forever()
 
-    asyncio.run(main())
+    try:  # uvloop (installed with uvicorn[standard]) keeps the stub's own overhead per request small
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
 
 
 def wait_up(base: str, timeout_s: float = 120) -> None:
@@ -177,6 +190,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2, help="the target's `workers` (client processes)")
+    ap.add_argument("--batch", type=int, default=8, help="prompts per request of the extra prompt-array run (0: skip)")
     ap.add_argument("--latency-ms", type=float, default=50.0)
     ap.add_argument("--server", choices=("serve", "stub"), default="stub")
     ap.add_argument("--compare-trials", type=int, default=2000, help="requests of each side-by-side baseline")
@@ -199,9 +213,9 @@ def main() -> None:
                              "--latency-ms", str(a.latency_ms)])
     ideal = a.concurrency / (a.latency_ms / 1000.0)
 
-    def target(c: int):
+    def target(c: int, batch: int = 1):
         return TargetSpec.from_params({"name": "bench", "model": "openai/bench", "serve": "bench", "top_k": 10,
-                                       "concurrency": c, "timeout_s": 30, "workers": a.workers})
+                                       "concurrency": c, "timeout_s": 30, "workers": a.workers, "batch": batch})
 
     try:
         wait_up(base)
@@ -212,6 +226,7 @@ def main() -> None:
         run_sync(rerun.ask_all(queries))
         rerun_s = time.monotonic() - t1
         rerun.close()
+        batched = interf_run(target(a.concurrency, a.batch), base, a.trials, "B") if a.batch > 1 else None
         n_cmp = min(a.compare_trials, a.trials)
         litellm_s = bare_litellm(base, n_cmp, a.concurrency)
         httpx_s = bare_httpx(base, n_cmp, a.concurrency)
@@ -230,6 +245,10 @@ def main() -> None:
           f"(fraction {frac['interf']:.3f}); rerun {rerun_s:.2f} s, {rerun.acct.requests} requests")
     print(f"  bare litellm:          {n_cmp} requests, fraction {frac['litellm']:.3f}")
     print(f"  bare httpx:            {n_cmp} requests, fraction {frac['httpx']:.3f}")
+    if batched is not None:
+        frac["batched"] = a.trials / batched[0] / ideal
+        print(f"  interf, batch {a.batch}:     {a.trials} trials in {batched[0]:.1f} s, {batched[1].acct.requests} requests "
+              f"(fraction {frac['batched']:.3f} of c / latency in trials)")
     for c, f in sweep.items():
         print(f"  sweep c={c:<3d} interf fraction {f:.3f}")
     print(json.dumps({"throughput_fraction": round(frac["interf"], 3), "throughput_per_s": round(throughput, 1),
@@ -241,6 +260,8 @@ def main() -> None:
                       "bare_litellm_fraction": round(frac["litellm"], 3),
                       "bare_httpx_fraction": round(frac["httpx"], 3),
                       "interf_over_litellm": round(frac["interf"] / frac["litellm"], 3),
+                      "batch": a.batch, "batched_throughput_fraction": round(frac.get("batched", float("nan")), 3),
+                      "batched_requests": batched[1].acct.requests if batched else None,
                       "sweep_fraction": sweep, "cpus": os.cpu_count(),
                       "load_avg": round(os.getloadavg()[0], 2)}))
 

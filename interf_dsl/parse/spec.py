@@ -362,6 +362,8 @@ class Target(Model):
     """Requests in flight."""
     workers: int = Field(1, gt=0, le=64)
     """Client processes making the calls (litellm costs ~4 ms CPU a call; one process tops out near 250/s)."""
+    batch: int = Field(1, gt=0, le=256)
+    """Prompts per request in raw mode (completions prompt arrays, e.g. vLLM, OpenAI); 1 = one per request."""
     rpm: int | None = Field(None, gt=0)
     """Requests-per-minute limit."""
     tpm: int | None = Field(None, gt=0)

@@ -101,8 +101,8 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-EXECUTION_ONLY = {"transfer": ("target", ("concurrency", "workers", "rpm", "tpm", "timeout_s", "max_retries",
-                                         "backoff_s"))}
+EXECUTION_ONLY = {"transfer": ("target", ("concurrency", "workers", "batch", "rpm", "tpm", "timeout_s",
+                                         "max_retries", "backoff_s"))}
 """Per step kind, the params key and the settings in it that change how a step runs, never what it computes:
 left out of the step hash, so raising a target's concurrency does not recompute a finished transfer."""
 

@@ -90,6 +90,34 @@ def parse_response(resp: Any, query: Query, *, chat: bool) -> Answer:
     return Answer(tokens=[t for t, _ in top], logprobs=[lp for _, lp in top], prompt_tokens=pt, completion_tokens=ct)
 
 
+def parse_answers(resp: Any, queries: list[Query], *, chat: bool) -> list[Answer]:
+    """The answers of one request: one query, or a prompt array of logprob queries (choice i answers prompt i).
+
+    For a prompt array the usage is the request's; each answer carries its share (the accounting uses the sum).
+    """
+    if len(queries) == 1:
+        return [parse_response(resp, queries[0], chat=chat)]
+    choices = sorted(resp.choices or [], key=lambda c: int(getattr(c, "index", 0) or 0))
+    if len(choices) != len(queries):
+        raise MissingLogprobsError(f"{len(choices)} choices for {len(queries)} prompts")
+    usage = getattr(resp, "usage", None)
+    pt = int(getattr(usage, "prompt_tokens", 0) or 0)
+    ct = int(getattr(usage, "completion_tokens", 0) or 0)
+    out = []
+    for i, choice in enumerate(choices):
+        top = _top_logprobs(choice, chat)
+        if not top:
+            raise MissingLogprobsError(f"prompt {i} of the array has no top logprobs")
+        top.sort(key=lambda t: -t[1])
+        out.append(Answer(tokens=[t for t, _ in top], logprobs=[lp for _, lp in top],
+                          prompt_tokens=_share(pt, len(queries), i), completion_tokens=_share(ct, len(queries), i)))
+    return out
+
+
+def _share(total: int, n: int, i: int) -> int:
+    return total // n + (1 if i < total % n else 0)
+
+
 def _top_logprobs(choice: Any, chat: bool) -> list[tuple[str, float]]:
     lp = getattr(choice, "logprobs", None)
     if lp is None:

@@ -36,7 +36,7 @@ from interf_dsl.transfer.answers import (
     Answer,
     Query,
     classify_error,
-    parse_response,
+    parse_answers,
 )
 from interf_dsl.transfer.prices import cost_usd
 from interf_dsl.transfer.targets import TargetSpec
@@ -141,32 +141,52 @@ class TransferClient:
         if hit is not None:
             self.acct.cache_hits += 1
             return hit
-        answer = await self._with_retries(query)
+        (answer,) = await self._with_retries([query])
         self.cache.put(key, answer)
         return answer
 
     async def ask_all(self, queries: list[Query]) -> list[Answer]:
         """Answers in query order; when one query fails for good, the others are cancelled before it is raised
-        (no orphaned tasks keep retrying, and none dies with an unretrieved exception)."""
-        tasks = [asyncio.ensure_future(self.ask(q)) for q in queries]
-        try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        (no orphaned tasks keep retrying, and none dies with an unretrieved exception).
 
-    async def _with_retries(self, query: Query) -> Answer:
+        With `target.batch` > 1 (raw mode), uncached logprob queries with the same parameters go out as prompt
+        arrays of up to `batch` prompts per request (the completions API's `prompt: [...]`); each answer is still
+        cached under its own prompt, so cache keys do not depend on `batch`.
+        """
+        if self.target.batch > 1 and self.target.mode == "raw":
+            return await self._ask_all_batched(queries)
+        return await _gather_or_cancel([self.ask(q) for q in queries])
+
+    async def _ask_all_batched(self, queries: list[Query]) -> list[Answer]:
+        keys = [self.cache.key(self.target, q) for q in queries]
+        answers: list[Answer | None] = [self.cache.get(k) for k in keys]
+        self.acct.cache_hits += sum(a is not None for a in answers)
+        groups: dict[str, list[int]] = {}
+        for i, (q, a) in enumerate(zip(queries, answers, strict=True)):
+            if a is None:  # logprob queries batch by their parameters; sampling queries go one by one
+                groups.setdefault(canonical_json(q.params(self.target)) if q.k > 0 else f"single:{i}", []).append(i)
+        size = self.target.batch
+
+        async def run(idx: list[int]) -> None:
+            got = await self._with_retries([queries[i] for i in idx])
+            for i, a in zip(idx, got, strict=True):
+                self.cache.put(keys[i], a)
+                answers[i] = a
+
+        await _gather_or_cancel([run(idx[j:j + size]) for idx in groups.values() for j in range(0, len(idx), size)])
+        return answers  # type: ignore[return-value]  # every slot is filled, or an error was raised
+
+    async def _with_retries(self, queries: list[Query]) -> list[Answer]:
+        """One request (a prompt array when there are several queries), retried; its answers in query order."""
         self._bind_loop()
         last: str = ""
         for attempt in range(self.target.max_retries + 1):
             await self._rpm.take(1)
-            await self._tpm.take(len(query.prompt) / 3 + query.n)
+            await self._tpm.take(sum(len(q.prompt) / 3 + q.n for q in queries))
             async with self._sem:
                 try:
                     self.acct.requests += 1
-                    answer = await asyncio.wait_for(self._send(query), self.target.timeout_s + 5)
+                    answers = await asyncio.wait_for(self._send(queries), self.target.timeout_s + 5)
                 except Exception as exc:  # noqa: BLE001 - classified below; never cached
                     kind, retryable, wait = classify_error(exc)
                     self.acct.errors[kind] += 1
@@ -174,8 +194,8 @@ class TransferClient:
                     if not retryable:
                         raise BackendError(f"target {self.target.name}: request failed ({last})") from None
                 else:
-                    self._account(answer)
-                    return answer
+                    self._account(sum(a.prompt_tokens for a in answers), sum(a.completion_tokens for a in answers))
+                    return answers
             if attempt < self.target.max_retries:
                 self.acct.retries += 1
                 backoff = min(MAX_BACKOFF_S, self.target.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
@@ -183,38 +203,51 @@ class TransferClient:
         raise BackendError(f"target {self.target.name}: gave up after {self.target.max_retries + 1} attempts "
                            f"(last error {last})", hint="raise max_retries or timeout_s, or lower concurrency/rpm")
 
-    def _account(self, answer: Answer) -> None:
+    def _account(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """One successful request and its usage."""
         self.acct.succeeded += 1
-        self.acct.prompt_tokens += answer.prompt_tokens
-        self.acct.completion_tokens += answer.completion_tokens
-        cost = None if self.target.serve else cost_usd(self.target.model, answer.prompt_tokens,
-                                                          answer.completion_tokens)
+        self.acct.prompt_tokens += prompt_tokens
+        self.acct.completion_tokens += completion_tokens
+        cost = None if self.target.serve else cost_usd(self.target.model, prompt_tokens, completion_tokens)
         if cost is not None:
             self.acct.cost_usd = (self.acct.cost_usd or 0.0) + cost
         if self.on_request is not None:
-            self.on_request(answer.prompt_tokens, answer.completion_tokens, cost)
+            self.on_request(prompt_tokens, completion_tokens, cost)
 
     def _scrub(self, text: str) -> str:
         key = self.target.api_key()
         return text.replace(key, "***") if key else text
 
-    async def _send(self, query: Query) -> Answer:
+    async def _send(self, queries: list[Query]) -> list[Answer]:
         chat = self.target.mode == "chat"
         kwargs = {"model": self.target.model, "api_base": self.api_base, "api_key": self.target.api_key(),
-                  "num_retries": 0, "timeout": self.target.timeout_s, **query.params(self.target)}
+                  "num_retries": 0, "timeout": self.target.timeout_s, **queries[0].params(self.target)}
         if chat:
-            kwargs["messages"] = [{"role": "user", "content": query.prompt}]
+            kwargs["messages"] = [{"role": "user", "content": queries[0].prompt}]
         else:
-            kwargs["prompt"] = query.prompt
+            kwargs["prompt"] = queries[0].prompt if len(queries) == 1 else [q.prompt for q in queries]
         if self.target.workers > 1:
             if self._workers[0] is None:
                 from interf_dsl.transfer.workers import RequestWorkers
 
                 self._workers[0] = RequestWorkers(self.target.workers)
-            return Answer(**await self._workers[0].call("chat" if chat else "text", kwargs, query, chat))
+            got = await self._workers[0].call("chat" if chat else "text", kwargs, queries, chat)
+            return [Answer(**a) for a in got]
         litellm = import_litellm()
         resp = await (litellm.acompletion if chat else litellm.atext_completion)(**kwargs)
-        return parse_response(resp, query, chat=chat)
+        return parse_answers(resp, queries, chat=chat)
+
+
+async def _gather_or_cancel(coros: list) -> list:
+    """Run coroutines concurrently; on the first failure cancel the rest, wait for them, then raise it."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def run_sync(coro: Any) -> Any:

@@ -36,6 +36,8 @@ class TargetSpec:
     concurrency: int = 8
     workers: int = 1
     """Processes making the litellm calls (litellm costs ~4 ms of CPU a call: one process tops out near 250/s)."""
+    batch: int = 1
+    """Prompts per request (raw mode, logprob queries): the completions API's prompt arrays; 1 = one per request."""
     rpm: float | None = None
     tpm: float | None = None
     timeout_s: float = 30.0
@@ -60,7 +62,7 @@ class TargetSpec:
         if spec.mode not in MODES:
             raise SpecError(f"unknown target mode '{spec.mode}'", name=spec.mode, choices=MODES,
                             key_path=f"transfer.targets.{spec.name}.mode")
-        for key in ("top_k", "samples", "concurrency", "workers"):
+        for key in ("top_k", "samples", "concurrency", "workers", "batch"):
             if int(getattr(spec, key)) < 1:
                 raise SpecError(f"target {spec.name}: {key} must be >= 1", key_path=f"transfer.targets.{spec.name}.{key}")
         return spec

@@ -1,6 +1,6 @@
 """Transfer kind, execution: worker processes that make the litellm calls of one `TransferClient`.
 
-Input: requests (litellm call kind, keyword arguments, the `Query` to parse the answer for) from the client's event
+Input: requests (litellm call kind, keyword arguments, the `Query`s to parse the answers for) from the client's event
 loop. Output: `Answer`s, or the classified error (kind, retryable, server-requested wait, message) of the attempt.
 
 Why: litellm spends about 4 ms of CPU in Python per call (request building, its cost and logging hooks), so one
@@ -89,14 +89,14 @@ class RequestWorkers:
                 fut.set_exception(BackendError(reason))
         self._pending.clear()
 
-    async def call(self, kind: str, kwargs: dict[str, Any], query: Any, chat: bool) -> dict[str, Any]:
-        """One litellm call in a worker: the parsed `Answer` as a dict, or raises `RemoteRequestError`."""
+    async def call(self, kind: str, kwargs: dict[str, Any], queries: list[Any], chat: bool) -> list[dict[str, Any]]:
+        """One litellm call in a worker: its parsed `Answer`s as dicts, or raises `RemoteRequestError`."""
         self._attach()
         req_id = next(self._ids)
         fut = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
         try:
-            self._conns[next(self._next)].send((req_id, kind, kwargs, asdict(query), chat))
+            self._conns[next(self._next)].send((req_id, kind, kwargs, [asdict(q) for q in queries], chat))
         except (BrokenPipeError, OSError):
             self._pending.pop(req_id, None)
             raise BackendError("a transfer worker process exited") from None
@@ -157,13 +157,14 @@ async def _serve(conn: Any) -> None:
 
 
 async def _answer(litellm: Any, conn: Any, msg: tuple, query_cls: Any) -> None:
-    from interf_dsl.transfer.answers import classify_error, parse_response
+    from interf_dsl.transfer.answers import classify_error, parse_answers
 
-    req_id, kind, kwargs, query, chat = msg
+    req_id, kind, kwargs, queries, chat = msg
     call = litellm.acompletion if kind == "chat" else litellm.atext_completion
     try:
         resp = await call(**kwargs)
-        reply = (req_id, os.getpid(), True, asdict(parse_response(resp, query_cls(**query), chat=chat)))
+        answers = parse_answers(resp, [query_cls(**q) for q in queries], chat=chat)
+        reply = (req_id, os.getpid(), True, [asdict(a) for a in answers])
     except Exception as exc:  # noqa: BLE001 - classified here, retried (or not) by the client
         kind_, retryable, wait = classify_error(exc)
         reply = (req_id, os.getpid(), False, (kind_, retryable, wait, str(exc)[:2000]))

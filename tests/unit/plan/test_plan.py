@@ -82,7 +82,7 @@ def test_hashes_are_stable_and_propagate(fake_zoo) -> None:
     assert a.step("transfer:tiny").hash != c.step("transfer:tiny").hash  # through select
     # how a target is called (concurrency, worker processes, limits) is not what it answers: same hash
     base = "serve: zoo:target-tiny}"
-    d = plan(SPEC.replace(base, "serve: zoo:target-tiny, concurrency: 32, workers: 2, rpm: 600}"))
+    d = plan(SPEC.replace(base, "serve: zoo:target-tiny, concurrency: 32, workers: 2, batch: 8, rpm: 600}"))
     assert d.step("transfer:tiny").params["target"]["workers"] == 2
     assert a.step("transfer:tiny").hash == d.step("transfer:tiny").hash
     e = plan(SPEC.replace(base, "serve: zoo:target-tiny, top_k: 5}"))

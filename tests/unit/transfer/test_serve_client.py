@@ -184,3 +184,31 @@ def test_a_killed_worker_stops_the_requests_cleanly(tmp_path):
             assert time.monotonic() - t0 < 5
         finally:
             client.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_prompt_arrays_answer_like_single_requests(tmp_path, workers):
+    """`batch: 4`: logprob queries go out as prompt arrays, 4 per request, through faults; same answers and cache."""
+    from interf_dsl.transfer.client import run_sync
+
+    faults = FaultConfig({"429": 0.15, "malformed": 0.1, "no_logprobs": 0.1}, seed=9, retry_after_s=0.02)
+    queries = [Query(f"({i}) we went to", k=4) for i in range(10)] + [Query(f"({i}) a", k=2) for i in range(3)]
+    with served(threads=1, faults=faults) as base:
+        single = TransferClient(_target(base, max_retries=12), tmp_path / "a", api_base=base)
+        want = run_sync(single.ask_all(queries))
+        arrays = TransferClient(_target(base, max_retries=12, batch=4, workers=workers), tmp_path / "b",
+                                api_base=base)
+        try:
+            got = run_sync(arrays.ask_all(queries))
+        finally:
+            arrays.close()
+        # k=4: 10 queries in 3 arrays, k=2: 3 in 1; every retry is one more request
+        assert arrays.acct.succeeded == 4 and arrays.acct.requests == 4 + arrays.acct.retries
+        assert arrays.acct.retries > 0 and set(arrays.acct.errors) & {"429", "malformed", "missing_logprobs"}
+        # each answer is cached under its own prompt: a one-per-request client finds them all
+        again = TransferClient(_target(base), tmp_path / "b", api_base=base)
+        cached = run_sync(again.ask_all(queries))
+    assert again.acct.requests == 0 and again.acct.cache_hits == len(queries)
+    for a, b, c in zip(got, want, cached, strict=True):
+        assert a.tokens == b.tokens == c.tokens
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
