@@ -65,15 +65,21 @@ def estimate_transfer(target: dict[str, Any], transfer: dict[str, Any], n_types:
         prompt_tokens: assumed prompt length in tokens (30 injected tokens plus a ~20-token sentence and wrappers).
 
     Returns:
-        Requests (trials + one baseline per sentence + the capability probe), prompt plus completion tokens, and
+        Requests (trials + one baseline per sentence, in prompt arrays of `batch` + the capability probe), prompt
+        plus completion tokens, and
         the cost in USD, or None when litellm's cost map does not price the model (local or served targets).
     """
     per_type = min(int(n_sentences), int(transfer.get("sentences") or n_sentences))
     trials = int(transfer.get("trials") or 1)
-    requests = n_types * per_type * (conditions * trials + 1) + PROBE_REQUESTS
+    prompts_per_unit = conditions * trials + 1  # one unit = a sentence: its baseline and its trials
+    prompts = n_types * per_type * prompts_per_unit + PROBE_REQUESTS
     # A target known to lack logprobs (`estimator: sampling`) returns n one-token choices; otherwise one token.
-    completion_per = max(1, int(target.get("samples") or 1)) if target.get("estimator") == "sampling" else 1
-    tokens = requests * (prompt_tokens + completion_per)
-    cost = None if target.get("serve") else cost_usd(str(target.get("model", "")), requests * prompt_tokens,
-                                                       requests * completion_per)
+    sampling = target.get("estimator") == "sampling"
+    completion_per = max(1, int(target.get("samples") or 1)) if sampling else 1
+    # prompt arrays (`batch`, raw mode, logprob queries) put up to `batch` prompts of a unit in one request
+    batch = int(target.get("batch") or 1) if target.get("mode", "raw") == "raw" and not sampling else 1
+    requests = n_types * per_type * -(-prompts_per_unit // batch) + PROBE_REQUESTS
+    tokens = prompts * (prompt_tokens + completion_per)
+    cost = None if target.get("serve") else cost_usd(str(target.get("model", "")), prompts * prompt_tokens,
+                                                       prompts * completion_per)
     return requests, tokens, cost

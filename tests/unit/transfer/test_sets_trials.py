@@ -112,3 +112,9 @@ def test_estimate_transfer_uses_local_cost_map():
     assert req == 2 * 5 * (4 * 10 + 1) + 3
     assert tok > req and cost is not None and cost > 0
     assert estimate_transfer({"model": "openai/x", "serve": "zoo:target-tiny"}, {"trials": 1}, 1, 1)[2] is None
+    # prompt arrays: a unit's 41 prompts in ceil(41 / 8) = 6 requests; same tokens and cost
+    breq, btok, bcost = estimate_transfer({"model": "gpt-4o-mini", "batch": 8}, {"trials": 10, "sentences": 5}, 2, 100)
+    assert breq == 2 * 5 * 6 + 3 and (btok, bcost) == (tok, cost)
+    # chat mode and sampling targets cannot batch
+    assert estimate_transfer({"model": "gpt-4o-mini", "batch": 8, "mode": "chat"}, {"trials": 10, "sentences": 5},
+                             2, 100)[0] == req
