@@ -146,8 +146,8 @@ class TransferClient:
         return answer
 
     async def ask_all(self, queries: list[Query]) -> list[Answer]:
-        """Answers in query order; when one query fails for good, the others are cancelled before it is raised
-        (no orphaned tasks keep retrying, and none dies with an unretrieved exception).
+        """Answers in query order; when a query fails for good, its error is raised once every other query of the
+        call has finished (no orphaned task keeps retrying, none dies with an unretrieved exception).
 
         With `target.batch` > 1 (raw mode), uncached logprob queries with the same parameters go out as prompt
         arrays of up to `batch` prompts per request (the completions API's `prompt: [...]`); each answer is still
@@ -155,7 +155,7 @@ class TransferClient:
         """
         if self.target.batch > 1 and self.target.mode == "raw":
             return await self._ask_all_batched(queries)
-        return await _gather_or_cancel([self.ask(q) for q in queries])
+        return await _gather_all([self.ask(q) for q in queries])
 
     async def _ask_all_batched(self, queries: list[Query]) -> list[Answer]:
         keys = [self.cache.key(self.target, q) for q in queries]
@@ -173,7 +173,7 @@ class TransferClient:
                 self.cache.put(keys[i], a)
                 answers[i] = a
 
-        await _gather_or_cancel([run(idx[j:j + size]) for idx in groups.values() for j in range(0, len(idx), size)])
+        await _gather_all([run(idx[j:j + size]) for idx in groups.values() for j in range(0, len(idx), size)])
         return answers  # type: ignore[return-value]  # every slot is filled, or an error was raised
 
     async def _with_retries(self, queries: list[Query]) -> list[Answer]:
@@ -238,16 +238,17 @@ class TransferClient:
         return parse_answers(resp, queries, chat=chat)
 
 
-async def _gather_or_cancel(coros: list) -> list:
-    """Run coroutines concurrently; on the first failure cancel the rest, wait for them, then raise it."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+async def _gather_all(coros: list) -> list:
+    """Run coroutines concurrently and wait for every one; then raise the first failure, if any.
+
+    Waiting (not cancelling) keeps no orphaned task retrying after the caller gave up, and lets litellm finish the
+    calls it started (cancelling one mid-call leaves a litellm coroutine that is never awaited).
+    """
+    results = await asyncio.gather(*coros, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return results
 
 
 def run_sync(coro: Any) -> Any:

@@ -117,13 +117,19 @@ def transfer_ratios(summary: pl.DataFrame, sources: dict[tuple[str, str, str], t
             t = r["diff_vs_random"]
             se_t, se_s = (r["diff_hi"] - r["diff_lo"]) / (2 * z), (s_hi - s_lo) / (2 * z)
             ratio = lo = hi = float("nan")
+            method = "delta"
             if s != 0:
-                ratio = t / s
+                ratio = t / s + 0.0  # + 0.0: no -0.0 in the table
                 se = math.sqrt(se_t**2 / s**2 + t**2 * se_s**2 / s**4)
                 lo, hi = ratio - z * se, ratio + z * se
+                if se_t == 0:
+                    # a zero-width target CI (e.g. no success in either arm) carries no uncertainty to propagate:
+                    # [ratio, ratio] would be a false certainty, so no interval
+                    lo = hi = float("nan")
+                    method = "delta: no CI (the target's difference has a zero-width CI)"
             rows.append({"target": r["target"], "type": typ, "condition": cond, "source": src,
                          "target_effect": t, "source_effect": s, "ratio": ratio, "ratio_lo": lo, "ratio_hi": hi,
-                         "method": "delta", "estimator": r["estimator"], "k": r["k"], "source_k": source_k})
+                         "method": method, "estimator": r["estimator"], "k": r["k"], "source_k": source_k})
     schema = {"target": pl.Utf8, "type": pl.Utf8, "condition": pl.Utf8, "source": pl.Utf8,
               "target_effect": pl.Float64, "source_effect": pl.Float64, "ratio": pl.Float64, "ratio_lo": pl.Float64,
               "ratio_hi": pl.Float64, "method": pl.Utf8, "estimator": pl.Utf8, "k": pl.Int64, "source_k": pl.Int64}

@@ -1,0 +1,34 @@
+"""transfer_ratio: the delta-method CI on hand-built effects, and no false certainty from degenerate CIs."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from interf_dsl.transfer.summary import transfer_ratios
+
+
+def _summary(rows):
+    return pl.DataFrame([{"target": "t", "estimator": "logprobs", "k": 5, **r} for r in rows])
+
+
+def test_delta_method_and_degenerate_cases():
+    z = 1.959963984540054
+    summary = _summary([
+        {"type": "a", "condition": "high", "diff_vs_random": 0.1, "diff_lo": 0.1 - 0.05 * z, "diff_hi": 0.1 + 0.05 * z},
+        {"type": "b", "condition": "high", "diff_vs_random": 0.0, "diff_lo": 0.0, "diff_hi": 0.0},
+        {"type": "c", "condition": "high", "diff_vs_random": 0.2, "diff_lo": 0.1, "diff_hi": 0.3},
+    ])
+    sources = {("s", "a", "high"): (0.2, 0.2 - 0.1 * z, 0.2 + 0.1 * z), ("s", "b", "high"): (-0.05, -0.1, 0.0),
+               ("s", "c", "high"): (0.0, -0.1, 0.1)}
+    out = {r["type"]: r for r in transfer_ratios(summary, sources).to_dicts()}
+    a = out["a"]  # ratio 0.5; se = sqrt(0.05² / 0.2² + 0.1² · 0.1² / 0.2⁴) = sqrt(0.0625 + 0.0625)
+    se = math.sqrt(0.0625 + 0.0625)
+    assert a["ratio"] == pytest.approx(0.5) and a["method"] == "delta"
+    assert (a["ratio_lo"], a["ratio_hi"]) == pytest.approx((0.5 - z * se, 0.5 + z * se))
+    b = out["b"]  # no success in either arm on the target: ratio 0, but no interval
+    assert b["ratio"] == 0.0 and math.copysign(1, b["ratio"]) == 1.0
+    assert math.isnan(b["ratio_lo"]) and math.isnan(b["ratio_hi"]) and b["method"].startswith("delta: no CI")
+    assert math.isnan(out["c"]["ratio"])  # a zero source effect has no ratio
