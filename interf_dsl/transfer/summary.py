@@ -15,6 +15,7 @@ SE(R) ≈ sqrt(SE_t² / s² + t² SE_s² / s⁴). Undefined (NaN) when the sourc
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -49,8 +50,7 @@ def summarize(trials: pl.DataFrame, stats: dict[str, Any]) -> pl.DataFrame:
             lv = part.filter(pl.col("condition") == cond)
             s, sc = lv["success"].cast(pl.Float64).to_numpy(), lv["sentence_id"].to_numpy()
             n_sent = int(np.unique(sc).size)
-            rate = (cluster_bootstrap_mean(s, sc, n_boot, ci, seed) if n_sent >= 2
-                    else wilson_ci(int(s.sum()), int(s.size), ci))
+            rate = _rate_ci(s, sc, n_sent, n_boot, ci, seed, cluster_bootstrap_mean, wilson_ci)
             row: dict[str, Any] = {
                 "target": target, "type": typ, "condition": cond, "estimator": lv["estimator"][0],
                 "k": lv["k"][0], "n_trials": int(s.size), "n_sentences": n_sent, "successes": int(s.sum()),
@@ -80,6 +80,24 @@ def summarize(trials: pl.DataFrame, stats: dict[str, Any]) -> pl.DataFrame:
                     qs[i] = float(v)
                 out = out.with_columns(pl.Series("q_bh", qs, dtype=pl.Float64))
     return out
+
+
+def _rate_ci(s: np.ndarray, sc: np.ndarray, n_sent: int, n_boot: int, ci: float, seed: int, boot: Any,
+             wilson: Any) -> Any:
+    """The success rate with its CI: a sentence-clustered bootstrap, except where it cannot vary.
+
+    With no success (or only successes) every resample gives the same rate, and the percentile interval collapses
+    to [0, 0]: a false certainty. Then the Wilson interval is taken over the sentences (the independent units; the
+    within-sentence correlation cannot be estimated without any variation, so this is the conservative count):
+    0 of 64 trials over 8 sentences gives [0, 0.32] at 95%.
+    """
+    k, n = int(s.sum()), int(s.size)
+    if n_sent < 2:
+        return wilson(k, n, ci)
+    if k in (0, n):
+        w = wilson(n_sent if k else 0, n_sent, ci)
+        return dataclasses.replace(w, estimate=k / n, method="wilson_over_sentences (no variation: bootstrap degenerate)")
+    return boot(s, sc, n_boot, ci, seed)
 
 
 SUMMARY_SCHEMA = {

@@ -32,3 +32,23 @@ def test_delta_method_and_degenerate_cases():
     assert b["ratio"] == 0.0 and math.copysign(1, b["ratio"]) == 1.0
     assert math.isnan(b["ratio_lo"]) and math.isnan(b["ratio_hi"]) and b["method"].startswith("delta: no CI")
     assert math.isnan(out["c"]["ratio"])  # a zero source effect has no ratio
+
+
+def test_success_rate_ci_is_never_a_point_when_nothing_varies():
+    """0 of 64 trials over 8 sentences: Wilson over the 8 sentences ([0, 0.32]), not the bootstrap's [0, 0]."""
+    from interf_dsl.transfer.execute import TRIALS_SCHEMA
+    from interf_dsl.transfer.summary import summarize
+
+    rows = []
+    for cond, hits in (("target", set()), ("random", {(0, 0), (0, 1), (3, 2), (5, 5)})):
+        for sid in range(8):
+            for t in range(8):
+                rows.append({"target": "t", "type": "a", "condition": cond, "sentence_id": sid, "trial": t,
+                             "estimator": "logprobs", "k": 5, "count": 1, "baseline_count": 0,
+                             "success": (sid, t) in hits, "prompt_sha": "x"})
+    out = summarize(pl.DataFrame(rows, schema=TRIALS_SCHEMA), {"mode": "rigorous", "bootstrap": 200})
+    zero = out.filter(pl.col("condition") == "target").row(0, named=True)
+    assert zero["success_rate"] == 0.0 and zero["ci_lo"] == 0.0
+    assert zero["ci_hi"] == pytest.approx(0.3244, abs=1e-3) and zero["ci_method"].startswith("wilson_over_sentences")
+    varied = out.filter(pl.col("condition") == "random").row(0, named=True)
+    assert varied["ci_method"] == "cluster_bootstrap_percentile" and varied["ci_hi"] > varied["success_rate"] > 0
