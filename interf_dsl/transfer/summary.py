@@ -58,7 +58,10 @@ def summarize(trials: pl.DataFrame, stats: dict[str, Any]) -> pl.DataFrame:
                 "diff_vs_random": None, "diff_lo": None, "diff_hi": None, "cohens_h": None,
                 "p_welch": None, "stars": None, "p_cluster": None, "q_bh": None}
             if cond != CONTROL and cs.size and n_sent >= 2 and np.array_equal(np.unique(sc), np.unique(cc)):
-                d = cluster_bootstrap_diff(s, sc, cs, cc, n_boot, ci, seed, paired=True)
+                if _constant(s) and _constant(cs):  # every paired resample gives the same difference
+                    d = _newcombe_over_sentences(s, cs, n_sent, ci)
+                else:
+                    d = cluster_bootstrap_diff(s, sc, cs, cc, n_boot, ci, seed, paired=True)
                 row.update(diff_vs_random=d.estimate, diff_lo=d.lo, diff_hi=d.hi,
                            cohens_h=float(cohens_h(s.mean(), cs.mean())))
                 if paper:
@@ -98,6 +101,23 @@ def _rate_ci(s: np.ndarray, sc: np.ndarray, n_sent: int, n_boot: int, ci: float,
         w = wilson(n_sent if k else 0, n_sent, ci)
         return dataclasses.replace(w, estimate=k / n, method="wilson_over_sentences (no variation: bootstrap degenerate)")
     return boot(s, sc, n_boot, ci, seed)
+
+
+def _constant(x: np.ndarray) -> bool:
+    return bool(x.size) and bool((x == x[0]).all())
+
+
+def _newcombe_over_sentences(s: np.ndarray, cs: np.ndarray, n_sent: int, ci: float) -> Any:
+    """Difference of two arms that do not vary (all 0 or all 1): Newcombe's hybrid score interval with the sentences
+    as the units (statsmodels `confint_proportions_2indep`, method 'newcomb'), e.g. 0/8 vs 0/8 -> [-0.32, 0.32]."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    from interf_dsl.stats.estimate import Estimate
+
+    k1, k2 = (n_sent if x[0] else 0 for x in (s, cs))
+    lo, hi = confint_proportions_2indep(k1, n_sent, k2, n_sent, method="newcomb", compare="diff", alpha=1 - ci)
+    return Estimate(float(s.mean() - cs.mean()), float(lo), float(hi), int(s.size + cs.size), n_sent, ci,
+                    "newcombe_over_sentences (no variation: bootstrap degenerate)")
 
 
 SUMMARY_SCHEMA = {

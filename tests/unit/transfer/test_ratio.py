@@ -40,15 +40,22 @@ def test_success_rate_ci_is_never_a_point_when_nothing_varies():
     from interf_dsl.transfer.summary import summarize
 
     rows = []
-    for cond, hits in (("target", set()), ("random", {(0, 0), (0, 1), (3, 2), (5, 5)})):
+    arms = (("a", "target", set()), ("a", "random", {(0, 0), (0, 1), (3, 2), (5, 5)}),
+            ("b", "target", set()), ("b", "random", set()))
+    for typ, cond, hits in arms:
         for sid in range(8):
             for t in range(8):
-                rows.append({"target": "t", "type": "a", "condition": cond, "sentence_id": sid, "trial": t,
+                rows.append({"target": "t", "type": typ, "condition": cond, "sentence_id": sid, "trial": t,
                              "estimator": "logprobs", "k": 5, "count": 1, "baseline_count": 0,
                              "success": (sid, t) in hits, "prompt_sha": "x"})
     out = summarize(pl.DataFrame(rows, schema=TRIALS_SCHEMA), {"mode": "rigorous", "bootstrap": 200})
-    zero = out.filter(pl.col("condition") == "target").row(0, named=True)
+    zero = out.filter((pl.col("type") == "a") & (pl.col("condition") == "target")).row(0, named=True)
     assert zero["success_rate"] == 0.0 and zero["ci_lo"] == 0.0
     assert zero["ci_hi"] == pytest.approx(0.3244, abs=1e-3) and zero["ci_method"].startswith("wilson_over_sentences")
-    varied = out.filter(pl.col("condition") == "random").row(0, named=True)
+    varied = out.filter((pl.col("type") == "a") & (pl.col("condition") == "random")).row(0, named=True)
     assert varied["ci_method"] == "cluster_bootstrap_percentile" and varied["ci_hi"] > varied["success_rate"] > 0
+    assert zero["diff_lo"] < zero["diff_vs_random"] < zero["diff_hi"]  # one arm varies: the paired bootstrap
+    # neither arm varies: Newcombe over the 8 sentences (0/8 vs 0/8), not a point at 0
+    both = out.filter((pl.col("type") == "b") & (pl.col("condition") == "target")).row(0, named=True)
+    assert both["diff_vs_random"] == 0.0
+    assert (both["diff_lo"], both["diff_hi"]) == pytest.approx((-0.3244, 0.3244), abs=2e-3)
