@@ -58,8 +58,9 @@ def summarize(trials: pl.DataFrame, stats: dict[str, Any]) -> pl.DataFrame:
                 "diff_vs_random": None, "diff_lo": None, "diff_hi": None, "cohens_h": None,
                 "p_welch": None, "stars": None, "p_cluster": None, "q_bh": None}
             if cond != CONTROL and cs.size and n_sent >= 2 and np.array_equal(np.unique(sc), np.unique(cc)):
-                if _constant(s) and _constant(cs):  # every paired resample gives the same difference
-                    d = _newcombe_over_sentences(s, cs, n_sent, ci)
+                r1, r2 = _sentence_rates(s, sc), _sentence_rates(cs, cc)
+                if np.ptp(r1 - r2) == 0:  # the same difference in every sentence: every resample gives it
+                    d = _newcombe_over_sentences(r1, r2, ci)
                 else:
                     d = cluster_bootstrap_diff(s, sc, cs, cc, n_boot, ci, seed, paired=True)
                 row.update(diff_vs_random=d.estimate, diff_lo=d.lo, diff_hi=d.hi,
@@ -103,20 +104,25 @@ def _rate_ci(s: np.ndarray, sc: np.ndarray, n_sent: int, n_boot: int, ci: float,
     return boot(s, sc, n_boot, ci, seed)
 
 
-def _constant(x: np.ndarray) -> bool:
-    return bool(x.size) and bool((x == x[0]).all())
+def _sentence_rates(x: np.ndarray, sentences: np.ndarray) -> np.ndarray:
+    """Success rate per sentence, in sorted sentence order."""
+    ids, inverse = np.unique(sentences, return_inverse=True)
+    return np.bincount(inverse, weights=x, minlength=ids.size) / np.bincount(inverse, minlength=ids.size)
 
 
-def _newcombe_over_sentences(s: np.ndarray, cs: np.ndarray, n_sent: int, ci: float) -> Any:
-    """Difference of two arms that do not vary (all 0 or all 1): Newcombe's hybrid score interval with the sentences
-    as the units (statsmodels `confint_proportions_2indep`, method 'newcomb'), e.g. 0/8 vs 0/8 -> [-0.32, 0.32]."""
+def _newcombe_over_sentences(r1: np.ndarray, r2: np.ndarray, ci: float) -> Any:
+    """Difference of two arms whose per-sentence difference never varies, where the paired cluster bootstrap has
+    nothing to resample: Newcombe's hybrid score interval with the sentences as the units (statsmodels
+    `confint_proportions_2indep`, method 'newcomb'; counts = summed sentence rates), e.g. 0/8 vs 0/8 ->
+    [-0.32, 0.32], 1/8 vs 1/8 -> [-0.36, 0.36]. Conservative: it ignores the pairing."""
     from statsmodels.stats.proportion import confint_proportions_2indep
 
     from interf_dsl.stats.estimate import Estimate
 
-    k1, k2 = (n_sent if x[0] else 0 for x in (s, cs))
-    lo, hi = confint_proportions_2indep(k1, n_sent, k2, n_sent, method="newcomb", compare="diff", alpha=1 - ci)
-    return Estimate(float(s.mean() - cs.mean()), float(lo), float(hi), int(s.size + cs.size), n_sent, ci,
+    n = int(r1.size)
+    lo, hi = confint_proportions_2indep(float(r1.sum()), n, float(r2.sum()), n, method="newcomb", compare="diff",
+                                        alpha=1 - ci)
+    return Estimate(float(r1.mean() - r2.mean()), float(lo), float(hi), 2 * n, n, ci,
                     "newcombe_over_sentences (no variation: bootstrap degenerate)")
 
 

@@ -35,13 +35,15 @@ def test_delta_method_and_degenerate_cases():
 
 
 def test_success_rate_ci_is_never_a_point_when_nothing_varies():
-    """0 of 64 trials over 8 sentences: Wilson over the 8 sentences ([0, 0.32]), not the bootstrap's [0, 0]."""
+    """0 of 64 trials over 8 sentences: Wilson over the 8 sentences ([0, 0.32]), not the bootstrap's [0, 0]; the same
+    for differences the paired bootstrap cannot vary (Newcombe over the sentences)."""
     from interf_dsl.transfer.execute import TRIALS_SCHEMA
     from interf_dsl.transfer.summary import summarize
 
     rows = []
     arms = (("a", "target", set()), ("a", "random", {(0, 0), (0, 1), (3, 2), (5, 5)}),
-            ("b", "target", set()), ("b", "random", set()))
+            ("b", "target", set()), ("b", "random", set()),
+            ("c", "target", {(2, t) for t in range(8)}), ("c", "random", {(2, t) for t in range(8)}))
     for typ, cond, hits in arms:
         for sid in range(8):
             for t in range(8):
@@ -59,3 +61,8 @@ def test_success_rate_ci_is_never_a_point_when_nothing_varies():
     both = out.filter((pl.col("type") == "b") & (pl.col("condition") == "target")).row(0, named=True)
     assert both["diff_vs_random"] == 0.0
     assert (both["diff_lo"], both["diff_hi"]) == pytest.approx((-0.3244, 0.3244), abs=2e-3)
+    # both arms vary, but sentence 2 always succeeds and the others never do, in both arms: the paired difference
+    # is 0 in every sentence; Newcombe over the sentences (1/8 vs 1/8), not a point at 0
+    same = out.filter((pl.col("type") == "c") & (pl.col("condition") == "target")).row(0, named=True)
+    assert same["diff_vs_random"] == 0.0
+    assert (same["diff_lo"], same["diff_hi"]) == pytest.approx((-0.3608, 0.3608), abs=2e-3)
