@@ -15,7 +15,6 @@ SE(R) ≈ sqrt(SE_t² / s² + t² SE_s² / s⁴). Undefined (NaN) when the sourc
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
@@ -30,13 +29,8 @@ SUMMARY_KEYS = ["target", "type", "condition"]
 def summarize(trials: pl.DataFrame, stats: dict[str, Any]) -> pl.DataFrame:
     """The `transfer` summary table (one row per target × type × condition)."""
     from interf_dsl.stats.paper import stars, welch_t
-    from interf_dsl.stats.proportions import (
-        benjamini_hochberg,
-        cluster_robust_proportion_test,
-        cohens_h,
-        wilson_ci,
-    )
-    from interf_dsl.stats.rigorous import cluster_bootstrap_diff, cluster_bootstrap_mean
+    from interf_dsl.stats.proportions import benjamini_hochberg, cluster_robust_proportion_test, cohens_h
+    from interf_dsl.stats.rates import clustered_rate, paired_rate_diff
 
     mode = str(stats.get("mode") or "paper")
     paper, rigorous = mode in ("paper", "both"), mode in ("rigorous", "both")
@@ -50,7 +44,7 @@ def summarize(trials: pl.DataFrame, stats: dict[str, Any]) -> pl.DataFrame:
             lv = part.filter(pl.col("condition") == cond)
             s, sc = lv["success"].cast(pl.Float64).to_numpy(), lv["sentence_id"].to_numpy()
             n_sent = int(np.unique(sc).size)
-            rate = _rate_ci(s, sc, n_sent, n_boot, ci, seed, cluster_bootstrap_mean, wilson_ci)
+            rate = clustered_rate(s, sc, n_boot, ci, seed)
             row: dict[str, Any] = {
                 "target": target, "type": typ, "condition": cond, "estimator": lv["estimator"][0],
                 "k": lv["k"][0], "n_trials": int(s.size), "n_sentences": n_sent, "successes": int(s.sum()),
@@ -58,11 +52,7 @@ def summarize(trials: pl.DataFrame, stats: dict[str, Any]) -> pl.DataFrame:
                 "diff_vs_random": None, "diff_lo": None, "diff_hi": None, "cohens_h": None,
                 "p_welch": None, "stars": None, "p_cluster": None, "q_bh": None}
             if cond != CONTROL and cs.size and n_sent >= 2 and np.array_equal(np.unique(sc), np.unique(cc)):
-                r1, r2 = _sentence_rates(s, sc), _sentence_rates(cs, cc)
-                if np.ptp(r1 - r2) == 0:  # the same difference in every sentence: every resample gives it
-                    d = _newcombe_over_sentences(r1, r2, ci)
-                else:
-                    d = cluster_bootstrap_diff(s, sc, cs, cc, n_boot, ci, seed, paired=True)
+                d = paired_rate_diff(s, sc, cs, cc, n_boot, ci, seed)
                 row.update(diff_vs_random=d.estimate, diff_lo=d.lo, diff_hi=d.hi,
                            cohens_h=float(cohens_h(s.mean(), cs.mean())))
                 if paper:
@@ -84,46 +74,6 @@ def summarize(trials: pl.DataFrame, stats: dict[str, Any]) -> pl.DataFrame:
                     qs[i] = float(v)
                 out = out.with_columns(pl.Series("q_bh", qs, dtype=pl.Float64))
     return out
-
-
-def _rate_ci(s: np.ndarray, sc: np.ndarray, n_sent: int, n_boot: int, ci: float, seed: int, boot: Any,
-             wilson: Any) -> Any:
-    """The success rate with its CI: a sentence-clustered bootstrap, except where it cannot vary.
-
-    With no success (or only successes) every resample gives the same rate, and the percentile interval collapses
-    to [0, 0]: a false certainty. Then the Wilson interval is taken over the sentences (the independent units; the
-    within-sentence correlation cannot be estimated without any variation, so this is the conservative count):
-    0 of 64 trials over 8 sentences gives [0, 0.32] at 95%.
-    """
-    k, n = int(s.sum()), int(s.size)
-    if n_sent < 2:
-        return wilson(k, n, ci)
-    if k in (0, n):
-        w = wilson(n_sent if k else 0, n_sent, ci)
-        return dataclasses.replace(w, estimate=k / n, method="wilson_over_sentences (no variation: bootstrap degenerate)")
-    return boot(s, sc, n_boot, ci, seed)
-
-
-def _sentence_rates(x: np.ndarray, sentences: np.ndarray) -> np.ndarray:
-    """Success rate per sentence, in sorted sentence order."""
-    ids, inverse = np.unique(sentences, return_inverse=True)
-    return np.bincount(inverse, weights=x, minlength=ids.size) / np.bincount(inverse, minlength=ids.size)
-
-
-def _newcombe_over_sentences(r1: np.ndarray, r2: np.ndarray, ci: float) -> Any:
-    """Difference of two arms whose per-sentence difference never varies, where the paired cluster bootstrap has
-    nothing to resample: Newcombe's hybrid score interval with the sentences as the units (statsmodels
-    `confint_proportions_2indep`, method 'newcomb'; counts = summed sentence rates), e.g. 0/8 vs 0/8 ->
-    [-0.32, 0.32], 1/8 vs 1/8 -> [-0.36, 0.36]. Conservative: it ignores the pairing."""
-    from statsmodels.stats.proportion import confint_proportions_2indep
-
-    from interf_dsl.stats.estimate import Estimate
-
-    n = int(r1.size)
-    lo, hi = confint_proportions_2indep(float(r1.sum()), n, float(r2.sum()), n, method="newcomb", compare="diff",
-                                        alpha=1 - ci)
-    return Estimate(float(r1.mean() - r2.mean()), float(lo), float(hi), 2 * n, n, ci,
-                    "newcombe_over_sentences (no variation: bootstrap degenerate)")
 
 
 SUMMARY_SCHEMA = {
