@@ -43,11 +43,11 @@ def _levels(sv, feature, partner, taus_t, labels):
     return (sv[:, None] < taus_t[None, :]).sum(1, dtype=torch.int32)  # NaN (no glosses) passes nothing
 
 
-def top_partners(i_blk, s_blk, rows, k, cand=None):
+def top_partners(i_blk, s_blk, rows, k, cand):
     """The k partners with the largest I per row (the diagonal holds -inf), best first.
 
-    With `cand` (every cell with I >= the candidate minimum), rows holding at least k candidates take them from
-    the candidates (their top k are all candidates): one sort of a few thousand entries instead of a topk over
+    Rows holding at least k candidates (`cand`: every cell with I >= the candidate minimum) take them from the
+    candidates, since their top k are all candidates: one sort of a few thousand entries instead of a topk over
     every cell. The other rows use a dense topk.
     """
     import torch
@@ -56,14 +56,10 @@ def top_partners(i_blk, s_blk, rows, k, cand=None):
     if kk <= 0:
         return {}
     nr = i_blk.shape[0]
-    if cand is None:
-        dense_rows = torch.arange(nr, device=i_blk.device)
-        sparse = {}
-    else:
-        local = cand["feature"].long() - int(rows[0])
-        enough = torch.bincount(local, minlength=nr) >= kk
-        dense_rows = (~enough).nonzero().squeeze(1)
-        sparse = _top_from_candidates(cand, local, enough, kk)
+    local = cand["feature"].long() - int(rows[0])
+    enough = torch.bincount(local, minlength=nr) >= kk
+    dense_rows = (~enough).nonzero().squeeze(1)
+    sparse = _top_from_candidates(cand, local, enough, kk)
     dense = {}
     if dense_rows.numel():
         vals, cols = torch.topk(i_blk[dense_rows], kk, dim=1)

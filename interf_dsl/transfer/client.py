@@ -261,7 +261,7 @@ def run_sync(coro: Any) -> Any:
     """
 
     async def main() -> Any:
-        own = _open_session()
+        own = open_session()
         try:
             return await coro
         finally:
@@ -273,7 +273,7 @@ def run_sync(coro: Any) -> Any:
     return asyncio.run(main())
 
 
-def _open_session() -> Any:
+def open_session() -> Any:
     """A pooled httpx client installed as litellm's session, or None when the user installed one."""
     litellm = import_litellm()
     if getattr(litellm, "aclient_session", None) is not None:

@@ -125,11 +125,10 @@ def _worker_main(conn: Any) -> None:
 
 
 async def _serve(conn: Any) -> None:
-    from interf_dsl.transfer.answers import Query
-    from interf_dsl.transfer.client import _open_session, close_clients, import_litellm
+    from interf_dsl.transfer.client import close_clients, import_litellm, open_session
 
     litellm = import_litellm()
-    session = _open_session()
+    session = open_session()
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue = asyncio.Queue()
 
@@ -143,7 +142,7 @@ async def _serve(conn: Any) -> None:
     tasks: set[asyncio.Task] = set()
     try:
         while (msg := await inbox.get()) is not None:
-            task = loop.create_task(_answer(litellm, conn, msg, Query))
+            task = loop.create_task(_answer(litellm, conn, msg))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
     finally:
@@ -156,14 +155,14 @@ async def _serve(conn: Any) -> None:
             await session.aclose()
 
 
-async def _answer(litellm: Any, conn: Any, msg: tuple, query_cls: Any) -> None:
-    from interf_dsl.transfer.answers import classify_error, parse_answers
+async def _answer(litellm: Any, conn: Any, msg: tuple) -> None:
+    from interf_dsl.transfer.answers import Query, classify_error, parse_answers
 
     req_id, kind, kwargs, queries, chat = msg
     call = litellm.acompletion if kind == "chat" else litellm.atext_completion
     try:
         resp = await call(**kwargs)
-        answers = parse_answers(resp, [query_cls(**q) for q in queries], chat=chat)
+        answers = parse_answers(resp, [Query(**q) for q in queries], chat=chat)
         reply = (req_id, os.getpid(), True, [asdict(a) for a in answers])
     except Exception as exc:  # noqa: BLE001 - classified here, retried (or not) by the client
         kind_, retryable, wait = classify_error(exc)
