@@ -194,6 +194,9 @@ def _check_transfer(spec: Spec, ctx: Context) -> None:
         if t.serve is not None and not t.serve.startswith("zoo:"):
             ctx.error(f"`serve` takes a zoo model, got '{t.serve}'", kp + ("serve",), name=t.serve,
                       choices=("zoo:target-tiny",))
+        if t.batch > 1 and t.mode != "raw":
+            ctx.error(f"target '{t.name}': `batch` ({t.batch}) needs mode raw (prompt arrays exist on the completions "
+                      f"endpoint only)", kp + ("batch",), hint="drop `batch`, or use mode: raw")
         if t.api_key_env and not t.api_key_env.replace("_", "").isalnum():
             ctx.error(f"`api_key_env` is the NAME of an environment variable, got '{t.api_key_env}'",
                       kp + ("api_key_env",), hint="e.g. TOGETHER_API_KEY; never put the key in a spec")
