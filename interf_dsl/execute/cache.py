@@ -7,7 +7,9 @@ Layout under the cache root:
     steps/<hash>/result.json       the StepResult's meta, table and file names, counters and seconds
     steps/<hash>/tables/<t>.parquet
     steps/<hash>/files/<name>      files a runner returned (figures, tensors)
-    work/<hash>.s<seed>/           the runner's work_dir and its per-unit checkpoints while the step is unfinished
+    work/<data_hash>.s<seed>/      the runner's work_dir and its per-unit checkpoints: removed once the entry is
+                                   committed, except for steps that summarise (`plan.ir.summarises`), whose raw
+                                   units a statistics-only change re-aggregates
     locks/<hash>.lock              held while a step is looked up, computed and committed
     tmp/                           entries being assembled; renamed into steps/ in one atomic rename
 
@@ -39,6 +41,7 @@ from interf_dsl.execute.atomic import (
     sha256_file,
 )
 from interf_dsl.execute.steps import Counters, StepResult
+from interf_dsl.plan.ir import summarises
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -123,12 +126,13 @@ class StepCache:
         """`steps/<hash>` for a seed-free result, `steps/<hash>.s<seed>` for one that depends on the master seed."""
         return self.root / "steps" / (step_hash if seed is None else f"{step_hash}.s{seed}")
 
-    def work_dir(self, step_hash: str, seed: int = 0) -> Path:
-        """The runner's scratch directory; it survives a kill so unit checkpoints can resume.
+    def work_dir(self, data_hash: str, seed: int = 0) -> Path:
+        """The runner's scratch directory, keyed by the step's data hash; it survives a kill so unit checkpoints
+        can resume, and a statistics-only change (same data hash) reuses them.
 
         It is per plan seed too: units drawn with `ctx.rng` under another master seed must not be resumed.
         """
-        path = self.root / "work" / f"{step_hash}.s{seed}"
+        path = self.root / "work" / f"{data_hash}.s{seed}"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -230,8 +234,9 @@ class StepCache:
         else:
             os.replace(tmp, final)
             fsync_dir(final.parent)
-        for work in (self.root / "work").glob(f"{step.hash}.s*"):
-            shutil.rmtree(work, ignore_errors=True)
+        if not summarises(step):
+            for work in (self.root / "work").glob(f"{step.data_hash}.s*"):
+                shutil.rmtree(work, ignore_errors=True)
         return self._entry(step.hash, final)
 
     def _entry(self, step_hash: str, path: Path) -> CacheEntry:
@@ -239,10 +244,12 @@ class StepCache:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         return CacheEntry(step_hash, path, record, manifest)
 
-    def invalidate(self, step_hash: str) -> None:
-        """Forget a step completely (entries for every seed and unit checkpoints), e.g. for `--force`."""
+    def invalidate(self, step_hash: str, data_hash: str | None = None) -> None:
+        """Forget a step completely (entries for every seed and, given its data hash, its unit checkpoints), e.g.
+        for `--force`."""
         self._remove(self.entry_dir(step_hash))
-        for path in [*(self.root / "steps").glob(f"{step_hash}.s*"), *(self.root / "work").glob(f"{step_hash}.s*")]:
+        work = [*(self.root / "work").glob(f"{data_hash}.s*")] if data_hash else []
+        for path in [*(self.root / "steps").glob(f"{step_hash}.s*"), *work]:
             self._remove(path)
 
     def _remove(self, path: Path) -> None:

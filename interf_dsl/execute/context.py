@@ -19,9 +19,10 @@ if TYPE_CHECKING:
     from interf_dsl.plan.ir import Plan, Step
 
 
-def stream_seed(plan_seed: int, step_hash: str, stream: str) -> int:
-    """A 64-bit seed derived from the plan seed, the step hash and a stream name (stable across runs)."""
-    digest = hashlib.sha256(f"{plan_seed}:{step_hash}:{stream}".encode()).digest()
+def stream_seed(plan_seed: int, data_hash: str, stream: str) -> int:
+    """A 64-bit seed from the plan seed, the step's data hash (what its data is: never statistics, reporting,
+    execution settings or endpoint URLs) and a stream naming what the draw is for (hook, target, type, ...)."""
+    digest = hashlib.sha256(f"{plan_seed}:{data_hash}:{stream}".encode()).digest()
     return int.from_bytes(digest[:8], "little")
 
 
@@ -71,11 +72,11 @@ class RunStepContext:
         return self._progress.task(total, description or self.step.id)
 
     def rng(self, stream: str = "") -> np.random.Generator:
-        """A numpy Generator seeded from the plan seed, this step's hash and `stream`."""
+        """A numpy Generator seeded from the plan seed, this step's data hash and `stream`."""
         import numpy as np
 
         self.rng_used = True
-        return np.random.default_rng(stream_seed(self.plan.seed, self.step.hash, stream))
+        return np.random.default_rng(stream_seed(self.plan.seed, self.step.data_hash or self.step.hash, stream))
 
     def log(self, message: str) -> None:
         """A log line, prefixed with the step id."""

@@ -62,7 +62,7 @@ class _Run:
     def run_step(self, index: int, step: Step) -> None:
         t0 = time.monotonic()
         forced = step.id in self.forced
-        lock = self.cache.lock(step.hash)
+        lock = self.cache.lock(step.data_hash or step.hash)  # runs differing only in statistics share raw units
         try:
             lock.acquire(timeout=0.5)
         except TimeoutError:
@@ -70,7 +70,7 @@ class _Run:
             lock.acquire()
         try:
             if forced:
-                self.cache.invalidate(step.hash)
+                self.cache.invalidate(step.hash, step.data_hash)
             # the step hash does not cover the master seed: results drawn under it are stored per seed
             entry = self.cache.lookup(step, self.plan.seed)
             hit, counters = entry is not None, Counters()
@@ -102,7 +102,7 @@ class _Run:
             raise ExecuteError(f"the runner of step kind {step.kind!r} (step {step.id}) cannot be imported from "
                                f"{RUNNER_MODULES.get(step.kind)}: {exc}") from exc
         self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: computing")
-        work_dir = self.cache.work_dir(step.hash, self.plan.seed)
+        work_dir = self.cache.work_dir(step.data_hash or step.hash, self.plan.seed)
         ctx = RunStepContext(plan=self.plan, step=step, work_dir=work_dir, resources=self.resources,
                              results=self.result, progress=self.progress)
         t0 = time.monotonic()

@@ -76,6 +76,8 @@ def _target_params(targets: tuple[str, ...]) -> list[dict[str, Any]]:
 def _steps(r: ResolvedSpec) -> list[Step]:
     steps: list[Step] = []
     atlas_sec, map_sec = _dump(r.atlas), _dump(r.map)
+    # the atlas step computes statistics only: its explainer and embedder settings belong to explain and embed
+    atlas_only = {k: v for k, v in atlas_sec.items() if k not in ("explanations", "embedding")}
     corpus_fp = corpus_fingerprint(r.atlas.corpus)
     maps: list[str] = []
     atlases: dict[str, list[str]] = {}
@@ -91,7 +93,7 @@ def _steps(r: ResolvedSpec) -> list[Step]:
                                       "fingerprint": _fingerprint("sae", sae.ref)}))
             base = {"source": name, "sae": sae.ref}
             steps.append(Step(id=f"atlas:{tail}", kind="atlas", inputs=(model_id, sae_id),
-                              params={**base, "hook_name": sae.hook_name, "atlas": atlas_sec,
+                              params={**base, "hook_name": sae.hook_name, "atlas": atlas_only,
                                       "corpus_fingerprint": corpus_fp},
                               estimate=estimate.atlas(r, sae.d_sae)))
             steps.append(Step(id=f"explain:{tail}", kind="explain", inputs=(f"atlas:{tail}",),

@@ -61,7 +61,11 @@ class Step(BaseModel):
     inputs: tuple[str, ...] = ()
     """Ids of the steps whose outputs this step reads."""
     hash: str = ""
-    """sha256 over kind, params, input hashes and the interf version (filled by `seal_steps`)."""
+    """sha256 over kind, params (less `EXECUTION_ONLY`), input hashes and the interf version (`seal_steps`): the
+    key of the step's cache entry."""
+    data_hash: str = ""
+    """sha256 over the data-defining params only (less `STATISTICS_ONLY` too) and the inputs' data hashes: the key
+    of the step's raw unit checkpoints and the seed of its random draws."""
     estimate: WorkEstimate = WorkEstimate()
     """Estimated work."""
 
@@ -101,34 +105,70 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-EXECUTION_ONLY = {"transfer": ("target", ("concurrency", "workers", "batch", "rpm", "tpm", "timeout_s",
-                                         "max_retries", "backoff_s"))}
-"""Per step kind, the params key and the settings in it that change how a step runs, never what it computes:
-left out of the step hash, so raising a target's concurrency does not recompute a finished transfer."""
+EXECUTION_ONLY: tuple[str, ...] = (
+    "target.concurrency", "target.workers", "target.batch", "target.rpm", "target.tpm", "target.timeout_s",
+    "target.max_retries", "target.backoff_s", "target.api_base", "target.api_key_env",
+    "explanations.api_base", "explanations.api_key_env", "embedding.api_base", "embedding.api_key_env",
+    "atlas.batch_size", "map.memory_budget_mb",
+)
+"""Dotted params paths (in any step kind) that change how a step runs, never what it computes: where to send
+requests (the endpoint URL, the key's variable), how fast, how many at once, in what memory. They are left out of
+both hashes, so raising a target's concurrency or respelling its `api_base` recomputes nothing."""
+
+STATISTICS_ONLY: tuple[str, ...] = ("stats", "report")
+"""Params keys that only summarise raw rows (estimators, intervals, reporting). They are in a step's `hash` (its
+tables change) but not in its `data_hash`: raw rows, unit checkpoints and random draws are keyed by `data_hash`,
+so a statistics change re-aggregates without a forward pass or an API request."""
+
+
+def _drop(params: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
+    out = dict(params)
+    for path in paths:
+        head, _, tail = path.partition(".")
+        if head not in out:
+            continue
+        if not tail:
+            del out[head]
+        elif isinstance(out[head], dict):
+            out[head] = _drop(out[head], (tail,))
+    return out
 
 
 def hashed_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The params that go into a step's hash (see `EXECUTION_ONLY`)."""
-    if kind not in EXECUTION_ONLY:
-        return params
-    key, drop = EXECUTION_ONLY[kind]
-    inner = params.get(key)
-    if not isinstance(inner, dict):
-        return params
-    return {**params, key: {k: v for k, v in inner.items() if k not in drop}}
+    """The params that go into a step's `hash` (all but `EXECUTION_ONLY`)."""
+    del kind  # the paths are the same in every kind
+    return _drop(params, EXECUTION_ONLY)
+
+
+def data_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The params that define a step's raw data, its `data_hash` (neither `EXECUTION_ONLY` nor `STATISTICS_ONLY`)."""
+    return _drop(hashed_params(kind, params), STATISTICS_ONLY)
+
+
+def summarises(step: Step) -> bool:
+    """Whether the step has statistics-only params: its raw unit checkpoints outlive its cache entry, so a
+    statistics change re-aggregates them instead of recomputing."""
+    return data_params(step.kind, step.params) != hashed_params(step.kind, step.params)
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
 def seal_steps(steps: list[Step], version: str) -> tuple[Step, ...]:
-    """Fill each step's hash from its kind, params, version and its inputs' hashes (steps in topological order)."""
+    """Fill each step's `hash` and `data_hash` from its kind, params, version and its inputs' hashes (steps in
+    topological order)."""
     by_id: dict[str, Step] = {}
     out: list[Step] = []
     for s in steps:
         missing = [i for i in s.inputs if i not in by_id]
         if missing:
             raise ValueError(f"step {s.id} consumes {missing} before they are defined")
-        payload = {"kind": s.kind, "params": hashed_params(s.kind, s.params), "inputs": [by_id[i].hash for i in s.inputs],
-                   "v": version}
-        sealed = s.model_copy(update={"hash": hashlib.sha256(canonical_json(payload).encode()).hexdigest()})
+        full = {"kind": s.kind, "params": hashed_params(s.kind, s.params),
+                "inputs": [by_id[i].hash for i in s.inputs], "v": version}
+        data = {"kind": s.kind, "params": data_params(s.kind, s.params),
+                "inputs": [by_id[i].data_hash for i in s.inputs], "v": version}
+        sealed = s.model_copy(update={"hash": _digest(full), "data_hash": _digest(data)})
         by_id[s.id] = sealed
         out.append(sealed)
     return tuple(out)

@@ -1,4 +1,5 @@
-"""Resolve stage, catalogs: package-data YAML tables loaded once (architectures, the paper's SAE releases, kinds).
+"""Resolve stage, catalogs: package-data YAML tables loaded once (architectures, the paper's SAE releases), and the
+names of the registered kinds, read from their registries.
 
 Input: `interf_dsl/resolve/catalogs/*.yaml`. Output: plain dicts, cached for the process. The zoo's own catalog
 (`interf_dsl.zoo.catalog`) is imported lazily by `zoo_model_info` / `zoo_saes`; its absence is a `ResolveError`.
@@ -7,6 +8,7 @@ Input: `interf_dsl/resolve/catalogs/*.yaml`. Output: plain dicts, cached for the
 from __future__ import annotations
 
 import functools
+import importlib
 from importlib import resources
 from typing import Any
 
@@ -17,14 +19,46 @@ from interf_dsl.errors import ResolveError
 
 @functools.cache
 def load_catalog(name: str) -> dict[str, Any]:
-    """One catalog file (`architectures`, `saes`, `kinds`) as a dict."""
+    """One catalog file (`architectures`, `saes`) as a dict."""
     text = resources.files("interf_dsl.resolve").joinpath(f"catalogs/{name}.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 
+_REGISTRIES: dict[str, tuple[str, str]] = {
+    "metric": ("interf_dsl.metrics", "METRICS"),
+    "interference_metric": ("interf_dsl.interference.metrics", "INTERFERENCE_METRICS"),
+    "explainer": ("interf_dsl.atlas.explain", "EXPLAINERS"),
+}
+"""Registries whose entries are the only list of their names (the modules are light: no torch, no litellm)."""
+
+KINDS: tuple[str, ...] = ("focus", "metric", "interference_metric", "explainer", "token_type")
+
+
+def kind_entries(kind: str) -> dict[str, str]:
+    """name -> one-line summary of one registered kind, read from its registry (never from a second list)."""
+    if kind in _REGISTRIES:
+        module, attr = _REGISTRIES[kind]
+        registry = getattr(importlib.import_module(module), attr)
+        return {e.name: e.summary for e in registry}
+    if kind == "focus":
+        from interf_dsl.parse.spec import FOCUS_MODELS  # noqa: PLC0415 - parse's block models are the registry
+
+        return {name: _first_line(model.__doc__) for name, model in FOCUS_MODELS.items()}
+    if kind == "token_type":
+        from interf_dsl.zoo.catalog import TOKEN_TYPES  # noqa: PLC0415 - light; the zoo labeller's 15 types
+
+        return dict(TOKEN_TYPES)
+    raise ResolveError(f"unknown registry '{kind}'", name=kind, choices=KINDS)
+
+
 def kind_names(kind: str) -> tuple[str, ...]:
     """Names of one registered kind (focus, metric, interference_metric, explainer, token_type)."""
-    return tuple(load_catalog("kinds")[kind])
+    return tuple(kind_entries(kind))
+
+
+def _first_line(doc: str | None) -> str:
+    line = (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
+    return line.split(": ", 1)[-1].rstrip(".")
 
 
 @functools.cache

@@ -1,13 +1,13 @@
-"""Resolve stage, listing: the registries `interf list` shows, from the light kinds catalog and the presets.
+"""Resolve stage, listing: the registries `interf list` shows, read from the registries themselves and the presets.
 
-Input: `catalogs/kinds.yaml`, `presets.py`, `plan/ir.py` STEP_KINDS. Output: plain text. Kept declarative so that
-listing imports no implementation (the implementations register under the same names; a test keeps them in step).
+Input: the kinds' registries (`catalogs.kind_entries`: light modules, no torch), `presets.py`, `plan/ir.py`
+STEP_KINDS. Output: plain text.
 """
 
 from __future__ import annotations
 
 from interf_dsl.errors import SpecError
-from interf_dsl.resolve.catalogs import load_catalog
+from interf_dsl.resolve.catalogs import KINDS, kind_entries
 from interf_dsl.resolve.presets import PRESET_SUMMARIES, PRESET_VALUES
 
 STEP_SUMMARIES = {
@@ -47,10 +47,9 @@ def registry(kind: str) -> dict[str, str]:
         from interf_dsl.plan.ir import STEP_KINDS
 
         return {k: STEP_SUMMARIES.get(k, "") for k in STEP_KINDS}
-    kinds = load_catalog("kinds")
-    if kind not in kinds:
+    if kind not in KINDS:
         raise SpecError(f"unknown registry '{kind}'", name=kind, choices=tuple(REGISTRIES))
-    return dict(kinds[kind])
+    return kind_entries(kind)
 
 
 def render_listing(kind: str | None = None) -> str:
@@ -63,3 +62,10 @@ def render_listing(kind: str | None = None) -> str:
         lines += [f"  {n.ljust(width)}  {s}" for n, s in entries.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+def registered_names_markdown() -> str:
+    """The "Registered names" block of specs/README.md, from the registries (a test keeps the README in step)."""
+    from interf_dsl.resolve.catalogs import KINDS
+
+    return "\n\n".join(f"**{k}**: " + ", ".join(f"`{n}`" for n in registry(k)) for k in KINDS) + "\n"

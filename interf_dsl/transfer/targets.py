@@ -71,10 +71,11 @@ class TargetSpec:
         return asdict(self)
 
     def cache_identity(self) -> dict[str, Any]:
-        """What identifies the answering model in cache keys: never the key, never a served port."""
+        """What identifies the answering model in cache keys: never the key, a served port or the endpoint URL
+        (where a model is reached is execution-only, like in the step hash: a respelt `api_base` reuses answers)."""
         if self.serve:
             return {"serve": self.serve, "model": self.model, "mode": self.mode}
-        return {"model": self.model, "api_base": self.api_base, "mode": self.mode}
+        return {"model": self.model, "mode": self.mode}
 
     def api_key(self) -> str | None:
         """The key value, read from the environment now (the dummy key for a served or key-less endpoint)."""

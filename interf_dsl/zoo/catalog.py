@@ -16,8 +16,13 @@ from interf_dsl.errors import ResolveError
 
 ZOO_MODELS: tuple[str, ...] = ("gpt2-tiny", "pythia-tiny", "target-tiny")
 HELDOUT_SPLITS = ("atlas", "prompts")
-TOKEN_TYPES = ("person", "location", "time", "number", "animal", "food", "color", "emotion", "body", "transport",
-               "science", "abstract", "object", "action", "unknown")
+TOKEN_TYPES: dict[str, str] = {
+    "person": "people and names", "location": "places", "time": "times and dates", "number": "numbers",
+    "animal": "animals", "food": "food", "color": "colours", "emotion": "emotions", "body": "body parts",
+    "transport": "transport", "science": "science", "abstract": "abstract notions", "object": "objects",
+    "action": "actions", "unknown": "everything else",
+}
+"""The 15 token types of METHOD.md §4.2 (the labeller's output and the names specs may use), with summaries."""
 
 
 def artifacts_dir() -> Path:

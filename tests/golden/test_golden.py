@@ -2,6 +2,8 @@
 
 Plans are compared without step hashes and with fingerprints masked, so a rebuilt zoo or an installed hub model
 does not churn them; hashing itself is tested in tests/unit/plan. The zoo is the fake card of tests/conftest.py.
+Each section a step's params carry (map, metrics, stats, ...) is stored once under `sections` and referred to as
+`@<key>#<n>`, so a change to one spec section shows once in a review, not once per step.
 """
 
 from __future__ import annotations
@@ -24,13 +26,33 @@ INVALID = sorted(p for p in (ROOT / "tests/golden/invalid").iterdir() if p.suffi
 
 def _normalised(plan) -> str:
     data = plan.model_dump(mode="json")
+    sections: dict[str, object] = {}
     for step in data["steps"]:
         step.pop("hash")
+        step.pop("data_hash")
         for key in ("fingerprint", "corpus_fingerprint"):
             if key in step["params"]:
                 step["params"][key] = "<fingerprint>"
+        for key, value in step["params"].items():
+            if isinstance(value, dict) and len(value) > 2:
+                step["params"][key] = _shared(sections, key, value)
     data.pop("spec_sha256")
-    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+    steps = data.pop("steps")
+    # one line per step (a changed step is one changed line), sections once, indented
+    head = json.dumps({**data, "sections": sections}, indent=1, sort_keys=True)[:-2]
+    lines = ",\n  ".join(json.dumps(st, sort_keys=True, separators=(",", ":")) for st in steps)
+    return f'{head},\n "steps": [\n  {lines}\n ]\n}}\n'
+
+
+def _shared(sections: dict[str, object], key: str, value: object) -> str:
+    """The reference of `value` among the stored sections of `key`, storing it on first sight."""
+    n = 0
+    while f"{key}#{n}" in sections:
+        if sections[f"{key}#{n}"] == value:
+            return f"@{key}#{n}"
+        n += 1
+    sections[f"{key}#{n}"] = value
+    return f"@{key}#{n}"
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: str(p.relative_to(ROOT / "specs")))

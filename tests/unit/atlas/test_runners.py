@@ -10,6 +10,7 @@ import pytest
 from step_context import StubContext as Ctx
 
 from interf_dsl.execute.steps import get_runner
+from interf_dsl.interference.metrics import INTERFERENCE_METRICS
 
 HOOK = "blocks.0.hook_resid_post"
 
@@ -28,8 +29,9 @@ def pipeline(tiny_model, tiny_sae, corpus_file, tmp_path, monkeypatch):
     results["explain"] = get_runner("explain")(ctx_e)
     ctx_m = Ctx({"embedding": {}}, tmp_path / "embed", {"explain:m": ("explain", results["explain"])})
     results["embed"] = get_runner("embed")(ctx_m)
-    map_p = {"metrics": ["decoder_cos", "abs_decoder_cos", "encoder_cos", "coactivation", "logit_effect",
-                         "neuron_share", "activation_space"], "thresholds": [0.4, 0.3, 0.2, 0.15],
+    # every registered interference metric, i.e. every name `interf list` advertises and validate accepts
+    map_p = {"metrics": ["decoder_cos", *(n for n in INTERFERENCE_METRICS.names() if n != "decoder_cos")],
+             "thresholds": [0.4, 0.3, 0.2, 0.15],
              "top_partners": 5, "memory_budget_mb": 1, "linkage": "average", "selection": "pairwise"}
     ctx_map = Ctx({"source": "m", "sae": "zoo", "hook_name": HOOK, "map": map_p}, tmp_path / "map",
                   {"atlas:m": ("atlas", results["atlas"]), "embed:m": ("embed", results["embed"])}, objects=objs)
@@ -48,7 +50,7 @@ def test_pipeline(pipeline):
     vec = np.asarray(results["embed"].tables["embeddings"]["vector"].to_list())
     assert vec.shape[1] == 384 and np.allclose(np.linalg.norm(vec, axis=1), 1, atol=1e-5)
     m = results["map"]
-    assert set(m.tables["pairs"]["metric"].unique()) == set(map_p["metrics"])
+    assert set(m.tables["pairs"]["metric"].unique()) == set(map_p["metrics"]) == set(INTERFERENCE_METRICS.names())
     assert {"interference_hist", "interference_vs_semantic", "partners_per_bin"} <= set(m.files)
     assert all(Path(p).exists() for p in m.files.values())
     stats = m.tables["map_stats"].filter(pl.col("metric") == "decoder_cos")

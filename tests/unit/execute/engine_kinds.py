@@ -100,9 +100,10 @@ for _kind, _fn in (("test_count", run_count), ("test_sum", run_sum), ("test_effe
 
 
 def make_plan(n: int = 6, *, seed: int = 0, shift: float = 0.0, experiment: str = "demo", model: bool = False,
-              api_requests: int = 0) -> Plan:
-    """A plan: load_model, two counts (the first optionally using the model), their sum, and effects."""
-    count_a = {"n": n, "mult": 1}
+              api_requests: int = 0, stats: dict | None = None) -> Plan:
+    """A plan: load_model, two counts (the first optionally using the model, and carrying `stats`, a
+    statistics-only section), their sum, and effects."""
+    count_a = {"n": n, "mult": 1} | ({"stats": stats} if stats is not None else {})
     if model:
         count_a["model_source"] = "m"
     steps = [

@@ -37,6 +37,27 @@ def test_second_run_does_no_work_and_loads_no_model(run_plan):
                            pl.read_parquet(Path(second.run_dir) / "tables" / f"{name}.parquet"))
 
 
+def test_statistics_change_reaggregates_raw_units_without_recomputing(run_plan, tmp_path):
+    first, _ = run_plan(make_plan(stats={"bootstrap": 500}), run_id="a")
+    assert first.counters["forward_passes"] == 9
+    second, _ = run_plan(make_plan(stats={"bootstrap": 1000}), run_id="b")
+    recomputed = {s.id for s in second.steps if not s.cache_hit}
+    assert recomputed == {"count:a", "sum"}  # its hash covers stats; the sum reads it
+    assert second.counters["forward_passes"] == 0  # every unit came from the data-keyed checkpoints
+    # same raw rows, same random draws (seeded by the data hash, not by the statistics)
+    assert_frame_equal(pl.read_parquet(Path(first.run_dir) / "tables" / "counts.parquet"),
+                       pl.read_parquet(Path(second.run_dir) / "tables" / "counts.parquet"))
+    forced, _ = run_plan(make_plan(stats={"bootstrap": 1000}), run_id="c", force=["count:a"])
+    assert forced.counters["forward_passes"] == 6  # --force drops the raw units too
+
+
+def test_unit_checkpoints_of_a_step_without_statistics_are_removed_once_committed(run_plan, tmp_path):
+    run_plan(make_plan(stats={"bootstrap": 500}), run_id="a")
+    plan = make_plan(stats={"bootstrap": 500})
+    kept = {p.name.split(".")[0] for p in (tmp_path / "cache" / "work").iterdir()}
+    assert kept == {plan.step("count:a").data_hash}  # count:b has no statistics: its units went with the commit
+
+
 def test_tables_are_merged_across_steps_with_a_step_column(run_plan):
     rec, _ = run_plan(make_plan(n=4), run_id="r")
     counts = pl.read_parquet(Path(rec.run_dir) / "tables" / "counts.parquet")

@@ -5,7 +5,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from interf_dsl.metrics import (
-    METRICS,
     entropy_change,
     kl_divergence,
     total_variation,
@@ -42,12 +41,6 @@ def test_metric_bounds(seed, v, zeros, k):
     assert np.isclose(entropy_change(p, q), -entropy_change(q, p))
     # Pinsker: TV ≤ sqrt(KL / 2)
     assert total_variation(p, q) <= np.sqrt(kl_divergence(p, q) / 2) + 1e-12
-
-
-def test_registry_matches_resolver_catalog():
-    from interf_dsl.resolve.catalogs import kind_names
-
-    assert set(METRICS.names()) == set(kind_names("metric"))
 
 
 @settings(max_examples=80, deadline=None)

@@ -95,3 +95,35 @@ def test_plan_json_is_canonical(fake_zoo) -> None:
     text = plan().to_json()
     assert json.loads(text)["experiment"] == "p"
     assert text == plan().to_json()
+
+
+def _hashes(p):
+    return {s.id: (s.hash, s.data_hash) for s in p.steps}
+
+
+def test_statistics_change_keeps_every_data_hash(fake_zoo) -> None:
+    base = _hashes(plan())
+    changed = _hashes(plan(SPEC + "stats: {bootstrap: 1000, ci: 0.9}\nreport: {figures: false}\n"))
+    assert {i for i in base if base[i][1] != changed[i][1]} == set()  # raw data, units, seeds: unchanged
+    assert {i for i in base if base[i][0] != changed[i][0]} == {
+        "intervene:feature:gpt2", "intervene:prompt:gpt2", "transfer:tiny", "report"}  # re-aggregated only
+
+
+def test_endpoint_and_execution_settings_change_no_hash(fake_zoo) -> None:
+    served = "targets: [{name: tiny, model: openai/tiny, serve: zoo:target-tiny}]"
+    url = "targets: [{name: tiny, model: openai/tiny, api_base: 'http://127.0.0.1:9/v1', api_key_env: KEY}]"
+    respelt = ("targets: [{name: tiny, model: openai/tiny, api_base: 'http://127.0.0.1:9/v1/', concurrency: 2, "
+               "timeout_s: 5, batch: 4, api_key_env: OTHER_KEY}]")
+    a, b = _hashes(plan(SPEC.replace(served, url))), _hashes(plan(SPEC.replace(served, respelt)))
+    assert a == b
+    mem = _hashes(plan(SPEC.replace("partners_per_bin: 1}", "partners_per_bin: 1, memory_budget_mb: 64}")
+                       + "atlas: {batch_size: 3}\n"))
+    assert mem == _hashes(plan())
+
+
+def test_data_change_moves_data_hashes_downstream_only(fake_zoo) -> None:
+    base = _hashes(plan())
+    changed = _hashes(plan(SPEC.replace("thresholds: [0.4, 0.2]", "thresholds: [0.4, 0.3]")))
+    moved = {i for i in base if base[i][1] != changed[i][1]}
+    assert "map:gpt2/L1.attn_out" in moved and "select" in moved and "transfer:tiny" in moved
+    assert not any(i.startswith(("atlas:", "explain:", "embed:", "model:", "sae:")) for i in moved)

@@ -1,0 +1,69 @@
+"""One source of names: every name `interf list` advertises validates, and no other name does (located, with hint).
+
+The names come from the registries themselves (`catalogs.kind_entries`); the map runner test
+(tests/unit/atlas/test_runners.py) runs every registered interference metric, so an advertised name that cannot run
+fails there.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from interf_dsl.errors import ResolveError, render_error
+from interf_dsl.parse import load_spec_text
+from interf_dsl.resolve import resolve_spec
+from interf_dsl.resolve.catalogs import KINDS, kind_entries, kind_names
+
+BASE = """experiment: {name: t, preset: paper}
+sources:
+  gpt2:
+    model: zoo:gpt2-tiny
+    saes:
+      - hooks: "L1.{attn_out,mlp_out,resid_post}"
+        sae: zoo
+"""
+
+
+def _spec_using(kind: str, name: str, tmp_path) -> str:
+    """A spec whose only unusual choice is `name` at the place `kind` is named."""
+    if kind == "interference_metric":
+        return f"map: {{metrics: [{name}]}}\n"
+    if kind == "metric":
+        return f"metrics: {{names: [{name}], primary: {name}}}\n"
+    if kind == "explainer":
+        export = tmp_path / "export"
+        export.mkdir(exist_ok=True)
+        return f"atlas: {{explanations: {{kind: {name}, path: '{export}', model: openai/gpt-4o-mini}}}}\n"
+    if kind == "focus":
+        return f"interventions:\n  - focus: {name}\n"
+    if kind == "token_type":
+        return f"interventions:\n  - focus: prompt\n    mode: type_injection\n    types: [{name}]\n"
+    raise AssertionError(kind)
+
+
+CASES = [(kind, name) for kind in KINDS for name in kind_names(kind)]
+
+
+@pytest.mark.parametrize(("kind", "name"), CASES, ids=[f"{k}:{n}" for k, n in CASES])
+def test_every_advertised_name_validates(kind, name, tmp_path, fake_zoo) -> None:
+    resolve_spec(load_spec_text(BASE + _spec_using(kind, name, tmp_path), "t.yaml"))
+
+
+# names an earlier catalogue advertised that no implementation carries, and plain typos
+UNKNOWN = [("interference_metric", "coactivation_pearson"), ("interference_metric", "shared_neurons"),
+           ("interference_metric", "logit_effect_cos"), ("metric", "weighted_cosin"), ("explainer", "gpt"),
+           ("token_type", "place")]
+
+
+@pytest.mark.parametrize(("kind", "name"), UNKNOWN, ids=[f"{k}:{n}" for k, n in UNKNOWN])
+def test_names_not_registered_are_refused_located(kind, name, tmp_path, fake_zoo) -> None:
+    with pytest.raises(ResolveError) as err:
+        resolve_spec(load_spec_text(BASE + _spec_using(kind, name, tmp_path), "t.yaml"))
+    text = render_error(err.value)
+    assert f"'{name}'" in text and "t.yaml:" in text and "valid:" in text, text
+
+
+def test_every_registry_has_summaries() -> None:
+    for kind in KINDS:
+        entries = kind_entries(kind)
+        assert entries and all(s.strip() for s in entries.values()), kind
