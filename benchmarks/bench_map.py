@@ -138,7 +138,7 @@ def run_steps(n: int, budget_mb: float) -> dict:
     from sae_lens import StandardSAE, StandardSAEConfig
 
     from interf_dsl.atlas.tables import neuron_alignments
-    from interf_dsl.execute.steps import StepResult, get_runner
+    from interf_dsl.steps import StepResult, get_runner
 
     torch.manual_seed(0)
     sae = StandardSAE(StandardSAEConfig(d_in=768, d_sae=n))

@@ -31,7 +31,7 @@ def main() -> None:
     import torch
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-    from interf_dsl.execute.backends.hooked import HookedBackend
+    from interf_dsl.backends.hooked import HookedBackend
     from interf_dsl.interventions.feature import feature_candidates
     from interf_dsl.interventions.foci import PAPER_SCALES
     from interf_dsl.interventions.sweep import METRIC_COLUMNS, MetricConfig, Probe, sweep_sentence

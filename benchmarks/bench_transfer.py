@@ -48,7 +48,7 @@ def serve(port: int, latency_ms: float) -> None:
     from interf_dsl.transfer.serve import create_app
 
     try:
-        from interf_dsl.execute.backends.loading import load_model
+        from interf_dsl.backends.loading import load_model
 
         model = load_model("zoo:target-tiny")
     except Exception:  # noqa: BLE001 - zoo not built: the tests' tiny model

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from interf_dsl.execute.steps import Counters
+from interf_dsl.steps import Counters
 
 
 class _Progress:

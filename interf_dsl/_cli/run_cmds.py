@@ -22,16 +22,16 @@ def run(spec: Annotated[Path, typer.Argument(help="Spec file (.yaml/.yml or .int
         run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: UTC time + hex).")] = None,
         ) -> None:
     """Run a spec (reusing cached steps) and print the run directory as the last line."""
-    from interf_dsl.execute import execute_plan
     from interf_dsl.parse import load_spec
+    from interf_dsl.pipeline import run_plan
     from interf_dsl.plan import compile_plan
     from interf_dsl.resolve import resolve_spec
 
     resolved = resolve_spec(load_spec(spec))
     plan = compile_plan(resolved)
-    record = execute_plan(plan, spec_path=spec, spec_text=spec.read_text(encoding="utf-8"),
-                          resolved_json=resolved.model_dump_json(), reports_root=reports, force=tuple(force),
-                          quiet=True if quiet else None, run_id=run_id)
+    record = run_plan(plan, spec_path=spec, spec_text=spec.read_text(encoding="utf-8"),
+                      resolved_json=resolved.model_dump_json(), reports_root=reports, force=tuple(force),
+                      quiet=True if quiet else None, run_id=run_id)
     typer.echo(record.run_dir)
 
 

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         """Serve MODEL at http://HOST:PORT/v1 (completions, chat completions, models) with logprobs."""
         import uvicorn
 
-        from interf_dsl.execute.backends.loading import load_model
+        from interf_dsl.backends.loading import load_model
         from interf_dsl.transfer.faults import FaultConfig, parse_fault_args
         from interf_dsl.transfer.serve import create_app
 

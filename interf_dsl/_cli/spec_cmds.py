@@ -40,8 +40,12 @@ def validate(specs: Annotated[list[Path], typer.Argument(help="Spec files to che
 def plan(spec: SpecArg,
          as_json: Annotated[bool, typer.Option("--json", help="Emit the plan as canonical JSON.")] = False,
          table: Annotated[bool, typer.Option("--table/--tree", help="Table of steps instead of a tree.")] = False,
+         cache: Annotated[Path | None, typer.Option(
+             "--cache", help="Step cache to compare with (default $INTERF_CACHE or .interf-cache, when it exists): "
+                             "marks each step cached, re-aggregate (a statistics-only change) or compute.")] = None,
          ) -> None:
     """Compile a spec into its plan and print it (tree, table or --json); loads no model."""
+    from interf_dsl.execute.cache import default_cache_dir, step_status
     from interf_dsl.parse import load_spec
     from interf_dsl.plan import compile_plan
     from interf_dsl.plan.render import render_table, render_tree
@@ -50,8 +54,10 @@ def plan(spec: SpecArg,
     compiled = compile_plan(resolve_spec(load_spec(spec)))
     if as_json:
         typer.echo(compiled.to_json())
-    else:
-        typer.echo(render_table(compiled) if table else render_tree(compiled))
+        return
+    root = cache if cache is not None else default_cache_dir()
+    status = {s.id: step_status(root, s, compiled.seed) for s in compiled.steps} if root.is_dir() else None
+    typer.echo(render_table(compiled, status) if table else render_tree(compiled, status))
 
 
 def fmt(spec: SpecArg,

@@ -1,4 +1,4 @@
-"""Atlas kind: step runners `atlas`, `explain` and `embed` (registered in execute/steps.py's STEP_RUNNERS).
+"""Atlas kind: step runners `atlas`, `explain` and `embed` (registered in steps.py's STEP_RUNNERS).
 
 `atlas` params: source, sae, hook_name, atlas (section); inputs: model, sae → tables `features`, `contexts`,
 `vocab`; file `atlas_vectors` (safetensors: activation_sample, context_means). `explain` params: source, sae,
@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from interf_dsl.errors import ExecuteError
-from interf_dsl.execute.steps import StepResult, step_runner
+from interf_dsl.steps import StepResult, step_runner
 
 if TYPE_CHECKING:
-    from interf_dsl.execute.steps import StepContext
+    from interf_dsl.steps import StepContext
 
 
 def only_input(ctx: StepContext, kind: str) -> StepResult:

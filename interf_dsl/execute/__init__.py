@@ -1,7 +1,7 @@
 """Execute stage: `Plan` -> run directory + `RunRecord` (content-addressed cache, per-unit resume, progress).
 
 Public API: `execute_plan`, `RunRecord`, `StepRecord`, `StepCache`, `CacheWarning`. Runners register through
-`interf_dsl.execute.steps.step_runner`; see README.md.
+`interf_dsl.steps.step_runner`; see README.md.
 """
 
 from interf_dsl.execute.cache import CacheWarning, StepCache

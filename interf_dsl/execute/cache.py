@@ -40,8 +40,8 @@ from interf_dsl.execute.atomic import (
     sha256_bytes,
     sha256_file,
 )
-from interf_dsl.execute.steps import Counters, StepResult
 from interf_dsl.plan.ir import summarises
+from interf_dsl.steps import Counters, StepResult
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -100,6 +100,24 @@ class CacheEntry:
     def seconds(self) -> float:
         """Wall time the step took when it was computed."""
         return float(self.record.get("seconds", 0.0))
+
+
+STEP_STATUSES = ("cached", "re-aggregate", "compute")
+"""What a run would do with a step: reuse its entry, re-aggregate its kept raw units (a statistics-only change), or
+compute it (possibly resuming unit checkpoints of a killed run)."""
+
+
+def step_status(root: Path | str | None, step: Step, seed: int) -> str:
+    """One of `STEP_STATUSES` for `step` under master seed `seed`, from the cache at `root` (read only: creates
+    nothing, verifies no checksum)."""
+    base = Path(root) if root is not None else default_cache_dir()
+    steps = base / "steps"
+    if (steps / f"{step.hash}.s{seed}").is_dir() or (steps / step.hash).is_dir():
+        return "cached"
+    work = base / "work" / f"{step.data_hash}.s{seed}"
+    if summarises(step) and any(work.glob("units/*/*.json")):
+        return "re-aggregate"
+    return "compute"
 
 
 class StepCache:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interf_dsl.errors import ExecuteError
-from interf_dsl.execute.steps import Counters, StepResult
 from interf_dsl.execute.units import DirUnitStore
+from interf_dsl.steps import Counters, StepResult
 
 if TYPE_CHECKING:
     import numpy as np

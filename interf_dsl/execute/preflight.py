@@ -20,7 +20,7 @@ def plan_problems(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: T
 
     `check_weights=False` skips models and SAEs (a caller that injects its own loaders vouches for them).
     """
-    from interf_dsl.execute.backends.loading import model_problem, sae_problem
+    from interf_dsl.backends.loading import model_problem, sae_problem
     from interf_dsl.transfer.targets import check_target_ready
 
     consumers: dict[str, list[Step]] = {}
@@ -59,7 +59,7 @@ def _api_key_problems(step: Step) -> list[str]:
 def check_plan_ready(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: True,
                      check_weights: bool = True) -> None:
     """Raise one BackendError naming everything the plan needs and this machine lacks."""
-    from interf_dsl.execute.backends.loading import LOCAL_COPY_HINT
+    from interf_dsl.backends.loading import LOCAL_COPY_HINT
 
     problems = plan_problems(plan, needs_run, check_weights)
     if problems:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from interf_dsl.errors import ExecuteError
-from interf_dsl.execute.steps import StepContext, StepResult, step_runner
+from interf_dsl.steps import StepContext, StepResult, step_runner
 
 if TYPE_CHECKING:
     from interf_dsl.plan.ir import Plan
@@ -34,13 +34,13 @@ def run_load_sae(ctx: StepContext) -> StepResult:
 
 
 def _default_model_loader(ref: Any) -> Any:
-    from interf_dsl.execute.backends.loading import load_model
+    from interf_dsl.backends.loading import load_model
 
     return load_model(ref)
 
 
 def _default_sae_loader(ref: Any) -> Any:
-    from interf_dsl.execute.backends.loading import load_sae
+    from interf_dsl.backends.loading import load_sae
 
     return load_sae(tuple(ref) if isinstance(ref, list) else ref)  # (release, id) pairs come back from JSON as lists
 

@@ -4,7 +4,7 @@ Steps run in the plan's topological order. For each step the engine takes the st
 `--force` selected it, reuses its verified cache entry if there is one, and otherwise runs its registered runner
 and commits the result atomically. Inputs are read from the cache lazily, so a fully cached run loads no model and
 reads only the tables it writes into the run directory. The run directory itself (tables, run.json, figures,
-report.md/html) is written by the report stage (`interf_dsl.report.rundir`).
+report.md/html) is written by the report stage (`interf_dsl.report.rundir`), which `interf_dsl.pipeline` hands in.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from interf_dsl.execute.progress import RunProgress
 from interf_dsl.execute.record import RunRecord, StepRecord
 from interf_dsl.execute.resources import Resources
 from interf_dsl.execute.selection import forced_steps, new_run_id, run_directory
-from interf_dsl.execute.steps import RUNNER_MODULES, STEP_RUNNERS, Counters, StepResult, get_runner
+from interf_dsl.steps import RUNNER_MODULES, STEP_RUNNERS, Counters, StepResult, get_runner
 
 if TYPE_CHECKING:
     from interf_dsl.plan.ir import Plan, Step
@@ -144,8 +144,12 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
                  reports_root: str | Path = "reports", cache_dir: str | Path | None = None,
                  force: Iterable[str] = (), quiet: bool | None = None, run_id: str | None = None,
                  model_loader: Callable[[Any], Any] | None = None,
-                 sae_loader: Callable[[Any], Any] | None = None) -> RunRecord:
-    """Run `plan`, reusing cached steps, and write its run directory.
+                 sae_loader: Callable[[Any], Any] | None = None,
+                 write_run_dir: Callable[..., None] | None = None) -> RunRecord:
+    """Run `plan`, reusing cached steps; hand the outcome to `write_run_dir` (finished or not).
+
+    The engine never imports the report stage: `interf_dsl.pipeline.run_plan` (what the CLI calls) passes
+    `report.rundir.write_run_directory` here, so the run directory is composed above both stages.
 
     Args:
         plan: the compiled plan.
@@ -157,17 +161,17 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
         force: step ids or globs to recompute (with everything downstream).
         quiet: line-oriented progress; None = automatic (quiet unless on a terminal).
         run_id: the run id (default: UTC timestamp plus random hex).
-        model_loader: loads a model reference (default `execute.backends.loading.load_model`; tests inject).
-        sae_loader: loads an SAE reference (default `execute.backends.loading.load_sae`).
+        model_loader: loads a model reference (default `backends.loading.load_model`; tests inject).
+        sae_loader: loads an SAE reference (default `backends.loading.load_sae`).
+        write_run_dir: writes the run directory (`report.rundir.write_run_directory`'s signature); None = none.
 
     Returns:
-        The RunRecord (also written, with provenance, to `run.json`).
+        The RunRecord (written, with provenance, to `run.json` by `write_run_dir`).
 
     Raises:
         ExecuteError: a refused path or name, an unknown step kind, an unmatched `--force` pattern.
     """
     from interf_dsl.execute.preflight import check_plan_ready
-    from interf_dsl.report.rundir import write_run_directory  # report stage writes the directory
 
     t_start, started = time.monotonic(), _now()
     run_dir = run_directory(reports_root, plan.experiment, run_id or new_run_id())
@@ -189,10 +193,11 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
             raise
         finally:
             record = _record(plan, run, run_dir, status, error, started, t_start)
-            write_run_directory(run_dir, plan=plan, record=record, result=run.result if status == "ok" else None,
-                                spec_path=spec_path, spec_text=spec_text, resolved=resolved_json,
-                                files=run.files, digest=run.digest, table_cache=cache.root / "tables",
-                                log=progress.log)
+            if write_run_dir is not None:
+                write_run_dir(run_dir, plan=plan, record=record, result=run.result if status == "ok" else None,
+                              spec_path=spec_path, spec_text=spec_text, resolved=resolved_json,
+                              files=run.files, digest=run.digest, table_cache=cache.root / "tables",
+                              log=progress.log)
     total = time.monotonic() - t_start
     record = record.model_copy(update={"seconds": total, "engine_seconds": total - run.compute_seconds})
     progress.log(f"finished in {total:.2f}s ({record.cache_hits}/{len(plan.steps)} steps cached, "

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from interf_dsl.atlas.runner import only_input
 from interf_dsl.errors import ExecuteError, SpecError
-from interf_dsl.execute.steps import StepResult, step_runner
 from interf_dsl.interference.bins import parse_bins, parse_thresholds
+from interf_dsl.steps import StepResult, step_runner
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from interf_dsl.execute.steps import StepContext
+    from interf_dsl.steps import StepContext
 
 NEURON_CUTOFF = 0.4
 SELECTIONS = ("pairwise", "cluster_exclusion")

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from interf_dsl.backends.hooked import sae_hook_name
 from interf_dsl.errors import BackendError, SpecError
-from interf_dsl.execute.backends.hooked import sae_hook_name
 from interf_dsl.interventions._common import layer_type, level_of, run_units, sentences_for_tokens
 from interf_dsl.interventions.sweep import MetricConfig, Probe
 

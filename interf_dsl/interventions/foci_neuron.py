@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from interf_dsl.backends.base import layer_of_hook
 from interf_dsl.errors import SpecError
-from interf_dsl.execute.backends.base import layer_of_hook
 from interf_dsl.interventions._common import layer_type, run_units, sentences_for_tokens
 from interf_dsl.interventions.sweep import Candidate, Probe, sweep_sentence
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from interf_dsl.execute.steps import StepResult, step_runner
 from interf_dsl.interventions import foci
 from interf_dsl.interventions._common import load_inputs
 from interf_dsl.interventions.sentences import llm_sentences, mine_prefixes, read_file, sentence_rows
+from interf_dsl.steps import StepResult, step_runner
 
 
 def _wanted(inp: Any, metrics: dict) -> tuple[list[str], dict[str, list[str]]]:
@@ -108,7 +108,7 @@ def run_intervene(ctx: Any) -> StepResult:
     """
     import polars as pl
 
-    from interf_dsl.execute.backends.hooked import HookedBackend
+    from interf_dsl.backends.hooked import HookedBackend
     from interf_dsl.interventions.diagnose import empty_reason, funnel
     from interf_dsl.interventions.figures import draw_figures
 

@@ -3,7 +3,7 @@
 Input: a `ResolvedSpec`. Output: a sealed `Plan` (steps in topological order, each with params, inputs, content
 hash and work estimate). Step ids, kinds and params follow the "Step kinds and their params" table exactly; section
 params are `ResolvedSpec.<section>.model_dump(mode="json")`. Nothing here loads a model: fingerprints come from
-`interf_dsl.execute.backends.loading` when it is importable (it does not import torch), else the reference string.
+`interf_dsl.backends.loading` when it is importable (it does not import torch), else the reference string.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _dump(model: Any) -> Any:
 
 def _fingerprint(kind: str, ref: str) -> str:
     try:
-        from interf_dsl.execute.backends import loading  # noqa: PLC0415 - optional, light (no torch)
+        from interf_dsl.backends import loading  # noqa: PLC0415 - optional, light (no torch)
     except ImportError:
         return ref
     from interf_dsl.errors import InterfError

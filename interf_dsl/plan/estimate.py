@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from interf_dsl.plan.ir import WorkEstimate
+from interf_dsl.prices import estimate_transfer
 from interf_dsl.resolve.resolved import ResolvedSpec
 
 DEFAULT_D_SAE = 2048
@@ -85,9 +86,7 @@ def intervene(r: ResolvedSpec, block: Any, n_hooks: int) -> WorkEstimate:
 
 def transfer(r: ResolvedSpec, target: Any) -> WorkEstimate:
     """types x sentences x (conditions x trials + 1 baseline) requests, plus the capability probe, and the cost
-    from litellm's local cost map (None for served or unpriced models); see `interf_dsl.transfer.prices`."""
-    from interf_dsl.transfer.prices import estimate_transfer
-
+    from litellm's local cost map (None for served or unpriced models); see `interf_dsl.prices`."""
     tr = r.transfer
     if tr is None:
         return WorkEstimate()

@@ -13,19 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STEP_KINDS: tuple[str, ...] = (
-    "load_model",     # params: source, model (ref), fingerprint
-    "load_sae",       # params: source, sae (ref), hook_name, fingerprint
-    "atlas",          # params: source, sae, atlas settings; inputs: load_model, load_sae
-    "explain",        # params: source, sae, explainer settings; inputs: atlas
-    "embed",          # params: embedding settings; inputs: explain
-    "map",            # params: source, sae, map settings; inputs: atlas, embed, load_sae
-    "select",         # params: selection settings; inputs: every map step
-    "prompts",        # params: prompt settings; inputs: select (token sets), atlas
-    "intervene",      # params: focus, source, focus settings, metrics, stats; inputs: select, prompts, load_*
-    "transfer",       # params: target settings; inputs: select, prompts, every intervene step it compares to
-    "report",         # params: report settings; inputs: every other step
-)
+from interf_dsl.canonical import canonical_json
+from interf_dsl.steps import STEP_KIND_SUMMARIES
+
+STEP_KINDS = tuple(STEP_KIND_SUMMARIES)
+"""The plan's step kinds (one list: `interf_dsl.steps.STEP_KIND_SUMMARIES`)."""
 
 
 class WorkEstimate(BaseModel):
@@ -98,11 +90,6 @@ class Plan(BaseModel):
 
     def __str__(self) -> str:
         return f"Plan({self.experiment}, {len(self.steps)} steps, preset={self.preset})"
-
-
-def canonical_json(value: Any) -> str:
-    """The JSON text hashed for cache keys: sorted keys, no whitespace."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 EXECUTION_ONLY: tuple[str, ...] = (

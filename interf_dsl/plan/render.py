@@ -29,37 +29,51 @@ def totals(plan: Plan) -> dict[str, int]:
     return {k: sum(getattr(s.estimate, k) for s in plan.steps) for k in keys}
 
 
-def _header(plan: Plan) -> list[str]:
+def _header(plan: Plan, status: dict[str, str] | None = None) -> list[str]:
     t = totals(plan)
-    return [f"plan {plan.experiment}: {len(plan.steps)} steps, preset {plan.preset}, seed {plan.seed}",
-            f"estimate: {t['forward_passes']:,} forward passes, {t['gradient_passes']:,} gradient passes, "
-            f"{t['api_requests']:,} API requests, {t['api_tokens']:,} API tokens"]
+    lines = [f"plan {plan.experiment}: {len(plan.steps)} steps, preset {plan.preset}, seed {plan.seed}",
+             f"estimate: {t['forward_passes']:,} forward passes, {t['gradient_passes']:,} gradient passes, "
+             f"{t['api_requests']:,} API requests, {t['api_tokens']:,} API tokens"]
+    if status:
+        counts = {k: sum(v == k for v in status.values()) for k in ("cached", "re-aggregate", "compute")}
+        left = [s for s in plan.steps if status.get(s.id) == "compute"]
+        lt = {k: sum(getattr(s.estimate, k) for s in left) for k in ("forward_passes", "api_requests")}
+        lines.append(f"cache: {counts['cached']} cached, {counts['re-aggregate']} re-aggregated from kept raw units "
+                     f"(no forward pass, no request), {counts['compute']} to compute "
+                     f"(at most {lt['forward_passes']:,} forward passes, {lt['api_requests']:,} API requests)")
+    return lines
 
 
-def render_table(plan: Plan) -> str:
-    """One row per step: id, kind, hash prefix, work, number of inputs."""
-    rows = [("step", "kind", "hash", "inputs", "work")]
-    rows += [(s.id, s.kind, s.hash[:10], str(len(s.inputs)), _work(s)) for s in plan.steps]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = _header(plan) + [""]
+def _mark(step: Step, status: dict[str, str] | None) -> str:
+    return f"  ({status[step.id]})" if status and step.id in status else ""
+
+
+def render_table(plan: Plan, status: dict[str, str] | None = None) -> str:
+    """One row per step: id, kind, hash prefix, number of inputs, work (and, given `status`, what a run does)."""
+    rows = [("step", "kind", "hash", "inputs", "work", "cache" if status else "")]
+    rows += [(s.id, s.kind, s.hash[:10], str(len(s.inputs)), _work(s), (status or {}).get(s.id, ""))
+             for s in plan.steps]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    lines = _header(plan, status) + [""]
     for r in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     return "\n".join(lines) + "\n"
 
 
-def render_tree(plan: Plan) -> str:
+def render_tree(plan: Plan, status: dict[str, str] | None = None) -> str:
     """Steps as a tree from the sinks down: each step appears once, under the first step that consumes it
-    (inputs are walked last-first, so the report opens with transfer and intervene chains)."""
+    (inputs are walked last-first, so the report opens with transfer and intervene chains). Given `status`
+    (step id -> cached / re-aggregate / compute), each step says what a run would do with it."""
     by_id = {s.id: s for s in plan.steps}
     shown: set[str] = set()
-    lines = _header(plan) + [""]
+    lines = _header(plan, status) + [""]
 
     def walk(step_id: str, prefix: str, last: bool, root: bool) -> None:
         s = by_id[step_id]
         shown.add(step_id)
         work = _work(s)
         branch = "" if root else ("└─ " if last else "├─ ")
-        lines.append(f"{prefix}{branch}{s.id}  [{s.kind}]" + (f"  {work}" if work else ""))
+        lines.append(f"{prefix}{branch}{s.id}  [{s.kind}]" + (f"  {work}" if work else "") + _mark(s, status))
         child_prefix = prefix + ("" if root else ("   " if last else "│  "))
         children = list(reversed(s.inputs))
         for k, c in enumerate(children):

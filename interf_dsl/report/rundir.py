@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     import polars as pl
 
     from interf_dsl.execute.record import RunRecord
-    from interf_dsl.execute.steps import StepResult
     from interf_dsl.plan.ir import Plan
+    from interf_dsl.steps import StepResult
 
 FIGURE_SUFFIXES = (".png", ".svg")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interf_dsl.execute.steps import StepContext, StepResult, step_runner
+from interf_dsl.steps import StepContext, StepResult, step_runner
 
 
 @step_runner("report", summary="draw the run's figures from every step's tables")

@@ -1,7 +1,7 @@
 """Resolve stage, listing: the registries `interf list` shows, read from the registries themselves and the presets.
 
-Input: the kinds' registries (`catalogs.kind_entries`: light modules, no torch), `presets.py`, `plan/ir.py`
-STEP_KINDS. Output: plain text.
+Input: the kinds' registries (`catalogs.kind_entries`: light modules, no torch), `presets.py`, `steps.py`
+STEP_KIND_SUMMARIES. Output: plain text.
 """
 
 from __future__ import annotations
@@ -9,20 +9,7 @@ from __future__ import annotations
 from interf_dsl.errors import SpecError
 from interf_dsl.resolve.catalogs import KINDS, kind_entries
 from interf_dsl.resolve.presets import PRESET_SUMMARIES, PRESET_VALUES
-
-STEP_SUMMARIES = {
-    "load_model": "load a source model (resource)",
-    "load_sae": "load one SAE at one hook (resource)",
-    "atlas": "feature statistics: top contexts, top tokens, neuron alignments, logit lens",
-    "explain": "feature explanations (auto, neuronpedia export, or an LLM)",
-    "embed": "embed explanations for semantic similarity S",
-    "map": "interference pairs, bins, clusters and neuron links of one SAE",
-    "select": "targets, partners and token sets across sources",
-    "prompts": "test sentences (mined, from a file, or written by an LLM)",
-    "intervene": "one focus block on one source: interventions, effects, regressions",
-    "transfer": "token-type injection into one black-box target",
-    "report": "report.md, report.html and figures",
-}
+from interf_dsl.steps import STEP_KIND_SUMMARIES
 
 REGISTRIES = {
     "focus": "foci (intervention focus blocks)",
@@ -44,9 +31,7 @@ def registry(kind: str) -> dict[str, str]:
             out[name] += f" [{fields}]"
         return out
     if kind == "step":
-        from interf_dsl.plan.ir import STEP_KINDS
-
-        return {k: STEP_SUMMARIES.get(k, "") for k in STEP_KINDS}
+        return dict(STEP_KIND_SUMMARIES)
     if kind not in KINDS:
         raise SpecError(f"unknown registry '{kind}'", name=kind, choices=tuple(REGISTRIES))
     return kind_entries(kind)

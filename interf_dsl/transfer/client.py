@@ -28,8 +28,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from interf_dsl.canonical import canonical_json
 from interf_dsl.errors import BackendError
-from interf_dsl.plan.ir import canonical_json
+from interf_dsl.prices import cost_usd
 from interf_dsl.transfer.answers import (
     MAX_BACKOFF_S,
     Accounting,
@@ -38,7 +39,6 @@ from interf_dsl.transfer.answers import (
     classify_error,
     parse_answers,
 )
-from interf_dsl.transfer.prices import cost_usd
 from interf_dsl.transfer.targets import TargetSpec
 
 

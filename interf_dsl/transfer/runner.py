@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from interf_dsl.errors import BackendError, ErrorItem
-from interf_dsl.execute.steps import StepResult, step_runner
+from interf_dsl.steps import StepResult, step_runner
 from interf_dsl.transfer import inputs as tin
 from interf_dsl.transfer.client import TransferClient, run_sync
 from interf_dsl.transfer.execute import TRIALS_SCHEMA, Unit, run_units

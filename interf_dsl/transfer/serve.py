@@ -245,7 +245,7 @@ class ServerThread:
 
 def serve_model(ref: str, **kw: Any) -> ServerThread:
     """Load a local model by reference (zoo name or transformer_lens name) and serve it in a thread."""
-    from interf_dsl.execute.backends.loading import load_model
+    from interf_dsl.backends.loading import load_model
 
     model = load_model(ref)
     return ServerThread(create_app(model, name=ref.split(":")[-1], **kw))

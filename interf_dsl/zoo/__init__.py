@@ -2,7 +2,7 @@
 
 Public surface (light, no torch): the catalog (`ZOO_MODELS`, `zoo_card`, `model_info`, `sae_info`, `list_saes`,
 held-out text and token types) and the reusable token-type labeller `label_token_types`. Loading goes through
-`interf_dsl.execute.backends.loading`; building through `interf zoo build` (`build.py`). See README.md (the card).
+`interf_dsl.backends.loading`; building through `interf zoo build` (`build.py`). See README.md (the card).
 """
 
 from interf_dsl.zoo.catalog import (

@@ -58,7 +58,7 @@ and gives close, not identical, numbers. An interrupted build resumes from its l
 
 
 def _model_entry(name: str, build_dir: Path, state: dict) -> dict:
-    from interf_dsl.execute.backends.loading import load_model_dir
+    from interf_dsl.backends.loading import load_model_dir
     from interf_dsl.zoo import catalog, models, tokens
 
     t0 = time.time()
@@ -132,7 +132,7 @@ def render_card(card: dict) -> str:
              "Offline stand-ins for the paper's models (METHOD.md §1): two small source LMs of different families, "
              "each with TopK SAEs on attention, MLP and residual hooks, and a larger target of a third family. "
              "Referenced in specs as `zoo:<model>` and `zoo:<model>/<L1.resid_post>`; loaded by "
-             "`interf_dsl/execute/backends/loading.py`; catalog in `catalog.py`; built by `interf zoo build`.", "",
+             "`interf_dsl/backends/loading.py`; catalog in `catalog.py`; built by `interf zoo build`.", "",
              "## Sources and licences", "",
              "| source | Debian package | licence | documents | characters | held-out docs | in shipped sample |",
              "|---|---|---|---:|---:|---:|---|"]

@@ -2,7 +2,7 @@
 
 Input: the tokenized corpus (`tokens.py`). Output: one folder per model with `config.json` (the
 `HookedTransformerConfig` fields), `model.safetensors` (fp16) and the shared tokenizer files, the layout that
-`interf_dsl.execute.backends.loading.load_model` reads for `zoo:` references and for local directories.
+`interf_dsl.backends.loading.load_model` reads for `zoo:` references and for local directories.
 
 Training is time-budgeted: the learning rate follows warm-up then cosine decay over the wall-clock budget, so a run
 keeps to its minutes on a shared machine; the number of steps actually taken is recorded in the card.

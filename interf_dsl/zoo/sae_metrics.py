@@ -105,7 +105,7 @@ def slice_stats(model, sae, slice_stream, n_windows: int) -> dict:
 
 def measure_sae(model, sae_dir: Path, heldout_stream, build_dir: Path) -> dict:
     """Every number the card records for one SAE, loading it back from disk first."""
-    from interf_dsl.execute.backends.loading import load_sae
+    from interf_dsl.backends.loading import load_sae
     from interf_dsl.zoo import catalog, tokens
 
     sae = load_sae(str(sae_dir))

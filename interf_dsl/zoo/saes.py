@@ -131,7 +131,7 @@ def save_sae(weights: dict, model_name: str, layer: int, hook: str, out_dir: Pat
 
 def build_saes(build_dir: Path, model_name: str, minutes: float, log=print) -> dict:
     """Cache activations, train and save the six SAEs of one source model, then measure them."""
-    from interf_dsl.execute.backends.loading import load_model_dir
+    from interf_dsl.backends.loading import load_model_dir
     from interf_dsl.zoo import sae_metrics, tokens
 
     tok_dir = build_dir / "tokenizer"

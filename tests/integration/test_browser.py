@@ -45,7 +45,7 @@ def render(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
 def report_html(tmp_path: Path) -> Path:
     from engine_kinds import make_plan
 
-    from interf_dsl.execute import execute_plan
+    from interf_dsl.pipeline import run_plan as execute_plan
 
     rec = execute_plan(make_plan(), spec_path=tmp_path / "s.yaml", spec_text="x", resolved_json="{}",
                        reports_root=tmp_path / "reports", cache_dir=tmp_path / "cache", run_id="r", quiet=True)

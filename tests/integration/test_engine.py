@@ -14,9 +14,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from interf_dsl.execute import execute_plan
-from interf_dsl.execute.steps import STEP_RUNNERS, StepContext, StepResult, step_runner
+from interf_dsl.pipeline import run_plan as execute_plan
 from interf_dsl.plan.ir import Plan, Step, seal_steps
+from interf_dsl.steps import STEP_RUNNERS, StepContext, StepResult, step_runner
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from step_context import StubContext
 
-from interf_dsl.execute.steps import get_runner
+from interf_dsl.steps import get_runner
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ MAP = {"metrics": ["decoder_cos", "abs_decoder_cos"], "thresholds": [0.4, 0.3, 0
 
 def Ctx(params, work_dir, inputs=None):
     """A stub context whose models and SAEs are the zoo's, loaded by reference."""
-    from interf_dsl.execute.backends.loading import load_model, load_sae
+    from interf_dsl.backends.loading import load_model, load_sae
 
     return StubContext(params, work_dir, inputs or {}, model_for=lambda source: load_model(SAES[source][0]),
                        sae_for=lambda source, hook: load_sae(SAES[source][2]))

@@ -20,7 +20,7 @@ def zoo_sets():
     from interf_dsl.errors import InterfError
 
     try:
-        from interf_dsl.execute.backends.loading import load_model
+        from interf_dsl.backends.loading import load_model
         from interf_dsl.zoo.catalog import read_token_types
 
         model = load_model("zoo:target-tiny")
@@ -43,7 +43,7 @@ def zoo_sets():
 def test_transfer_to_served_zoo_target(tmp_path, zoo_sets, monkeypatch):
     from helpers import make_ctx
 
-    from interf_dsl.execute.steps import StepResult, get_runner
+    from interf_dsl.steps import StepResult, get_runner
 
     sentences = pl.DataFrame([{"sentence_id": i, "kind": "type", "token_str": None, "type": t, "text": s,
                                "split": "eval", "name": t}

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from interf_dsl.backends.loading import load_model, load_sae
 from interf_dsl.errors import BackendError
-from interf_dsl.execute.backends.loading import load_model, load_sae
 from interf_dsl.zoo import catalog, tokens
 from interf_dsl.zoo.models import N_CTX, eval_loss
 from interf_dsl.zoo.sae_metrics import slice_stats

@@ -25,3 +25,10 @@ print("HEAVY:" + ",".join(heavy))
 def test_validate_and_plan_import_nothing_heavy() -> None:
     out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip().endswith("HEAVY:"), out.stdout + out.stderr
+
+
+def test_layers_contract_holds() -> None:
+    """parse → resolve → plan → execute → report import one way, kinds below, core at the bottom (pyproject.toml)."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(lint), "--no-cache"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and "0 broken" in out.stdout, out.stdout[-3000:] + out.stderr[-2000:]

@@ -72,7 +72,7 @@ class _Chat(BaseHTTPRequestHandler):
 
 def test_llm_explainer_over_http(tmp_path, monkeypatch):
     from interf_dsl.atlas.explain import explain_features
-    from interf_dsl.execute.steps import Counters
+    from interf_dsl.steps import Counters
 
     monkeypatch.setenv("INTERF_CACHE_DIR", str(tmp_path / "cache"))
     server = HTTPServer(("127.0.0.1", 0), _Chat)

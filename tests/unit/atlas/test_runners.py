@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from step_context import StubContext as Ctx
 
-from interf_dsl.execute.steps import get_runner
 from interf_dsl.interference.metrics import INTERFERENCE_METRICS
+from interf_dsl.steps import get_runner
 
 HOOK = "blocks.0.hook_resid_post"
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from interf_dsl.backends.fake import FakeBackend
 from interf_dsl.errors import BackendError
-from interf_dsl.execute.backends.fake import FakeBackend
 
 
 def test_fake_linear_and_recorded():

@@ -14,7 +14,7 @@ from interf_dsl.errors import BackendError  # noqa: E402
 def backend():
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-    from interf_dsl.execute.backends.hooked import HookedBackend
+    from interf_dsl.backends.hooked import HookedBackend
 
     cfg = HookedTransformerConfig(n_layers=3, d_model=16, n_heads=2, d_head=8, d_mlp=32, d_vocab=40, n_ctx=32,
                                   act_fn="gelu", normalization_type="LN", seed=1)
@@ -94,7 +94,7 @@ def test_counters(backend):
 def test_sae_hook_name():
     from types import SimpleNamespace
 
-    from interf_dsl.execute.backends.hooked import sae_hook_name
+    from interf_dsl.backends.hooked import sae_hook_name
 
     assert sae_hook_name(SimpleNamespace(cfg=SimpleNamespace(metadata=SimpleNamespace(hook_name="blocks.1.x")))) \
         == "blocks.1.x"

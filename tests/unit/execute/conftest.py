@@ -17,7 +17,7 @@ for _k, _v in {"HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "LITELLM_LOCAL_M
 @pytest.fixture
 def run_plan(tmp_path: Path):
     """Run a plan into tmp reports/cache dirs; returns (record, loaded model refs)."""
-    from interf_dsl.execute import execute_plan
+    from interf_dsl.pipeline import run_plan as execute_plan
 
     loads: list[str] = []
 

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from engine_kinds import make_plan  # noqa: E402
 
-from interf_dsl.execute import execute_plan  # noqa: E402
+from interf_dsl.pipeline import run_plan as execute_plan  # noqa: E402
 
 if __name__ == "__main__":
     reports, cache, run_id, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])

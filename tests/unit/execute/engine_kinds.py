@@ -16,8 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-from interf_dsl.execute.steps import STEP_RUNNERS, StepContext, StepResult, step_runner
 from interf_dsl.plan.ir import Plan, Step, seal_steps
+from interf_dsl.steps import STEP_RUNNERS, StepContext, StepResult, step_runner
 
 for _k, _v in {"HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():
     os.environ.setdefault(_k, _v)

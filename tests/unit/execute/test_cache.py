@@ -11,9 +11,9 @@ from polars.testing import assert_frame_equal
 from interf_dsl.errors import ExecuteError
 from interf_dsl.execute.atomic import atomic_write_bytes, check_name
 from interf_dsl.execute.cache import CacheWarning, StepCache
-from interf_dsl.execute.steps import Counters, StepResult
 from interf_dsl.execute.units import DirUnitStore
 from interf_dsl.plan.ir import Step, seal_steps
+from interf_dsl.steps import Counters, StepResult
 
 
 def _step(**params) -> Step:

@@ -245,7 +245,7 @@ def test_line_progress_reports_rate_and_eta():
 
 
 def test_unimportable_runner_module_is_an_execute_error(run_plan, monkeypatch):
-    from interf_dsl.execute import steps
+    from interf_dsl import steps
 
     monkeypatch.setitem(steps.RUNNER_MODULES, "ghost_kind", "interf_dsl.no_such_module")
     plan = Plan(experiment="demo", preset="paper", seed=0, spec_sha256="0",

@@ -6,6 +6,6 @@ from iv_fixtures import HOOK, VOCAB
 
 @pytest.fixture
 def fake_backend():
-    from interf_dsl.execute.backends.fake import FakeBackend
+    from interf_dsl.backends.fake import FakeBackend
 
     return FakeBackend(vocab=VOCAB, d_model=8, hooks=(HOOK, "blocks.0.mlp.hook_post"))

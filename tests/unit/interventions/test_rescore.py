@@ -44,7 +44,7 @@ def _type_units(top_k: int) -> pl.DataFrame:
     """The prompt focus's type-injection unit loop (`foci_neuron.type_units`) on the tiny model at `top_k`."""
     from transfer_server import tiny_model
 
-    from interf_dsl.execute.backends.hooked import HookedBackend
+    from interf_dsl.backends.hooked import HookedBackend
     from interf_dsl.interventions.foci_neuron import type_units
 
     model = tiny_model()

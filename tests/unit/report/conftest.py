@@ -18,7 +18,7 @@ def make_run(tmp_path: Path):
     """make_run(run_id, **make_plan kwargs) -> run directory."""
     from engine_kinds import make_plan
 
-    from interf_dsl.execute import execute_plan
+    from interf_dsl.pipeline import run_plan as execute_plan
 
     def make(run_id: str, **kw) -> Path:
         rec = execute_plan(make_plan(**kw), spec_path=tmp_path / "spec.yaml", spec_text="experiment: {name: demo}",

@@ -85,7 +85,7 @@ def test_side_by_side_only_with_two_modes():
 def test_report_step_draws_figures(tmp_path):
     from engine_kinds import make_plan
 
-    from interf_dsl.execute import execute_plan
+    from interf_dsl.pipeline import run_plan as execute_plan
     from interf_dsl.plan.ir import Plan, Step, seal_steps
 
     base = list(make_plan().steps)

@@ -18,8 +18,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from interf_dsl.execute.steps import Counters, StepResult  # noqa: E402
 from interf_dsl.execute.units import DirUnitStore  # noqa: E402
+from interf_dsl.steps import Counters, StepResult  # noqa: E402
 
 SENTENCES = {
     "location": ["we went to", "she lives near the", "they drove to the city of", "the road leads to"],
@@ -132,7 +132,7 @@ def source_interventions(top_k: int, *, trials: int = 4, source: str = "tiny-src
     """
     from transfer_server import tiny_model
 
-    from interf_dsl.execute.backends.hooked import HookedBackend
+    from interf_dsl.backends.hooked import HookedBackend
     from interf_dsl.interventions.prompt_types import RANK_COLUMNS, type_injection_rows
 
     model = tiny_model()

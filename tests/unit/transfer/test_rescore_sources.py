@@ -12,8 +12,8 @@ import pytest
 from helpers import make_ctx, source_interventions
 from transfer_server import served
 
-from interf_dsl.execute.steps import StepResult, get_runner
 from interf_dsl.interventions.foci import aggregate
+from interf_dsl.steps import StepResult, get_runner
 from interf_dsl.transfer.faults import FaultConfig
 
 STATS = {"mode": "both", "bootstrap": 200, "ci": 0.95}

@@ -18,7 +18,7 @@ from polars.testing import assert_frame_equal
 from transfer_server import served
 
 from interf_dsl.errors import BackendError
-from interf_dsl.execute.steps import get_runner
+from interf_dsl.steps import get_runner
 from interf_dsl.transfer.faults import FaultConfig
 
 TABLES = ("transfer_trials", "transfer", "transfer_grid", "transfer_ratio")

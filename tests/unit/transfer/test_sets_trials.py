@@ -9,7 +9,7 @@ import pytest
 
 from interf_dsl.errors import SpecError, render_error
 from interf_dsl.interventions.prompt_types import build_injection_prompt
-from interf_dsl.transfer.prices import estimate_transfer, price_per_token
+from interf_dsl.prices import estimate_transfer, price_per_token
 from interf_dsl.transfer.sets import load_prompt_sets, load_token_sets
 from interf_dsl.transfer.targets import TargetSpec, check_target_ready, protocol_k, source_recompute_k
 from interf_dsl.transfer.trials import TypeLookup, build_sentence_trials, sample_prompt_sentences, score

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from helpers import make_ctx
 
-from interf_dsl.execute.steps import get_runner
+from interf_dsl.steps import get_runner
 
 work, base = Path(sys.argv[1]), sys.argv[2]
 ctx = make_ctx(work, {"name": "tiny", "model": "openai/tiny", "api_base": base, "top_k": 10, "concurrency": 8,

@@ -75,7 +75,7 @@ def test_artifacts_fit_the_size_budget() -> None:
 
 def test_catalog_and_fingerprints_import_no_heavy_library() -> None:
     code = ("import sys, json; from interf_dsl.zoo import catalog, label_token_types;"
-            "from interf_dsl.execute.backends.loading import model_fingerprint, sae_fingerprint;"
+            "from interf_dsl.backends.loading import model_fingerprint, sae_fingerprint;"
             "fp = [model_fingerprint('zoo:gpt2-tiny'), sae_fingerprint('zoo:gpt2-tiny/L1.resid_post'),"
             " model_fingerprint('gpt2-small'), sae_fingerprint('release=r,id=i')];"
             "print(json.dumps([fp, [m for m in ('torch', 'transformer_lens', 'sae_lens') if m in sys.modules]]))")

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from interf_dsl.backends import loading
 from interf_dsl.errors import BackendError, ResolveError
-from interf_dsl.execute.backends import loading
 
 
 def test_hub_model_offline_fails_fast_with_a_fix(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

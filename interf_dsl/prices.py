@@ -1,4 +1,4 @@
-"""Transfer kind: API prices and the plan-time work estimate of a transfer step.
+"""Core: API prices and the plan-time work estimate of a transfer step (data, no heavy imports).
 
 Input: a litellm model string and token counts. Output: its price from litellm's LOCAL cost map (the JSON file
 shipped inside the litellm package, read with `json` without importing litellm, so `interf plan` stays fast and never

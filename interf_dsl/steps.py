@@ -1,4 +1,4 @@
-"""Execute stage: the contract between the run engine and step runners.
+"""Core, the step API: the contract between the run engine and step runners (below every kind and stage).
 
 A step runner is a function `run(ctx: StepContext) -> StepResult`, registered for one plan step kind with
 `@step_runner("map")`. Runners live with their kind (`atlas/`, `interference/`, `interventions/`, `transfer/`) in a
@@ -21,6 +21,21 @@ if TYPE_CHECKING:
     import polars as pl
 
     from interf_dsl.plan.ir import Step
+
+STEP_KIND_SUMMARIES: dict[str, str] = {
+    "load_model": "load a source model (resource)",
+    "load_sae": "load one SAE at one hook (resource)",
+    "atlas": "feature statistics: top contexts, top tokens, neuron alignments, logit lens",
+    "explain": "feature explanations (auto, neuronpedia export, or an LLM)",
+    "embed": "embed explanations for semantic similarity S",
+    "map": "interference pairs, bins, clusters and neuron links of one SAE",
+    "select": "targets, partners and token sets across sources",
+    "prompts": "test sentences (mined, from a file, or written by an LLM)",
+    "intervene": "one focus block on one source: interventions, effects, regressions",
+    "transfer": "token-type injection into one black-box target",
+    "report": "report.md, report.html and figures",
+}
+"""Every plan step kind, in plan order, with its one-line summary (`interf list step`); the only list of them."""
 
 # kind -> module that registers its runner (imported on first use by `get_runner`).
 RUNNER_MODULES: dict[str, str] = {

@@ -1,4 +1,4 @@
-"""Execute stage, backends: the protocol every local model backend implements for the intervention foci.
+"""Backends: the protocol every local model backend implements for the intervention foci.
 
 Input: token ids, a hook name and per-row edits. Output: next-token logits at the last position (numpy, float32).
 Implementations: `hooked.HookedBackend` (transformer_lens + sae_lens) and `fake.FakeBackend` (scripted linear model

@@ -1,4 +1,4 @@
-"""Execute stage, backends: a scripted fake backend for unit tests (no torch).
+"""Backends: a scripted fake backend for unit tests (no torch).
 
 Input: a vocabulary of token strings and a seed. Output: the `base.Backend` protocol over a linear "model" with known
 answers: the activation at every hook is the input embedding, `act[i] = E[token_i]`, and the next-token logits are

@@ -1,4 +1,4 @@
-"""Execute stage, hooked backend: the one code path that turns a model or SAE reference into a loaded object.
+"""Backends, hooked models: the one code path that turns a model or SAE reference into a loaded object.
 
 Input: a reference string. Models: `zoo:<name>` (the tiny zoo shipped in `interf_dsl/zoo/artifacts/`), a local
 directory (`config.json` + `*.safetensors` + tokenizer files, the zoo's layout), or a transformer_lens pretrained

@@ -1,4 +1,4 @@
-"""Execute stage, backends: the hooked backend (transformer_lens `HookedTransformer`, SAEs from sae_lens).
+"""Backends: the hooked backend (transformer_lens `HookedTransformer`, SAEs from sae_lens).
 
 Input: a loaded `HookedTransformer` (and, for steering, SAE hook names taken from `sae.cfg.metadata.hook_name`).
 Output: numpy logits / activations / gradients per the `base.Backend` protocol.
@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from interf_dsl.backends.base import layer_of_hook
 from interf_dsl.errors import BackendError
-from interf_dsl.execute.backends.base import layer_of_hook
 
 if TYPE_CHECKING:
     import numpy as np
