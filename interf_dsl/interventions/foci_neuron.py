@@ -155,8 +155,10 @@ def type_units(env: Any) -> pl.DataFrame:
         if own.height == 0 or sub.height == 0:
             raise SpecError(f"no token sets of type '{typ}' for source '{set_source}'", name=typ,
                             choices=tuple(ts["type"].unique().to_list()))
+        # random_matched is a condition only where the block asks for it (preset: paper no, rigorous yes)
+        levels = [lv for lv in LEVELS if lv != "random_matched" or env.block.get("matched_random")]
         sets = {lv: sub.filter(pl.col("level") == lv)["token_str"].unique(maintain_order=True).sort().to_list()
-                for lv in LEVELS}
+                for lv in levels}
         sets = {k: v for k, v in sets.items() if v}
         type_ids = own.filter(pl.col("level") == "target")["token_id"].drop_nulls().unique().sort().to_list()
         sents = sentences_for_tokens(sents_all.rename({"type": "_t"}).with_columns(pl.col("_t").alias("token_str")),

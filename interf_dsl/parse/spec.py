@@ -150,10 +150,9 @@ class Map(Model):
     """Partners taken per bin and target."""
     top_partners: int = Field(20, gt=0)
     """Highest-I partners stored per feature in the pairs table."""
-    share: Literal["union", "intersection", "explanation_matched"] = "union"
-    """How pairs and token sets are shared across sources."""
     share_similarity: float = Field(0.5, ge=-1, le=1)
-    """Cross-model explanation similarity for explanation_matched sharing."""
+    """Cross-model explanation similarity above which two sources' high-interference pairs count as shared (the
+    `shared` table)."""
     memory_budget_mb: int = Field(1024, gt=0)
     """Memory budget of the blocked pair computation."""
 
@@ -387,6 +386,10 @@ class Transfer(Model):
     """Path to external token sets (instead of the ones selected from the sources)."""
     prompt_sets: str | None = None
     """Path to external type sentences."""
+    share: Literal["union", "intersection"] = "union"
+    """How the sources' token sets combine for the targets: union (paper, App. K.2) or intersection."""
+    matched_random: bool | None = None
+    """*preset* add the frequency/length-matched random set as a condition (paper False, rigorous True)."""
     targets: tuple[Target, ...] = Field(min_length=1)
     """Targets."""
 

@@ -91,9 +91,8 @@ def transfer(r: ResolvedSpec, target: Any) -> WorkEstimate:
     if tr is None:
         return WorkEstimate()
     prompt_blocks = [b for b in r.interventions if b.focus == "prompt"]
-    matched = any(b.matched_random for b in prompt_blocks)
     per_trial = prompt_blocks[0].tokens_per_trial if prompt_blocks else 30
-    conditions = len(TRANSFER_CONDITIONS) + (1 if matched else 0)
+    conditions = len(TRANSFER_CONDITIONS) + (1 if tr.matched_random else 0)
     requests, tokens, cost = estimate_transfer(target.model_dump(mode="json"), tr.model_dump(mode="json"),
                                                len(tr.types), tr.sentences, conditions=conditions,
                                                prompt_tokens=per_trial + SENTENCE_TOKENS + 2)

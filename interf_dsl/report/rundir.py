@@ -103,6 +103,14 @@ def figure_suffix(file_name: str, path: Path) -> str | None:
     return ".svg" if b"<svg" in head else None
 
 
+def _wants_figures(plan: Plan) -> bool:
+    """`report.figures` of the plan's report step (true when the plan has none): false keeps every step's figures
+    out of the run directory and the report, not only the report step's own."""
+    steps = [s for s in plan.steps if s.kind == "report"]
+    section = steps[0].params.get("report") if steps else None
+    return bool(section.get("figures", True)) if isinstance(section, dict) else True
+
+
 def _copy_figures(run_dir: Path, record: RunRecord, files: Callable[[str], dict[str, Path]]) -> list[str]:
     names = []
     for rec in record.steps:
@@ -152,7 +160,7 @@ def write_run_directory(run_dir: Path, *, plan: Plan, record: RunRecord,
     tables = _write_tables(run_dir, record, result, cache, digest) if result else {}
     if result is not None and files is None:
         files = lambda step_id: result(step_id).files  # noqa: E731 - fallback when no cache accessor is given
-    figures = _copy_figures(run_dir, record, files) if result else []
+    figures = _copy_figures(run_dir, record, files) if result and _wants_figures(plan) else []
     secrets = secret_values(resolved_value, plan.model_dump(mode="json"))
     run = {
         "schema_version": SCHEMA_VERSION,

@@ -37,7 +37,8 @@ def resolve_spec(spec: Spec) -> ResolvedSpec:
         experiment=spec.experiment, preset=preset, seed=spec.experiment.seed,
         spec_path=spec.source.path if spec.source else None, spec_sha256=_sha(spec),
         sources=sources, atlas=sections["atlas"], map=sections["map"], interventions=blocks,
-        prompts=spec.prompts, metrics=metrics, stats=sections["stats"], transfer=spec.transfer,
+        prompts=spec.prompts, metrics=metrics, stats=sections["stats"],
+        transfer=_fill(spec.transfer, "transfer", preset, marks) if spec.transfer is not None else None,
         report=spec.report, preset_fields=marks,
     )
 

@@ -41,7 +41,9 @@ def token_sets(ctx: Any, tr: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
     if missing:
         raise SpecError(f"no token sets for type(s) {', '.join(missing)}", key_path="transfer.types",
                         name=missing[0], choices=sorted(sets))
-    out = {t: {c: v for c, v in sets[t].items() if c in CONDITIONS and v} for t in (types or sorted(sets))}
+    # random_matched is a condition only where transfer.matched_random asks for it (preset: paper no, rigorous yes)
+    wanted = [c for c in CONDITIONS if c != "random_matched" or tr.get("matched_random")]
+    out = {t: {c: v for c, v in sets[t].items() if c in wanted and v} for t in (types or sorted(sets))}
     for t, levels in out.items():
         lacking = [c for c in ("target", "random") if c not in levels]
         if lacking:

@@ -40,7 +40,7 @@ def test_type_ranks():
     assert type_ranks(np.array([[5, 2, 9], [1, 1, 3]]), [9, 1]) == [[2], [0, 1]]
 
 
-def _type_units(top_k: int) -> pl.DataFrame:
+def _type_units(top_k: int, matched_random: bool | None = None) -> pl.DataFrame:
     """The prompt focus's type-injection unit loop (`foci_neuron.type_units`) on the tiny model at `top_k`."""
     from transfer_server import tiny_model
 
@@ -52,19 +52,26 @@ def _type_units(top_k: int) -> pl.DataFrame:
     words = sorted({tok.decode([i]) for i in range(len(tok))})
     words = [w for w in words if w.strip() and "\ufffd" not in w]
     # A broad "type" (every 3rd word) so the top-k holds several type tokens and k matters.
-    levels = {"target": words[0::3], "random": words[1::3][:60], "high": words[2::3][:60]}
+    levels = {"target": words[0::3], "random": words[1::3][:60], "high": words[2::3][:60],
+              "random_matched": words[1::3][60:120]}
     ts = [{"source": "tiny", "type": "thing", "level": lv, "token_id": tok.encode(w, add_special_tokens=False)[0],
            "token_str": w} for lv, ws in levels.items() for w in ws]
     sents = [{"sentence_id": i, "kind": "type", "token_str": None, "type": "thing", "text": t, "split": "eval",
               "name": "thing"} for i, t in enumerate(["we went to", "the road leads to the", "she saw a"])]
     tables = {"token_sets": pl.DataFrame(ts), "sentences": pl.DataFrame(sents)}
-    block = {"mode": "type_injection", "tokens_per_trial": 4, "top_k": top_k, "trials": 8, "sentences": 3}
+    block = {"mode": "type_injection", "tokens_per_trial": 4, "top_k": top_k, "trials": 8, "sentences": 3,
+             "matched_random": matched_random}
     ctx = FakeCtx(params={"focus": "prompt", "source": "tiny", "block": block}, tables=tables, sae_obj=None,
                   work_dir=Path("."))
     ctx.rng = lambda stream="": np.random.default_rng(7)  # FakeCtx's rng hashes str (varies per process)
     inp = SimpleNamespace(need=lambda name, step_id: tables[name])
     env = SimpleNamespace(ctx=ctx, inp=inp, block=block, source="tiny", backend=HookedBackend(model, name="tiny"))
     return type_units(env)
+
+
+def test_matched_random_condition_only_when_asked():
+    assert "random_matched" not in set(_type_units(K, matched_random=False)["condition"])
+    assert "random_matched" in set(_type_units(K, matched_random=True)["condition"])
 
 
 def test_rescored_equals_direct_run_at_smaller_k():

@@ -104,6 +104,24 @@ def test_report_step_draws_figures(tmp_path):
     assert "report__interventions_effects.png" in section
 
 
+def test_report_figures_false_keeps_every_figure_out(tmp_path):
+    from engine_kinds import make_plan
+
+    from interf_dsl.pipeline import run_plan as execute_plan
+    from interf_dsl.plan.ir import Plan, Step, seal_steps
+
+    base = list(make_plan().steps)  # its intervene step returns effects.png
+    steps = [s.model_copy(update={"hash": ""}) for s in base]
+    steps.append(Step(id="report", kind="report", params={"report": {"formats": ["md"], "figures": False}},
+                      inputs=tuple(s.id for s in base)))
+    plan = Plan(experiment="demo", preset="paper", seed=0, spec_sha256="0", steps=seal_steps(steps, "t"))
+    rec = execute_plan(plan, spec_path="s.yaml", spec_text="", resolved_json={}, reports_root=tmp_path / "r",
+                       cache_dir=tmp_path / "c", quiet=True, run_id="x")
+    run_dir = tmp_path / "r" / "demo" / "x"
+    assert read_run(rec.run_dir).run["figures"] == []
+    assert not list(run_dir.glob("figures/*")) and ".png" not in (run_dir / "report.md").read_text()
+
+
 def test_effects_figure_uses_the_first_metric_and_one_estimator_per_mode():
     from interf_dsl.report.figures import one_metric
 

@@ -118,3 +118,22 @@ def test_estimate_transfer_uses_local_cost_map():
     # chat mode and sampling targets cannot batch
     assert estimate_transfer({"model": "gpt-4o-mini", "batch": 8, "mode": "chat"}, {"trials": 10, "sentences": 5},
                              2, 100)[0] == req
+
+
+def test_select_token_sets_follow_share_and_matched_random():
+    """transfer.share picks the union or intersection rows; random_matched is a condition only when asked."""
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from interf_dsl.transfer.inputs import token_sets
+
+    rows = [{"source": src, "type": "location", "level": lv, "token_id": i, "token_str": f"{src[0]}{lv}{i}"}
+            for src in ("union", "intersection", "gpt2")
+            for lv in ("target", "high", "medium", "random", "random_matched") for i in range(2)]
+    select = SimpleNamespace(tables={"token_sets": pl.DataFrame(rows)})
+    ctx = SimpleNamespace(inputs_of_kind=lambda kind: iter([("select", select)] if kind == "select" else []))
+    plain = token_sets(ctx, {"types": ["location"], "share": "union", "matched_random": False})["location"]
+    assert set(plain) == {"target", "high", "medium", "random"} and plain["target"][0].startswith("u")
+    both = token_sets(ctx, {"types": ["location"], "share": "intersection", "matched_random": True})["location"]
+    assert "random_matched" in both and all(v[0].startswith("i") for v in both.values())
