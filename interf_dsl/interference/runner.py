@@ -101,7 +101,7 @@ def run_map(ctx: StepContext) -> StepResult:
         cl = [torch.from_numpy(labels[t]) for t in taus] if selection == "cluster_exclusion" else None
         m = compute_map(mv.vectors, e, bins, taus, top_partners=int(mp.get("top_partners") or 20),
                         memory_budget_mb=budget, transform=mv.transform, cluster_labels=cl,
-                        seed=int(mp.get("seed") or 0), progress=ctx.progress(len(ids), f"map {name} {hook}"))
+                        seed=_partner_seed(ctx, name), progress=ctx.progress(len(ids), f"map {name} {hook}"))
         del mv  # its vectors are not needed past compute_map: freed before the tables are built
         meta[f"{name}.block_rows"], meta[f"{name}.flops"] = m.block_rows, m.flops
         meta[f"{name}.kernel"] = m.kernel + (f" ({m.kernel_note})" if m.kernel_note else "")
@@ -148,6 +148,12 @@ def _labels(sae_ref: Any, source: str, tp: dict[str, Any], vocab: pl.DataFrame) 
 
         return {int(k): v for k, v in read_token_types().items()}
     return None
+
+
+def _partner_seed(ctx: StepContext, metric: str) -> int:
+    """Seed of the map's partner sampling for one metric: drawn from the experiment seed and what the draw is for
+    (this SAE's data, the metric), so `experiment.seed` varies it and nothing else does."""
+    return int(ctx.rng(f"partners|{metric}").integers(2**31 - 1))
 
 
 @step_runner("select")

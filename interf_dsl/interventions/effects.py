@@ -222,14 +222,20 @@ def regressions(df: pl.DataFrame, stats: dict, init: str, first_candidate: bool,
     return out
 
 
-def bh_adjust(rows: list[dict], fdr: float) -> list[dict]:
-    """Add p_bh (Benjamini-Hochberg over every row of the family with a p-value)."""
+def bh_adjust(rows: list[dict], fdr: float, primary: str | None = None) -> list[dict]:
+    """Add `primary` (the row measures `metrics.primary`) and `p_bh`: Benjamini-Hochberg within each family of one
+    statistics mode and one role (primary or secondary metrics). Paper-mode p-values (pseudo-replicated) never
+    share a family with rigorous ones, and secondary metrics do not dilute the primary family."""
+    from interf_dsl.metrics import is_primary_effect
     from interf_dsl.stats.proportions import benjamini_hochberg
 
-    idx = [i for i, r in enumerate(rows) if r.get("p") is not None and not np.isnan(r["p"])]
-    for r in rows:
+    families: dict[tuple[Any, bool], list[int]] = {}
+    for i, r in enumerate(rows):
+        r["primary"] = is_primary_effect(str(r.get("metric", "")), primary)
         r.setdefault("p_bh", None)
-    if idx:
+        if r.get("p") is not None and not np.isnan(r["p"]):
+            families.setdefault((r.get("mode"), r["primary"]), []).append(i)
+    for idx in families.values():
         _, adj = benjamini_hochberg(np.array([rows[i]["p"] for i in idx]), fdr)
         for i, a in zip(idx, adj, strict=True):
             rows[i]["p_bh"] = float(a)

@@ -234,7 +234,7 @@ def aggregate(table: pl.DataFrame, params: dict, log: Any = print) -> tuple[pl.D
         rows = steering_effects(table, stats, control, init, first, log)
         if stats.get("regression", True):
             regs = regressions(table, stats, init, first, log)
-    rows = bh_adjust(rows, float(stats.get("fdr", 0.05)))
+    rows = bh_adjust(rows, float(stats.get("fdr", 0.05)), (params.get("metrics") or {}).get("primary"))
     cases = split_cases(rows)
     schema = {k: getattr(pl, v) for k, v in CASE_COLUMNS.items()}
     effects = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()

@@ -23,19 +23,33 @@ DISRUPTION = "disruption"
 
 METRICS: Registry = Registry("metric")
 METRICS.add("weighted_cosine", weighted_cosine, direction=TOWARD, inputs=("probs", "target_ids", "embed", "top_k"),
+            effect_prefix="wc",
             summary="Σ_t O(t)·max_{t̄∈T_f} cos(E_t, E_t̄) over the full vocabulary or the top-k (METHOD §3.2)")
-METRICS.add("weighted_overlap", weighted_overlap, direction=TOWARD, inputs=("probs", "target_ids"),
+METRICS.add("weighted_overlap", weighted_overlap, direction=TOWARD, inputs=("probs", "target_ids"), effect_prefix="wo",
             summary="probability mass on the target tokens, Σ_{t∈T_f} O(t) (METHOD §3.3)")
-METRICS.add("kl", kl_divergence, direction=DISRUPTION, inputs=("p", "q"),
+METRICS.add("kl", kl_divergence, direction=DISRUPTION, inputs=("p", "q"), effect_prefix="kl",
             summary="KL(O‖Õ) in nats, original against intervened distribution (METHOD §8.12)")
 METRICS.add("total_variation", total_variation, direction=DISRUPTION, inputs=("p", "q"),
             summary="total variation ½Σ|O − Õ| between original and intervened distribution")
 METRICS.add("entropy_change", entropy_change, direction=DISRUPTION, inputs=("p", "q"),
             summary="entropy change H(Õ) − H(O) in nats")
 METRICS.add("type_success", type_success, direction=TOWARD, inputs=("count_injected", "count_original"),
+            effect_prefix="success",
             summary="more target-type tokens in the top-k after injection than without, strict (METHOD §3.4)")
 
+
+
+def is_primary_effect(effect_metric: str, primary: str | None) -> bool:
+    """Whether an `effects` row's metric (`wc_rel`, `wo_delta`, `success_rate`, `kl_at_wc_alpha`, ...) measures the
+    primary output metric `metrics.primary` (its registry entry's `effect_prefix`)."""
+    if primary is None or primary not in METRICS:
+        return False
+    prefix = METRICS.entry(primary).extra.get("effect_prefix")
+    return prefix is not None and effect_metric.startswith(f"{prefix}_")
+
+
 __all__ = [
+    "is_primary_effect",
     "DISRUPTION",
     "METRICS",
     "TOWARD",

@@ -178,6 +178,10 @@ class FeatureFocus(Model):
     matched_feature)."""
     targets_per_layer: int | None = Field(None, gt=0)
     """Targets per (source, hook); default: map.targets_per_layer."""
+    random_draws: int = Field(1, gt=0)
+    """Random directions (and random features) drawn per target, each its own candidate."""
+    sentences_per_target: int | None = Field(None, gt=0)
+    """Most vocabulary sentences used per target (default: all mined, metrics.target_tokens x prompts.per_token)."""
 
 
 class TokenFocus(Model):
@@ -201,6 +205,12 @@ class TokenFocus(Model):
     """*preset* give every level the same number of candidate vectors (paper False, rigorous True)."""
     targets_per_layer: int = Field(4, gt=0)
     """Targets per (source, hook)."""
+    random_draws: int = Field(1, gt=0)
+    """Random directions (and random features) drawn per target, each its own candidate."""
+    contexts_per_feature: int = Field(3, gt=0)
+    """Top contexts per feature whose gradients give its candidate vectors."""
+    sentences_per_target: int | None = Field(None, gt=0)
+    """Most vocabulary sentences used per target (default: all mined, metrics.target_tokens x prompts.per_token)."""
 
 
 class PromptFocus(Model):
@@ -248,6 +258,14 @@ class PromptFocus(Model):
     """How token sets of several sources combine."""
     matched_random: bool | None = None
     """*preset* add a frequency/length-matched random set (paper False, rigorous True)."""
+    contexts_per_feature: int = Field(3, gt=0)
+    """Top contexts per feature that give snippets (snippets mode)."""
+    snippet_ratio: float = Field(0.5, gt=0, le=1)
+    """A snippet keeps the tokens around the peak with activation >= ratio x the context's max (snippets mode)."""
+    snippet_tokens: int = Field(8, gt=0)
+    """Longest snippet, in tokens (snippets mode)."""
+    sentences_per_target: int | None = Field(None, gt=0)
+    """Most vocabulary sentences used per target (default: all mined, metrics.target_tokens x prompts.per_token)."""
 
 
 class NeuronFocus(Model):
@@ -275,6 +293,8 @@ class NeuronFocus(Model):
     """Features sampled per cluster."""
     random_control: bool | None = None
     """*preset* scale random coordinates with matched variance (paper False, rigorous True)."""
+    neurons_per_bin: int = Field(1, gt=0)
+    """Neurons sampled per degree bin and hook."""
     top_k: int = Field(10, gt=0)
     """Predictions the metric reads."""
 

@@ -46,8 +46,10 @@ def _targets(r: ResolvedSpec, n_hooks: int, per_layer: int) -> int:
     return per_layer * n_hooks * len(r.map.thresholds)
 
 
-def _sentences_per_target(r: ResolvedSpec) -> int:
-    return r.metrics.target_tokens * r.prompts.per_token
+def _sentences_per_target(r: ResolvedSpec, block: Any = None) -> int:
+    mined = r.metrics.target_tokens * r.prompts.per_token
+    cap = getattr(block, "sentences_per_target", None)
+    return min(mined, cap) if cap else mined
 
 
 def intervene(r: ResolvedSpec, block: Any, n_hooks: int) -> WorkEstimate:
@@ -56,8 +58,9 @@ def intervene(r: ResolvedSpec, block: Any, n_hooks: int) -> WorkEstimate:
     scales = len(getattr(block, "scales", ()) or ())
     if block.focus == "feature":
         targets = _targets(r, n_hooks, block.targets_per_layer or r.map.targets_per_layer)
-        levels = sum(n_bins if c == "bins" else 1 for c in block.conditions)
-        fwd = targets * _sentences_per_target(r) * (1 + levels * scales)
+        levels = sum(n_bins if c == "bins" else block.random_draws if c.startswith("random") else 1
+                     for c in block.conditions)
+        fwd = targets * _sentences_per_target(r, block) * (1 + levels * scales)
         return WorkEstimate(forward_passes=fwd, units=targets)
     if block.focus == "token":
         targets = _targets(r, n_hooks, block.targets_per_layer)
@@ -65,8 +68,8 @@ def intervene(r: ResolvedSpec, block: Any, n_hooks: int) -> WorkEstimate:
         # equal_candidates gives them as many as a bin (METHOD.md §8.4)
         per_bin = r.map.partners_per_bin * r.metrics.target_tokens
         single = per_bin if block.equal_candidates else 1
-        vectors = single + n_bins * per_bin + single
-        fwd = targets * _sentences_per_target(r) * (1 + vectors * scales)
+        vectors = single + n_bins * per_bin + (per_bin if block.equal_candidates else block.random_draws)
+        fwd = targets * _sentences_per_target(r, block) * (1 + vectors * scales)
         return WorkEstimate(forward_passes=fwd, gradient_passes=targets * vectors, units=targets)
     if block.focus == "prompt":
         conditions = len(TRANSFER_CONDITIONS) + (1 if block.matched_random else 0)
@@ -74,10 +77,10 @@ def intervene(r: ResolvedSpec, block: Any, n_hooks: int) -> WorkEstimate:
             fwd = len(block.types) * block.sentences * (1 + conditions * block.trials)
             return WorkEstimate(forward_passes=fwd, units=len(block.types))
         targets = _targets(r, n_hooks, r.map.targets_per_layer)
-        fwd = targets * _sentences_per_target(r) * (1 + n_bins * r.map.partners_per_bin)
+        fwd = targets * _sentences_per_target(r, block) * (1 + n_bins * r.map.partners_per_bin)
         return WorkEstimate(forward_passes=fwd, units=targets)
     if block.focus == "neuron":
-        neurons = n_hooks * len(block.degree_bins) * (2 if block.random_control else 1)
+        neurons = n_hooks * len(block.degree_bins) * block.neurons_per_bin * (2 if block.random_control else 1)
         features = neurons * block.clusters_per_neuron * block.features_per_cluster
         fwd = features * r.prompts.per_token * (1 + scales)
         return WorkEstimate(forward_passes=fwd, units=neurons)

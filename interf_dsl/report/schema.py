@@ -60,7 +60,8 @@ _EFFECT_COLS = dict(
     mode=(_S, "statistics mode: paper (the authors' protocol) or rigorous (METHOD.md §8)"),
     metric=(_S, "metric name"), estimator=(_S, "how the estimate and CI were computed"),
     estimate=(_F, "effect estimate"), ci_lo=(_F, "lower CI bound"), ci_hi=(_F, "upper CI bound"),
-    n=(_I, "sample size behind the estimate"), p=(_F, "p-value"), p_bh=(_F, "Benjamini-Hochberg adjusted p"),
+    n=(_I, "sample size behind the estimate"), p=(_F, "p-value"),
+    p_bh=(_F, "Benjamini-Hochberg adjusted p within its family (one statistics mode, primary or secondary metrics)"),
 )
 _CASE_COLS = dict(case=(_S, "case id (sentence, prompt or trial)"), value=(_F, "per-case value of the effect"))
 _EFFECT_KEYS = ("source", "hook", "focus", "tau", "type", "target", "feature", "level", "condition", "scale", "metric",
@@ -106,7 +107,7 @@ TABLES: dict[str, TableSchema] = {t.name: t for t in (
        base_ranks=("list", "type injection: the same for the original sentence (base_count at k')")),
     _t("effect_cases", "interventions", (*_EFFECT_KEYS, "case"), **_CASE_COLS),
     _t("effects", "interventions", _EFFECT_KEYS, EffectSpec(cases=("effect_cases", "interventions")),
-       **_EFFECT_COLS),
+       **_EFFECT_COLS, primary=("bool", "the row measures metrics.primary (its own multiplicity family)")),
     _t("regressions", "interventions", ("mode", "model", "metric", "term"), coef=(_F, "coefficient")),
     _t("transfer_trials", "transfer", ("target", "type", "condition", "case"),
        target=(_S, "black-box target name"), type=(_S, "token type"), **_CASE_COLS),

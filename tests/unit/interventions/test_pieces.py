@@ -121,3 +121,20 @@ def test_type_effects_table1_stars():
     assert paper["high"]["estimate"] == pytest.approx(0.3693)
     rig = eff.filter(pl.col("estimator") == "diff_vs_random")
     assert set(rig["level"]) == {"high", "medium"} and "cohens_h" in rig.columns
+
+
+def test_bh_families_are_per_mode_and_role_and_primary_is_marked():
+    from interf_dsl.interventions.effects import bh_adjust
+    from interf_dsl.stats.proportions import benjamini_hochberg
+
+    ps = {("paper", "wc_rel"): [1e-9, 1e-8, 1e-7], ("rigorous", "wc_rel"): [0.01, 0.04],
+          ("rigorous", "wo_rel"): [0.02, 0.03], ("rigorous", "kl_at_wo_alpha"): [0.5]}
+    rows = [{"mode": m, "metric": met, "p": p} for (m, met), v in ps.items() for p in v]
+    out = bh_adjust([dict(r) for r in rows], 0.05, primary="weighted_overlap")
+    assert [r["primary"] for r in out] == [False] * 5 + [True, True, False]
+    # the rigorous primary family is {wo_rel}: adjusted alone, not with the paper's tiny p-values or secondaries
+    _, primary_q = benjamini_hochberg(np.array([0.02, 0.03]), 0.05)
+    assert [r["p_bh"] for r in out if r["primary"]] == pytest.approx(list(primary_q))
+    _, secondary_q = benjamini_hochberg(np.array([0.01, 0.04, 0.5]), 0.05)
+    assert [r["p_bh"] for r in out if r["mode"] == "rigorous" and not r["primary"]] == pytest.approx(list(secondary_q))
+    assert not any(r["primary"] for r in bh_adjust([dict(r) for r in rows], 0.05, primary=None))

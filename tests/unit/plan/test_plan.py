@@ -127,3 +127,18 @@ def test_data_change_moves_data_hashes_downstream_only(fake_zoo) -> None:
     moved = {i for i in base if base[i][1] != changed[i][1]}
     assert "map:gpt2/L1.attn_out" in moved and "select" in moved and "transfer:tiny" in moved
     assert not any(i.startswith(("atlas:", "explain:", "embed:", "model:", "sae:")) for i in moved)
+
+
+def test_focus_settings_runners_read_reach_the_step_and_its_estimate(fake_zoo) -> None:
+    """Settings the runners read (random_draws, sentences_per_target, ...) are spec fields that reach the block."""
+    base = plan().step("intervene:feature:gpt2")
+    more = plan(SPEC.replace('scales: "±{1, 2}"', 'scales: "±{1, 2}"\n    random_draws: 3\n    '
+                                                   'sentences_per_target: 2'))
+    step = more.step("intervene:feature:gpt2")
+    assert step.params["block"]["random_draws"] == 3 and step.params["block"]["sentences_per_target"] == 2
+    assert step.data_hash != base.data_hash
+    # per target: sentences x (1 + levels x scales), levels = self + 5 bins + random draws, 4 scales
+    r = resolve_spec(load_spec_text(SPEC, "p.yaml"))
+    mined = r.metrics.target_tokens * r.prompts.per_token
+    assert len(r.map.bins) == 5 and mined > 2
+    assert step.estimate.forward_passes * mined * (1 + 7 * 4) == base.estimate.forward_passes * 2 * (1 + 9 * 4)
