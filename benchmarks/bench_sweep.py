@@ -33,7 +33,7 @@ def main() -> None:
 
     from interf_dsl.backends.hooked import HookedBackend
     from interf_dsl.interventions.feature import feature_candidates
-    from interf_dsl.interventions.foci import PAPER_SCALES
+    from interf_dsl.interventions.loops import PAPER_SCALES
     from interf_dsl.interventions.sweep import METRIC_COLUMNS, MetricConfig, Probe, sweep_sentence
     from interf_dsl.metrics import nearest_target_cosine
 

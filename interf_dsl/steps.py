@@ -47,7 +47,7 @@ RUNNER_MODULES: dict[str, str] = {
     "map": "interf_dsl.interference.runner",
     "select": "interf_dsl.interference.runner",
     "prompts": "interf_dsl.interventions.runner",
-    "intervene": "interf_dsl.interventions.runner",
+    "intervene": "interf_dsl.foci.runner",
     "transfer": "interf_dsl.transfer.runner",
     "report": "interf_dsl.report.runner",
 }

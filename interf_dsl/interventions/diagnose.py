@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def _steer_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
+def steer_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
     import polars as pl
 
     from interf_dsl.interventions._common import layer_type, sentences_for_tokens
@@ -26,7 +26,7 @@ def _steer_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
     if block.get("hooks"):
         t = t.filter(pl.col("hook").is_in(list(block["hooks"])))
         out.append(("of them on the block's hooks", t.height))
-    kinds = block.get("layer_kinds") if params.get("focus") == "token" else None
+    kinds = block.get("layer_kinds")  # the token focus's sites (other foci have none)
     if kinds:
         t = t.filter(pl.col("hook").map_elements(layer_type, return_dtype=pl.Utf8).is_in(list(kinds)))
         out.append((f"of them at layer kinds {list(kinds)}", t.height))
@@ -44,7 +44,7 @@ def _steer_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
     return out
 
 
-def _type_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
+def type_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
     import polars as pl
 
     source = params["source"]
@@ -55,7 +55,7 @@ def _type_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
     return [(f"token-set rows of source '{source}'", ts.height), ("type sentences", n_sent)]
 
 
-def _neuron_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
+def neuron_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
     import polars as pl
 
     source = params["source"]
@@ -64,16 +64,6 @@ def _neuron_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
     n = inp.neurons.filter((pl.col("source") == source) & (pl.col("degree") > 0))
     n_sent = 0 if inp.sentences is None else inp.sentences.filter(pl.col("kind") == "vocab").height
     return [(f"neurons of source '{source}' with degree > 0", n.height), ("vocabulary sentences", n_sent)]
-
-
-def funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
-    """(stage description, count) pairs, in order, for this step's focus."""
-    focus, block = params.get("focus"), params.get("block") or {}
-    if focus == "neuron":
-        return _neuron_funnel(inp, params)
-    if focus == "prompt" and block.get("mode", "snippets") == "type_injection":
-        return _type_funnel(inp, params)
-    return _steer_funnel(inp, params)
 
 
 def empty_reason(steps: list[tuple[str, int]], step_id: str) -> str:

@@ -96,19 +96,3 @@ def type_grid(effects: pl.DataFrame, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def draw_figures(table: pl.DataFrame, effects: pl.DataFrame, focus: str, work_dir: Path) -> dict[str, Path]:
-    """All figures of one focus; names are relative to the step's directory."""
-    work_dir = Path(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Path] = {}
-    if effects.height == 0:
-        return out
-    if focus == "neuron":
-        out["neuron_by_degree.png"] = neuron_boxes(table, work_dir / "neuron_by_degree.png")
-    elif "success_rate" in effects["metric"].to_list():
-        out["type_grid.png"] = type_grid(effects, work_dir / "type_grid.png")
-    else:
-        out[f"{focus}_by_level.png"] = effect_by_level(effects, focus, work_dir / f"{focus}_by_level.png")
-    return out

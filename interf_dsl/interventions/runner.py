@@ -1,16 +1,13 @@
-"""Interventions kind, step runners: `prompts` (the sentences table) and `intervene` (one focus on one source).
+"""Interventions kind, step runner `prompts`: the sentences table (mined from the corpus, a file or an LLM).
 
-Input (intervene): params focus, source, block (focus params), metrics, stats; input steps select (targets,
-partners, token_sets), prompts (sentences), atlas (features, contexts), map (neurons, clusters; neuron focus).
-Output: tables `interventions`, `effects`, `regressions`, and figure files. Work is checkpointed per unit (target or
-type) through `ctx.units`, so a killed run resumes.
+The `intervene` runner lives with the focus registry (`interf_dsl/foci/runner.py`). LLM-written sentences are
+checkpointed per token through `ctx.units`, so a killed run resumes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from interf_dsl.interventions import foci
 from interf_dsl.interventions._common import load_inputs
 from interf_dsl.interventions.sentences import llm_sentences, mine_prefixes, read_file, sentence_rows
 from interf_dsl.steps import StepResult, step_runner
@@ -97,43 +94,3 @@ def run_prompts(ctx: Any) -> StepResult:
     return StepResult(tables={"sentences": df}, meta={"source": kind, "tokens": len(tokens),
                                                       "tokens_without_sentences": len(missing),
                                                       "types": sorted(by_type)})
-
-
-@step_runner("intervene")
-def run_intervene(ctx: Any) -> StepResult:
-    """Run one focus on one source; aggregate both statistics modes; draw its figures.
-
-    A step left with no cases logs a WARNING naming the stage that emptied it (no targets selected, none on
-    these hooks, no sentences, ...), records it in meta["warnings"] and returns it as `intervene_warnings`.
-    """
-    import polars as pl
-
-    from interf_dsl.backends.hooked import HookedBackend
-    from interf_dsl.interventions.diagnose import empty_reason, funnel
-    from interf_dsl.interventions.figures import draw_figures
-
-    params = ctx.params
-    inp = load_inputs(ctx)
-    stages = funnel(inp, params)
-    steering = params["focus"] in ("feature", "token") or (
-        params["focus"] == "prompt" and (params.get("block") or {}).get("mode", "snippets") == "snippets")
-    if steering and any(n == 0 for _, n in stages):
-        # The funnel mirrors the focus's filters: a zero stage means no case, so do not even load the model.
-        table = pl.DataFrame()
-    else:
-        backend = HookedBackend(ctx.model(params["source"]), name=params["source"], counters=ctx.counters)
-        with backend.threads():
-            table = foci.run_focus(ctx, backend, inp)
-    effects, regressions, cases = foci.aggregate(table, params, ctx.log)
-    files = draw_figures(table, effects, params["focus"], ctx.work_dir) if table.height else {}
-    meta: dict[str, Any] = {"rows": table.height, "forward_passes": ctx.counters.forward_passes,
-                            "funnel": {d: n for d, n in stages}, "warnings": []}
-    tables = {"interventions": table, "effects": effects, "regressions": regressions, "effect_cases": cases}
-    if table.height == 0:
-        reason = empty_reason(stages, ctx.step.id)
-        ctx.log(f"WARNING: {reason}")
-        meta["warnings"].append(reason)
-        meta["empty_reason"] = reason
-        tables["intervene_warnings"] = pl.DataFrame({"source": [params["source"]], "focus": [params["focus"]],
-                                                     "warning": [reason]})
-    return StepResult(tables=tables, files=files, meta=meta)

@@ -13,15 +13,15 @@ from interf_dsl.parse.spec import Spec
 
 
 def parse_filter(text: str) -> Any:
-    """`I >= 0.4 and S < 0.2` -> a filter node (see `parse/ast.py`); `str(node)` is canonical."""
-    from interf_dsl.parse import expr
+    """`I >= 0.4 and S < 0.2` -> a filter node (see `lang/ast.py`); `str(node)` is canonical."""
+    from interf_dsl.lang import expr
 
     return expr.parse_filter(text)
 
 
 def evaluate_filter(node: Any, env: dict[str, Any]) -> Any:
     """Evaluate a filter node against a dict of names (and/or/not, comparisons, arithmetic, abs/min/max)."""
-    from interf_dsl.parse import expr
+    from interf_dsl.lang import expr
 
     return expr.evaluate_filter(node, env)
 

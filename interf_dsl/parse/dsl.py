@@ -149,7 +149,7 @@ class _Builder:
 
 def load_dsl(text: str, path: str) -> tuple[dict, SourceMap]:
     """Parse `.interf` text into plain data and its source map; syntax and duplicate errors raise `SpecError`."""
-    from interf_dsl.parse import expr
+    from interf_dsl.lang import expr
 
     smap = SourceMap(path, text)
     try:

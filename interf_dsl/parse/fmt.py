@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from interf_dsl.parse.ast import format_bins, format_degree_bins, format_grid, format_hooks
-from interf_dsl.parse.fields import ExprKind
+from interf_dsl.lang.ast import format_bins, format_degree_bins, format_grid, format_hooks
+from interf_dsl.lang.fields import ExprKind
 from interf_dsl.parse.spec import Spec
 
 _FORMATTERS = {"grid": format_grid, "bins": format_bins, "hooks": format_hooks, "degree_bins": format_degree_bins,

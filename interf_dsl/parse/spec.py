@@ -7,23 +7,15 @@ Input: plain data (from `_source.load_yaml` or the DSL front end `dsl.py`). Outp
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import Field, PrivateAttr
 
-from interf_dsl.parse.fields import Bins, DegreeBins, Grid, Hooks, Selector
+from interf_dsl.foci import FOCI
+from interf_dsl.lang.fields import Bins, Hooks, Selector
+from interf_dsl.lang.model import Model
 
-PAPER_SCALES = "±{0.5, 1, 1.5, 2, 3..10, 12, 14, 17, 20}"
 PAPER_BINS = "[0,.1) [.1,.2) [.2,.3) [.3,.4) [.4,1]"
-NEURON_SCALES = "{0, .1, .2, .5, .75, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 15, 18, 20}"
-DEGREE_BINS = "1, 2-5, 6-20, 21-50, 51-100, 101-200, 201-500, 501+"
-
-
-class Model(BaseModel):
-    """Base of every spec model: frozen, unknown keys rejected, field docstrings kept for hints and the schema."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
-                              validate_default=True)
 
 
 class Experiment(Model):
@@ -157,149 +149,9 @@ class Map(Model):
     """Memory budget of the blocked pair computation."""
 
 
-_SOURCES_DOC = "Sources this block runs on (default: all)."
-_HOOKS_DOC = "Hooks this block runs on (default: every SAE hook of its sources)."
-
-
-class FeatureFocus(Model):
-    """Feature focus: steer along SAE decoder directions of targets, partners and baselines (METHOD.md §5.1)."""
-
-    focus: Literal["feature"]
-    """Focus kind."""
-    sources: tuple[str, ...] | None = None
-    """Sources this block runs on (default: all)."""
-    hooks: Hooks | None = None
-    """Hooks this block runs on (default: every SAE hook of its sources)."""
-    scales: Grid = PAPER_SCALES
-    """Steering scales alpha (the paper: 32 values)."""
-    conditions: tuple[Literal["self", "bins", "random_direction", "random_feature", "matched_feature"], ...] | None\
-        = None
-    """*preset* levels compared (paper: self, bins, random_direction; rigorous adds random_feature,
-    matched_feature)."""
-    targets_per_layer: int | None = Field(None, gt=0)
-    """Targets per (source, hook); default: map.targets_per_layer."""
-    random_draws: int = Field(1, gt=0)
-    """Random directions (and random features) drawn per target, each its own candidate."""
-    sentences_per_target: int | None = Field(None, gt=0)
-    """Most vocabulary sentences used per target (default: all mined, metrics.target_tokens x prompts.per_token)."""
-
-
-class TokenFocus(Model):
-    """Token focus: steer along input-embedding gradients of partners' top tokens (METHOD.md §5.2)."""
-
-    focus: Literal["token"]
-    """Focus kind."""
-    sources: tuple[str, ...] | None = None
-    """Sources this block runs on (default: all)."""
-    hooks: Hooks | None = None
-    """Hooks this block runs on (default: the SAE hooks whose site is in layer_kinds)."""
-    probe: Literal["ones", "encoder", "decoder"] = "ones"
-    """Probe v of L = <a, v>: all-ones (paper), the SAE encoder row or decoder row."""
-    position_ratio: float = Field(0.8, gt=0, le=1)
-    """Gradient positions: activation >= ratio x the context's max."""
-    layer_kinds: tuple[str, ...] = ("attn_out", "mlp_out")
-    """Hook sites used (paper: attention and MLP outputs)."""
-    scales: Grid = PAPER_SCALES
-    """Steering scales alpha."""
-    equal_candidates: bool | None = None
-    """*preset* give every level the same number of candidate vectors (paper False, rigorous True)."""
-    targets_per_layer: int = Field(4, gt=0)
-    """Targets per (source, hook)."""
-    random_draws: int = Field(1, gt=0)
-    """Random directions (and random features) drawn per target, each its own candidate."""
-    contexts_per_feature: int = Field(3, gt=0)
-    """Top contexts per feature whose gradients give its candidate vectors."""
-    sentences_per_target: int | None = Field(None, gt=0)
-    """Most vocabulary sentences used per target (default: all mined, metrics.target_tokens x prompts.per_token)."""
-
-
-class PromptFocus(Model):
-    """Prompt focus: inject partners' snippets or token sets into prompts (METHOD.md §5.3, §6.2)."""
-
-    focus: Literal["prompt"]
-    """Focus kind."""
-    sources: tuple[str, ...] | None = None
-    """Sources this block runs on (default: all)."""
-    hooks: Hooks | None = None
-    """Hooks whose features build the token sets (default: all SAE hooks)."""
-    mode: Literal["snippets", "type_injection"] = "type_injection"
-    """snippets (feature-level, §5.3a) or type_injection (Table 1, §6.2)."""
-    wrap: str = "**"
-    """Marker around injected snippets (snippets mode)."""
-    position: Literal["prepend", "append"] = "prepend"
-    """Where the injection goes."""
-    types: tuple[str, ...] = ("location", "number", "science")
-    """Token types tested (type_injection)."""
-    high_threshold: float = Field(0.5, ge=0, le=1)
-    """I_max for the HIGH set (paper: 0.5)."""
-    high_thresholds: dict[str, float] = {}
-    """Per-source override of high_threshold (the authors' GPT-2 small-model run: 0.3)."""
-    medium_threshold: float = Field(0.2, ge=0, le=1)
-    """I_max for the MEDIUM (low-interference) set."""
-    interference_min: float = Field(0.2, ge=0, le=1)
-    """Partners need I > this."""
-    semantic_max: float = Field(0.3, ge=-1, le=1)
-    """Partners need S < this."""
-    tokens_per_feature: int = Field(10, gt=0)
-    """Top tokens taken per interference feature."""
-    tokens_per_trial: int = Field(30, gt=0)
-    """Tokens sampled per injection."""
-    top_k: int = Field(30, gt=0)
-    """Next tokens read per trial."""
-    sentences: int = Field(100, gt=0)
-    """Type sentences per type."""
-    trials: int = Field(100, gt=0)
-    """Trials per sentence and condition."""
-    format: str = "({tokens}){sentence}"
-    """Injection template."""
-    dedup: bool = True
-    """Remove tokens in both HIGH and MEDIUM from both."""
-    share: Literal["union", "intersection"] = "union"
-    """How token sets of several sources combine."""
-    matched_random: bool | None = None
-    """*preset* add a frequency/length-matched random set (paper False, rigorous True)."""
-    contexts_per_feature: int = Field(3, gt=0)
-    """Top contexts per feature that give snippets (snippets mode)."""
-    snippet_ratio: float = Field(0.5, gt=0, le=1)
-    """A snippet keeps the tokens around the peak with activation >= ratio x the context's max (snippets mode)."""
-    snippet_tokens: int = Field(8, gt=0)
-    """Longest snippet, in tokens (snippets mode)."""
-    sentences_per_target: int | None = Field(None, gt=0)
-    """Most vocabulary sentences used per target (default: all mined, metrics.target_tokens x prompts.per_token)."""
-
-
-class NeuronFocus(Model):
-    """Neuron focus: mask or amplify activation coordinates by polysemanticity degree (METHOD.md §5.4)."""
-
-    focus: Literal["neuron"]
-    """Focus kind."""
-    sources: tuple[str, ...] | None = None
-    """Sources this block runs on (default: all)."""
-    hooks: Hooks | None = None
-    """Hooks this block runs on (default: every SAE hook)."""
-    variant: Literal["coordinate", "mlp_hidden"] = "coordinate"
-    """coordinate of the hooked space (paper) or MLP hidden unit."""
-    degree_bins: DegreeBins = DEGREE_BINS
-    """Degree bins; one neuron is sampled per bin and hook."""
-    scales: Grid = NEURON_SCALES
-    """Multipliers of the neuron's activation ([0,1) masks, > 1 amplifies)."""
-    link_threshold: float = Field(0.2, ge=0)
-    """Feature -> neuron link: decoder component > this."""
-    cluster_cutoff: float = Field(0.4, gt=0, le=1)
-    """Clusters counted at this similarity cutoff."""
-    clusters_per_neuron: int = Field(3, gt=0)
-    """Connected clusters sampled per neuron."""
-    features_per_cluster: int = Field(3, gt=0)
-    """Features sampled per cluster."""
-    random_control: bool | None = None
-    """*preset* scale random coordinates with matched variance (paper False, rigorous True)."""
-    neurons_per_bin: int = Field(1, gt=0)
-    """Neurons sampled per degree bin and hook."""
-    top_k: int = Field(10, gt=0)
-    """Predictions the metric reads."""
-
-
-Focus = Annotated[FeatureFocus | TokenFocus | PromptFocus | NeuronFocus, Field(discriminator="focus")]
+FOCUS_MODELS: dict[str, type[Model]] = {entry.name: entry.params for entry in FOCI}
+"""Each registered focus's block model (`interf_dsl/foci/`), by focus name: the one list of foci."""
+Focus = Annotated[Union[tuple(FOCUS_MODELS.values())], Field(discriminator="focus")]  # noqa: UP007 - built at runtime
 
 
 class Prompts(Model):
@@ -468,5 +320,3 @@ SECTION_MODELS: dict[str, type[Model]] = {
     "experiment": Experiment, "atlas": Atlas, "map": Map, "prompts": Prompts, "metrics": Metrics, "stats": Stats,
     "transfer": Transfer, "report": Report,
 }
-FOCUS_MODELS: dict[str, type[Model]] = {"feature": FeatureFocus, "token": TokenFocus, "prompt": PromptFocus,
-                                        "neuron": NeuronFocus}

@@ -12,6 +12,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from interf_dsl.foci import FOCI
 from interf_dsl.plan import estimate
 from interf_dsl.plan.ir import Plan, Step, WorkEstimate, seal_steps
 from interf_dsl.resolve.resolved import ResolvedSpec
@@ -67,7 +68,7 @@ def compile_plan(resolved: ResolvedSpec) -> Plan:
 
 def _target_params(targets: tuple[str, ...]) -> list[dict[str, Any]]:
     """map.targets selectors -> [{source, hook_name, features}] for the select step (explicit targets)."""
-    from interf_dsl.parse.selectors import parse_selector
+    from interf_dsl.lang.selectors import parse_selector
 
     nodes = [parse_selector(t) for t in targets]
     return [{"source": n.source, "hook_name": n.hook, "features": list(n.features)} for n in nodes]
@@ -131,20 +132,17 @@ def _steps(r: ResolvedSpec) -> list[Step]:
 
 
 def _token_set_params(r: ResolvedSpec) -> dict[str, Any] | None:
-    """Table-1 token-set settings for `select` (METHOD.md §6.2), from the first type-injection block.
-
-    Types are those of every type-injection block and of the transfer section; None when nothing injects types.
-    """
-    blocks = [b for b in r.interventions if b.focus == "prompt" and b.mode == "type_injection"]
-    types = [t for b in blocks for t in b.types] + list(r.transfer.types if r.transfer is not None else ())
+    """Table-1 token-set settings for `select` (METHOD.md §6.2): what the foci ask for (`Focus.select_params`),
+    with the types of their blocks and of the transfer section; None when nothing injects types."""
+    out: dict[str, Any] = {}
+    for entry in FOCI:
+        blocks = [b for b in r.interventions if b.focus == entry.name]
+        if blocks:
+            out |= entry.obj.select_params(blocks, r)
+    types = list(out.pop("types", ())) + list(r.transfer.types if r.transfer is not None else ())
     if not types:
         return None
-    first = blocks[0] if blocks else None
-    out: dict[str, Any] = {"types": sorted(set(types))}
-    if first is not None:
-        out |= {"high_threshold": dict(first.high_thresholds) or first.high_threshold,
-                "medium_threshold": first.medium_threshold, "interference_min": first.interference_min,
-                "semantic_max": first.semantic_max, "tokens_per_feature": first.tokens_per_feature}
+    out = {"types": sorted(set(types)), **out}
     labels = {n: s.token_types for n, s in r.sources.items() if getattr(s, "token_types", None)}
     if labels:
         out["labels"] = labels
@@ -152,7 +150,7 @@ def _token_set_params(r: ResolvedSpec) -> dict[str, Any] | None:
 
 
 def _intervene_steps(r: ResolvedSpec, steps: list[Step], metrics: Any, stats: Any) -> list[str]:
-    """One `intervene` step per focus block and source; returns the ids of prompt-focus steps."""
+    """One `intervene` step per focus block and source; returns the ids of the steps transfer compares to."""
     counts: dict[str, int] = {}
     prompt_steps: list[str] = []
     for block in r.interventions:
@@ -165,7 +163,8 @@ def _intervene_steps(r: ResolvedSpec, steps: list[Step], metrics: Any, stats: An
             shorts = [r.sae(source, h).short for h in hooks]
             inputs = ("select", "prompts", *(f"atlas:{source}/{s}" for s in shorts), f"model:{source}",
                       *(f"sae:{source}/{s}" for s in shorts))
-            if block.focus == "neuron":  # neuron degrees and feature clusters come from the map
+            focus = FOCI.get(block.focus)
+            if focus.needs_map:  # e.g. neuron degrees and feature clusters
                 inputs += tuple(f"map:{source}/{s}" for s in shorts)
             params = {"focus": block.focus, "source": source,
                       "block": block.model_dump(mode="json") | {"sources": [source], "hooks": list(hooks)},
@@ -173,7 +172,7 @@ def _intervene_steps(r: ResolvedSpec, steps: list[Step], metrics: Any, stats: An
             step_id = f"intervene:{label}:{source}"
             steps.append(Step(id=step_id, kind="intervene", inputs=inputs, params=params,
                               estimate=estimate.intervene(r, block, len(hooks))))
-            if block.focus == "prompt":
+            if focus.feeds_transfer:
                 prompt_steps.append(step_id)
     return prompt_steps
 

@@ -80,8 +80,8 @@ def fail_on(d: RunDiff, expression: str) -> list[dict[str, Any]]:
     Raises:
         ExprSyntaxError: the expression does not parse or names something no diff row has.
     """
+    from interf_dsl.lang.expr import filter_names
     from interf_dsl.parse import evaluate_filter, parse_filter
-    from interf_dsl.parse.expr import filter_names
 
     node = parse_filter(expression)
     names = filter_names(node)

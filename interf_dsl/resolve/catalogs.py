@@ -8,13 +8,18 @@ Input: `interf_dsl/resolve/catalogs/*.yaml`. Output: plain dicts, cached for the
 from __future__ import annotations
 
 import functools
-import importlib
 from importlib import resources
 from typing import Any
 
 import yaml
 
+from interf_dsl.atlas.explain import EXPLAINERS
 from interf_dsl.errors import ResolveError
+from interf_dsl.foci import FOCI
+from interf_dsl.interference.metrics import INTERFERENCE_METRICS
+from interf_dsl.metrics import METRICS
+from interf_dsl.registry import Registry
+from interf_dsl.zoo.catalog import TOKEN_TYPES
 
 
 @functools.cache
@@ -24,10 +29,8 @@ def load_catalog(name: str) -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-_REGISTRIES: dict[str, tuple[str, str]] = {
-    "metric": ("interf_dsl.metrics", "METRICS"),
-    "interference_metric": ("interf_dsl.interference.metrics", "INTERFERENCE_METRICS"),
-    "explainer": ("interf_dsl.atlas.explain", "EXPLAINERS"),
+_REGISTRIES: dict[str, Registry] = {
+    "focus": FOCI, "metric": METRICS, "interference_metric": INTERFERENCE_METRICS, "explainer": EXPLAINERS,
 }
 """Registries whose entries are the only list of their names (the modules are light: no torch, no litellm)."""
 
@@ -37,16 +40,8 @@ KINDS: tuple[str, ...] = ("focus", "metric", "interference_metric", "explainer",
 def kind_entries(kind: str) -> dict[str, str]:
     """name -> one-line summary of one registered kind, read from its registry (never from a second list)."""
     if kind in _REGISTRIES:
-        module, attr = _REGISTRIES[kind]
-        registry = getattr(importlib.import_module(module), attr)
-        return {e.name: e.summary for e in registry}
-    if kind == "focus":
-        from interf_dsl.parse.spec import FOCUS_MODELS  # noqa: PLC0415 - parse's block models are the registry
-
-        return {name: _first_line(model.__doc__) for name, model in FOCUS_MODELS.items()}
+        return {e.name: e.summary for e in _REGISTRIES[kind]}
     if kind == "token_type":
-        from interf_dsl.zoo.catalog import TOKEN_TYPES  # noqa: PLC0415 - light; the zoo labeller's 15 types
-
         return dict(TOKEN_TYPES)
     raise ResolveError(f"unknown registry '{kind}'", name=kind, choices=KINDS)
 
@@ -54,11 +49,6 @@ def kind_entries(kind: str) -> dict[str, str]:
 def kind_names(kind: str) -> tuple[str, ...]:
     """Names of one registered kind (focus, metric, interference_metric, explainer, token_type)."""
     return tuple(kind_entries(kind))
-
-
-def _first_line(doc: str | None) -> str:
-    line = (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
-    return line.split(": ", 1)[-1].rstrip(".")
 
 
 @functools.cache

@@ -46,7 +46,7 @@ class Context:
         if pos.raw is None:
             return None
         from interf_dsl.errors import ExprSyntaxError
-        from interf_dsl.parse import expr
+        from interf_dsl.lang import expr
 
         try:
             for it in expr.parse_hooks(pos.raw):

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from interf_dsl.foci import FOCI
 from interf_dsl.parse.spec import Spec
 from interf_dsl.resolve import catalogs
 from interf_dsl.resolve.context import Context
 from interf_dsl.resolve.presets import PRESET_VALUES
 from interf_dsl.resolve.resolved import ResolvedSpec
-from interf_dsl.resolve.sources import ALL_SITES, resolve_sources
+from interf_dsl.resolve.sources import resolve_sources
 
 
 def resolve_spec(spec: Spec) -> ResolvedSpec:
@@ -76,21 +77,12 @@ def _fill_block(block: Any, i: int, spec: Spec, sources: dict, preset: str, mark
             ctx.error(f"unknown source '{s}'", kp + ("sources", j), name=s, choices=tuple(spec.sources))
     names = tuple(s for s in names if s in sources)
     update: dict[str, Any] = {"sources": names}
-    if block.focus == "token":
-        for j, site in enumerate(block.layer_kinds):
-            if site not in ALL_SITES:
-                ctx.error(f"unknown hook site '{site}'", kp + ("layer_kinds", j), name=site, choices=ALL_SITES)
-    if block.focus == "prompt":
-        for s in block.high_thresholds:
-            if s not in spec.sources:
-                ctx.error(f"unknown source '{s}'", kp + ("high_thresholds", s), key=True, name=s,
-                          choices=tuple(spec.sources))
-        _check_types(block.types, kp + ("types",), ctx)
+    focus = FOCI.get(block.focus)
+    focus.check(block, kp, tuple(spec.sources), ctx.error)
     hooks: list[str] = []
     for s in names:
         available = sources[s].hooks()
-        if block.focus == "token":
-            available = tuple(h for h in available if _site(h) in block.layer_kinds)
+        available = tuple(h for h in available if focus.uses_hook(block, h))
         if block.hooks is not None:
             for h in block.hooks:
                 if h not in sources[s].hooks():
@@ -98,24 +90,16 @@ def _fill_block(block: Any, i: int, spec: Spec, sources: dict, preset: str, mark
                               choices=tuple(_short(x) for x in sources[s].hooks()))
             available = tuple(h for h in available if h in block.hooks)
         if not available:
-            ctx.error(f"{block.focus} focus has no hook to run on in source '{s}'", kp,
-                      hint="token focus uses SAE hooks whose site is in layer_kinds" if block.focus == "token" else
-                      None)
+            ctx.error(f"{block.focus} focus has no hook to run on in source '{s}'", kp, hint=focus.no_hook_hint(block))
         hooks.extend(h for h in available if h not in hooks)
-    from interf_dsl.parse.fields import hook_sort_key
+    from interf_dsl.lang.fields import hook_sort_key
 
     update["hooks"] = tuple(sorted(hooks, key=hook_sort_key))
     return block.model_copy(update=update)
 
 
-def _site(hook: str) -> str | None:
-    from interf_dsl.parse.ast import split_hook
-
-    return split_hook(hook)[1]
-
-
 def _short(hook: str) -> str:
-    from interf_dsl.parse.ast import short_hook
+    from interf_dsl.lang.ast import short_hook
 
     return short_hook(hook)
 
@@ -159,8 +143,8 @@ def _check_kinds(spec: Spec, ctx: Context) -> None:
 
 def _check_targets(spec: Spec, sources: dict[str, Any], ctx: Context) -> None:
     """map.targets: each selector names a declared source and one of that source's SAE hooks."""
-    from interf_dsl.parse.ast import short_hook
-    from interf_dsl.parse.selectors import parse_selector
+    from interf_dsl.lang.ast import short_hook
+    from interf_dsl.lang.selectors import parse_selector
 
     for j, text in enumerate(spec.map.targets or ()):
         sel, kp = parse_selector(text), ("map", "targets", j)

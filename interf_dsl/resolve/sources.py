@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from interf_dsl.errors import ResolveError
-from interf_dsl.parse.ast import short_hook, split_hook
+from interf_dsl.lang.ast import ALL_SITES, short_hook, split_hook
 from interf_dsl.parse.spec import SaeGroup, SaeRelease, Source
 from interf_dsl.resolve import catalogs
 from interf_dsl.resolve.context import Context
 from interf_dsl.resolve.resolved import ArchInfo, ResolvedSAE, ResolvedSource
-
-ALL_SITES = ("resid_pre", "attn_out", "resid_mid", "mlp_pre", "mlp_post", "mlp_out", "resid_post")
 
 
 def _arch_from_info(name: str, info: dict[str, Any]) -> ArchInfo:

@@ -140,7 +140,7 @@ def rescored_source_effects(ctx: Any, k: int, stats: dict[str, Any]) -> tuple[pl
     Returns:
         (effects with a `k` column, or None; a sentence saying what was done or why not).
     """
-    from interf_dsl.interventions.foci import aggregate
+    from interf_dsl.foci import aggregate
     from interf_dsl.interventions.prompt_types import can_rescore, rescore_rows
 
     found = [(step_id, df) for step_id, res in ctx.inputs_of_kind("intervene") if (df := _type_trials(res)) is not None]

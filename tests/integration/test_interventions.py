@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "intervent
 def test_focus_on_zoo_sae(tmp_path, focus, block):
     from iv_fixtures import FakeCtx
 
+    from interf_dsl import foci
     from interf_dsl.backends.hooked import HookedBackend, sae_hook_name
     from interf_dsl.backends.loading import load_model, load_sae
-    from interf_dsl.interventions import foci
     from interf_dsl.interventions._common import FocusInputs
 
     model = load_model("zoo:gpt2-tiny")

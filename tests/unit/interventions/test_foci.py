@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 from iv_fixtures import FakeCtx, make_sae, make_tables
 
-from interf_dsl.interventions import foci
+from interf_dsl import foci
 from interf_dsl.interventions._common import FocusInputs
 
 
@@ -84,8 +84,6 @@ def test_neuron_focus_and_control(tmp_path, fake_backend):
 
 
 def test_figures_are_written(tmp_path, fake_backend):
-    from interf_dsl.interventions.figures import draw_figures
-
     _, table, eff, _ = _run(tmp_path, fake_backend, "feature", {"scales": [1.0, 4.0]})
-    files = draw_figures(table, eff, "feature", tmp_path)
+    files = foci.FOCI.get("feature").figures(table, eff, tmp_path)
     assert list(files) == ["feature_by_level.png"] and files["feature_by_level.png"].stat().st_size > 1000

@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 from iv_fixtures import FakeCtx, make_sae, make_tables
 
+from interf_dsl import foci
 from interf_dsl.errors import SpecError
-from interf_dsl.interventions import foci
 from interf_dsl.interventions._common import FocusInputs
 from interf_dsl.interventions.neuron import degree_bin, parse_degree_bins
 
@@ -88,13 +88,14 @@ def test_type_effect_cases_pair_trials():
 
 
 def test_no_targets_is_reported(tmp_path, fake_backend):
-    from interf_dsl.interventions.diagnose import empty_reason, funnel
+    from interf_dsl.interventions.diagnose import empty_reason
 
     tables = make_tables()
     tables["targets"] = tables["targets"].clear()
     _, table = _feature_run(tmp_path, fake_backend, tables)
     assert table.height == 0
-    stages = funnel(FocusInputs(**tables), {"focus": "feature", "source": "s", "block": {}, "metrics": {}})
+    params = {"focus": "feature", "source": "s", "block": {}, "metrics": {}}
+    stages = foci.focus_of(params).funnel(FocusInputs(**tables), params)
     msg = empty_reason(stages, "intervene:feature:s")
     assert "targets of source 's' in the select step: 0" in msg and "none left at" in msg
 
@@ -113,7 +114,7 @@ def test_sample_neurons_draws_only_measurable_features():
 
 
 def test_run_intervene_without_targets_warns_and_loads_no_model(tmp_path):
-    from interf_dsl.interventions.runner import run_intervene
+    from interf_dsl.foci.runner import run_intervene
 
     tables = make_tables()
     tables["targets"] = tables["targets"].clear()

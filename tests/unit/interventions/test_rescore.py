@@ -45,7 +45,7 @@ def _type_units(top_k: int, matched_random: bool | None = None) -> pl.DataFrame:
     from transfer_server import tiny_model
 
     from interf_dsl.backends.hooked import HookedBackend
-    from interf_dsl.interventions.foci_neuron import type_units
+    from interf_dsl.interventions.loops_neuron import type_units
 
     model = tiny_model()
     tok = model.tokenizer
@@ -75,7 +75,7 @@ def test_matched_random_condition_only_when_asked():
 
 
 def test_rescored_equals_direct_run_at_smaller_k():
-    from interf_dsl.interventions.foci import aggregate
+    from interf_dsl.foci import aggregate
 
     wide, direct = _type_units(K), _type_units(K_SMALL)
     assert wide.schema["ranks"] == pl.List(pl.Int32) and (wide["top_k"] == K).all()

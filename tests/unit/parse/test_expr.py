@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from interf_dsl.errors import ExprSyntaxError
-from interf_dsl.parse import evaluate_filter, expr, parse_filter
-from interf_dsl.parse.ast import Bin, DegreeBin, format_bins, format_degree_bins, format_grid, format_hooks
+from interf_dsl.lang import expr
+from interf_dsl.lang.ast import Bin, DegreeBin, format_bins, format_degree_bins, format_grid, format_hooks
+from interf_dsl.parse import evaluate_filter, parse_filter
 
 PAPER = (0.5, 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 17, 20)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from interf_dsl.errors import ExprSyntaxError
-from interf_dsl.parse import expr
-from interf_dsl.parse.selectors import parse_selector
+from interf_dsl.lang import expr
+from interf_dsl.lang.selectors import parse_selector
 
 CORPUS = Path(__file__).resolve().parents[3] / "grammar" / "corpus"
 PARSERS = {"grid": expr.parse_grid, "bins": expr.parse_bins, "hooks": expr.parse_hooks,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from interf_dsl.errors import ExprSyntaxError
-from interf_dsl.parse.selectors import parse_selector, selector_from_mapping
+from interf_dsl.lang.selectors import parse_selector, selector_from_mapping
 
 
 @pytest.mark.parametrize(("text", "canonical"), [

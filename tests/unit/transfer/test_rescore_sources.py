@@ -12,7 +12,7 @@ import pytest
 from helpers import make_ctx, source_interventions
 from transfer_server import served
 
-from interf_dsl.interventions.foci import aggregate
+from interf_dsl.foci import aggregate
 from interf_dsl.steps import StepResult, get_runner
 from interf_dsl.transfer.faults import FaultConfig
 

@@ -189,6 +189,8 @@ def _paren(node: Node, need: int) -> str:
 
 # ---------------------------------------------------------------- hook sites
 
+ALL_SITES = ("resid_pre", "attn_out", "resid_mid", "mlp_pre", "mlp_post", "mlp_out", "resid_post")
+"""Every hook site shorthand, in residual-stream order."""
 HOOK_SITES: dict[str, str] = {
     "resid_pre": "hook_resid_pre",
     "resid_mid": "hook_resid_mid",

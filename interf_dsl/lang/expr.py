@@ -19,7 +19,7 @@ from typing import Any
 import lark
 
 from interf_dsl.errors import ExprSyntaxError
-from interf_dsl.parse.ast import (
+from interf_dsl.lang.ast import (
     HOOK_SITES,
     Bin,
     Binary,

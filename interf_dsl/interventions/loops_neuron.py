@@ -80,7 +80,7 @@ def neuron_units(env: Any) -> pl.DataFrame:
     """Scale sampled neurons (and matched random coordinates) on their features' vocabulary sentences."""
     import polars as pl
 
-    from interf_dsl.interventions.foci import NEURON_SCALES, _frame
+    from interf_dsl.interventions.loops import NEURON_SCALES, frame
     from interf_dsl.interventions.neuron import matched_coordinate
 
     hooks = sorted(set(env.block.get("hooks") or env.inp.need("features", env.ctx.step.id)
@@ -118,7 +118,7 @@ def neuron_units(env: Any) -> pl.DataFrame:
                         r.update(sentence_id=s["sentence_id"], split=s["split"], token_str=tok_str,
                                  degree=nrow["degree"], super=nrow["super"], neuron=nrow["neuron"])
                         rows.append(r)
-                frames.append(_frame(rows, {"source": env.source, "hook": edit_hook, "sae_hook": hook,
+                frames.append(frame(rows, {"source": env.source, "hook": edit_hook, "sae_hook": hook,
                                             "layer_type": layer_type(hook), "focus": "neuron", "tau": None,
                                             "target": f}))
         frames = [f for f in frames if f.height]

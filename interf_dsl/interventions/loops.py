@@ -1,8 +1,9 @@
-"""Interventions kind: the unit loops of the four foci over targets / neurons / types, and their aggregation.
+"""Interventions kind: the building blocks the registered foci (`interf_dsl/foci/`) run with.
 
-Input: a `StepContext`, a backend, `FocusInputs`. Output: the `interventions` table (`run_focus`) and the
-`effects` / `regressions` tables (`aggregate`). Each unit (hook × τ × target, hook × neuron, or type) is
-checkpointed, so a killed run resumes at the first unit not stored.
+Input: a `StepContext`, a backend, `FocusInputs` (as `Env`). Output: `interventions` rows per unit (`steer_unit`,
+`snippet_unit`; `target_units` loops them over the selected targets, checkpointed), effect rows of steering tables
+(`steering_rows`) and the `effects` / `regressions` / `effect_cases` tables (`effect_tables`). A killed run resumes
+at the first unit not stored.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ if TYPE_CHECKING:
 
 PAPER_SCALES = [s * k for k in (1, -1) for s in (0.5, 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 17, 20)]
 NEURON_SCALES = [0, 0.1, 0.2, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 15, 18, 20]
-FOCI = ("feature", "token", "prompt", "neuron")
 CASE_COLUMNS = {"source": "String", "focus": "String", "tau": "Float64", "type": "String", "level": "String",
                 "metric": "String", "mode": "String", "estimator": "String", "case": "String", "value": "Float64"}
 
 
-def _frame(rows: list[dict], meta: dict) -> pl.DataFrame:
+def frame(rows: list[dict], meta: dict) -> pl.DataFrame:
     import polars as pl
 
     out = [dict(meta, **r) for r in rows]
@@ -60,7 +60,7 @@ def _targets(inp: Any, source: str, block: dict, ctx: Any, kinds: list[str] | No
     return t.sort(["hook", "tau", "target"]).to_dicts()
 
 
-class _Env:
+class Env:
     """What every unit needs: params, backend, tables, embeddings."""
 
     def __init__(self, ctx: Any, backend: Any, inp: Any) -> None:
@@ -117,7 +117,7 @@ class _Env:
         return s[: int(n)] if n else s
 
 
-def _steer_unit(env: _Env, t: dict, focus: str) -> pl.DataFrame:
+def steer_unit(env: Env, t: dict, focus: str) -> pl.DataFrame:
     from interf_dsl.interventions.feature import feature_candidates, steer_target
     from interf_dsl.interventions.token import token_candidates
 
@@ -128,7 +128,7 @@ def _steer_unit(env: _Env, t: dict, focus: str) -> pl.DataFrame:
     meta = {"source": env.source, "hook": name, "layer_type": layer_type(name), "focus": focus, "tau": tau,
             "target": target}
     if not probe.target_ids or not sents:
-        return _frame([], meta)
+        return frame([], meta)
     rng = env.ctx.rng(f"{focus}|{hook}|{tau}|{target}")
     partners = env.partners(hook, tau, target)
     if focus == "feature":
@@ -142,10 +142,10 @@ def _steer_unit(env: _Env, t: dict, focus: str) -> pl.DataFrame:
                                      (env.inp.contexts["source"] == env.source) & (env.inp.contexts["hook"] == hook)),
                                  env.hook_features(hook), env.block, W_enc, W_dec, rng)
     scales = [float(a) for a in (env.block.get("scales") or PAPER_SCALES)]
-    return _frame(steer_target(env.backend, name, cands, sents, probe, scales, env.cfg), meta)
+    return frame(steer_target(env.backend, name, cands, sents, probe, scales, env.cfg), meta)
 
 
-def _snippet_unit(env: _Env, t: dict) -> pl.DataFrame:
+def snippet_unit(env: Env, t: dict) -> pl.DataFrame:
     import polars as pl
 
     from interf_dsl.interventions.prompt_snippets import feature_snippets, snippet_rows
@@ -170,70 +170,48 @@ def _snippet_unit(env: _Env, t: dict) -> pl.DataFrame:
     if probe.target_ids:
         for s in env.sentences(tokens):
             rows += snippet_rows(env.backend, cands, s, probe, env.cfg, env.block)
-    return _frame(rows, meta)
+    return frame(rows, meta)
 
 
-def run_focus(ctx: Any, backend: Any, inp: Any) -> pl.DataFrame:
-    """The `interventions` table of this step's focus."""
+def target_units(env: Env, focus: str, unit: Any, kinds: list[str] | None = None) -> pl.DataFrame:
+    """Run `unit(env, target_row)` for every selected target of this source (hook × τ × target), checkpointed."""
     import polars as pl
 
-    env = _Env(ctx, backend, inp)
-    focus = ctx.params["focus"]
-    if focus not in FOCI:
-        raise SpecError(f"unknown intervention focus '{focus}'", name=focus, choices=FOCI)
-    if focus == "neuron":
-        from interf_dsl.interventions.foci_neuron import neuron_units
-
-        return neuron_units(env)
-    if focus == "prompt" and env.block.get("mode", "snippets") == "type_injection":
-        from interf_dsl.interventions.foci_neuron import type_units
-
-        return type_units(env)
-    kinds = env.block.get("layer_kinds") if focus == "token" else None
-    targets = _targets(inp, env.source, env.block, ctx, kinds)
+    targets = _targets(env.inp, env.source, env.block, env.ctx, kinds)
     by_key = {f"{t['hook']}|{t['tau']}|{t['target']}": t for t in targets}
-
-    def compute(key: str) -> pl.DataFrame:
-        t = by_key[key]
-        return _snippet_unit(env, t) if focus == "prompt" else _steer_unit(env, t, focus)
-
-    out = run_units(ctx, f"{focus}_targets", list(by_key), compute, f"{focus} focus, {env.source}")
+    out = run_units(env.ctx, f"{focus}_targets", list(by_key), lambda key: unit(env, by_key[key]),
+                    f"{focus} focus, {env.source}")
     return out if out is not None else pl.DataFrame()
 
 
-def aggregate(table: pl.DataFrame, params: dict, log: Any = print) -> tuple[pl.DataFrame, pl.DataFrame,
-                                                                             pl.DataFrame]:
-    """`effects` (both modes, BH over the step's family), `regressions` and `effect_cases` of one focus's table.
+def steering_rows(table: pl.DataFrame, stats: dict, focus: str, log: Any) -> tuple[list[dict], list[dict]]:
+    """Effect and regression rows of a steering table (feature, token and prompt-snippet foci)."""
+    import polars as pl
+
+    from interf_dsl.interventions.effects import regressions, steering_effects
+
+    init = "zero" if focus == "feature" else "baseline"
+    first = focus == "feature"
+    levels = table["level"].unique().to_list()
+    # Interference-bin levels are those of `bin` rows (select labels bins by index or by interval text).
+    bins = sorted(table.filter(pl.col("condition") == "bin")["level"].unique().to_list())
+    control = "random_direction" if "random_direction" in levels else (bins[0] if bins else "self")
+    rows = steering_effects(table, stats, control, init, first, log)
+    regs = regressions(table, stats, init, first, log) if stats.get("regression", True) else []
+    return rows, regs
+
+
+def effect_tables(rows: list[dict], regs: list[dict], params: dict) -> tuple[pl.DataFrame, pl.DataFrame,
+                                                                            pl.DataFrame]:
+    """`effects` (BH within (mode, primary) families), `regressions` and `effect_cases` from a focus's rows.
 
     `effect_cases` holds, per effect row (its key columns), one row per case with the value the estimate averages.
     """
     import polars as pl
 
-    from interf_dsl.interventions.effects import bh_adjust, regressions, split_cases, steering_effects
-    from interf_dsl.interventions.effects_rates import neuron_effects, type_effects
+    from interf_dsl.interventions.effects import bh_adjust, split_cases
 
-    stats = dict(params.get("stats") or {})
-    stats.setdefault("seed", 0)
-    focus = params["focus"]
-    block = params.get("block") or {}
-    rows: list[dict] = []
-    regs: list[dict] = []
-    if table.height == 0:
-        log(f"intervene {focus}: no rows to aggregate (no targets with sentences)")
-    elif focus == "neuron":
-        rows = neuron_effects(table, stats, log)
-    elif focus == "prompt" and block.get("mode", "snippets") == "type_injection":
-        rows = type_effects(table, stats)
-    else:
-        init = "zero" if focus == "feature" else "baseline"
-        first = focus == "feature"
-        levels = table["level"].unique().to_list()
-        # Interference-bin levels are those of `bin` rows (select labels bins by index or by interval text).
-        bins = sorted(table.filter(pl.col("condition") == "bin")["level"].unique().to_list())
-        control = "random_direction" if "random_direction" in levels else (bins[0] if bins else "self")
-        rows = steering_effects(table, stats, control, init, first, log)
-        if stats.get("regression", True):
-            regs = regressions(table, stats, init, first, log)
+    stats = params.get("stats") or {}
     rows = bh_adjust(rows, float(stats.get("fdr", 0.05)), (params.get("metrics") or {}).get("primary"))
     cases = split_cases(rows)
     schema = {k: getattr(pl, v) for k, v in CASE_COLUMNS.items()}

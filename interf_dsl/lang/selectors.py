@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from interf_dsl.errors import ExprSyntaxError
-from interf_dsl.parse.ast import HOOK_SITES, FeatureSelector, hook_name
+from interf_dsl.lang.ast import HOOK_SITES, FeatureSelector, hook_name
 
 
 def _error(message: str, col: int, length: int, label: str, hint: str | None = None) -> ExprSyntaxError:
-    from interf_dsl.parse.expr import _syntax_error
+    from interf_dsl.lang.expr import _syntax_error
 
     err = _syntax_error(message, 1, col + 1, length, label=label)
     if hint:
@@ -55,7 +55,7 @@ def _features(items: list[Any]) -> tuple[int, ...]:
 
 def parse_selector(text: str) -> FeatureSelector:
     """`source/hook[ids]` -> `FeatureSelector`; syntax errors raise `ExprSyntaxError` with a column and label."""
-    from interf_dsl.parse.expr import parse_tree
+    from interf_dsl.lang.expr import parse_tree
 
     tree = parse_tree(text, "selector")
     source, hook_tree, *items = tree.children

@@ -1,0 +1,53 @@
+"""Focus `feature`: steer along SAE decoder directions of targets, partners and baselines (METHOD.md §5.1)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from interf_dsl.foci._base import PAPER_SCALES, Focus, Work, register, sentences_per_target, targets_of
+from interf_dsl.lang.fields import Grid, Hooks
+from interf_dsl.lang.model import Model
+
+
+class FeatureFocus(Model):
+    """Feature focus: steer along SAE decoder directions of targets, partners and baselines (METHOD.md §5.1)."""
+
+    focus: Literal["feature"]
+    """Focus kind."""
+    sources: tuple[str, ...] | None = None
+    """Sources this block runs on (default: all)."""
+    hooks: Hooks | None = None
+    """Hooks this block runs on (default: every SAE hook of its sources)."""
+    scales: Grid = PAPER_SCALES
+    """Steering scales alpha (the paper: 32 values)."""
+    conditions: tuple[Literal["self", "bins", "random_direction", "random_feature", "matched_feature"], ...] | None\
+        = None
+    """*preset* levels compared (paper: self, bins, random_direction; rigorous adds random_feature,
+    matched_feature)."""
+    targets_per_layer: int | None = Field(None, gt=0)
+    """Targets per (source, hook); default: map.targets_per_layer."""
+    random_draws: int = Field(1, gt=0)
+    """Random directions (and random features) drawn per target, each its own candidate."""
+    sentences_per_target: int | None = Field(None, gt=0)
+    """Most vocabulary sentences used per target (default: all mined, metrics.target_tokens x prompts.per_token)."""
+
+
+@register
+class Feature(Focus):
+    name = "feature"
+    params = FeatureFocus
+
+    def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
+        targets = targets_of(spec, n_hooks, block.targets_per_layer or spec.map.targets_per_layer)
+        n_bins = len(spec.map.bins)
+        levels = sum(n_bins if c == "bins" else block.random_draws if c.startswith("random") else 1
+                     for c in block.conditions)
+        fwd = targets * sentences_per_target(spec, block) * (1 + levels * len(block.scales))
+        return Work(forward_passes=fwd, units=targets)
+
+    def run(self, env: Any) -> Any:
+        from interf_dsl.interventions.loops import steer_unit, target_units
+
+        return target_units(env, self.name, lambda e, t: steer_unit(e, t, self.name))

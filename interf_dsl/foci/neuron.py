@@ -1,0 +1,84 @@
+"""Focus `neuron`: mask or amplify activation coordinates by polysemanticity degree (METHOD.md §5.4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from interf_dsl.foci._base import Focus, Work, register
+from interf_dsl.lang.fields import DegreeBins, Grid, Hooks
+from interf_dsl.lang.model import Model
+
+NEURON_SCALES = "{0, .1, .2, .5, .75, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 15, 18, 20}"
+"""The paper's multipliers of a neuron's activation."""
+DEGREE_BINS = "1, 2-5, 6-20, 21-50, 51-100, 101-200, 201-500, 501+"
+"""The paper's polysemanticity degree bins."""
+
+
+class NeuronFocus(Model):
+    """Neuron focus: mask or amplify activation coordinates by polysemanticity degree (METHOD.md §5.4)."""
+
+    focus: Literal["neuron"]
+    """Focus kind."""
+    sources: tuple[str, ...] | None = None
+    """Sources this block runs on (default: all)."""
+    hooks: Hooks | None = None
+    """Hooks this block runs on (default: every SAE hook)."""
+    variant: Literal["coordinate", "mlp_hidden"] = "coordinate"
+    """coordinate of the hooked space (paper) or MLP hidden unit."""
+    degree_bins: DegreeBins = DEGREE_BINS
+    """Degree bins; one neuron is sampled per bin and hook."""
+    scales: Grid = NEURON_SCALES
+    """Multipliers of the neuron's activation ([0,1) masks, > 1 amplifies)."""
+    link_threshold: float = Field(0.2, ge=0)
+    """Feature -> neuron link: decoder component > this."""
+    cluster_cutoff: float = Field(0.4, gt=0, le=1)
+    """Clusters counted at this similarity cutoff."""
+    clusters_per_neuron: int = Field(3, gt=0)
+    """Connected clusters sampled per neuron."""
+    features_per_cluster: int = Field(3, gt=0)
+    """Features sampled per cluster."""
+    random_control: bool | None = None
+    """*preset* scale random coordinates with matched variance (paper False, rigorous True)."""
+    neurons_per_bin: int = Field(1, gt=0)
+    """Neurons sampled per degree bin and hook."""
+    top_k: int = Field(10, gt=0)
+    """Predictions the metric reads."""
+
+
+@register
+class Neuron(Focus):
+    name = "neuron"
+    params = NeuronFocus
+    needs_map = True
+
+    def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
+        neurons = n_hooks * len(block.degree_bins) * block.neurons_per_bin * (2 if block.random_control else 1)
+        features = neurons * block.clusters_per_neuron * block.features_per_cluster
+        fwd = features * spec.prompts.per_token * (1 + len(block.scales))
+        return Work(forward_passes=fwd, units=neurons)
+
+    def steers(self, block: dict[str, Any]) -> bool:
+        return False
+
+    def funnel(self, inp: Any, params: dict[str, Any]) -> list[tuple[str, int]]:
+        from interf_dsl.interventions.diagnose import neuron_funnel
+
+        return neuron_funnel(inp, params)
+
+    def run(self, env: Any) -> Any:
+        from interf_dsl.interventions.loops_neuron import neuron_units
+
+        return neuron_units(env)
+
+    def effect_rows(self, table: Any, params: dict[str, Any], log: Any) -> tuple[list[dict], list[dict]]:
+        from interf_dsl.interventions.effects_rates import neuron_effects
+
+        return neuron_effects(table, {"seed": 0, **(params.get("stats") or {})}, log), []
+
+    def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
+        from interf_dsl.interventions.figures import neuron_boxes
+
+        return {"neuron_by_degree.png": neuron_boxes(table, Path(work_dir) / "neuron_by_degree.png")}

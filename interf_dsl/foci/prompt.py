@@ -1,0 +1,139 @@
+"""Focus `prompt`: inject partners' snippets (§5.3) or interference token sets (Table 1, §6.2) into prompts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from interf_dsl.foci._base import Focus, Work, register, sentences_per_target, targets_of
+from interf_dsl.lang.fields import Hooks
+from interf_dsl.lang.model import Model
+from interf_dsl.zoo.catalog import TOKEN_TYPES
+
+TABLE1_CONDITIONS = ("target", "high", "medium", "random")
+"""Injection conditions of Table 1; `matched_random` adds `random_matched`."""
+
+
+class PromptFocus(Model):
+    """Prompt focus: inject partners' snippets or token sets into prompts (METHOD.md §5.3, §6.2)."""
+
+    focus: Literal["prompt"]
+    """Focus kind."""
+    sources: tuple[str, ...] | None = None
+    """Sources this block runs on (default: all)."""
+    hooks: Hooks | None = None
+    """Hooks whose features build the token sets (default: all SAE hooks)."""
+    mode: Literal["snippets", "type_injection"] = "type_injection"
+    """snippets (feature-level, §5.3a) or type_injection (Table 1, §6.2)."""
+    wrap: str = "**"
+    """Marker around injected snippets (snippets mode)."""
+    position: Literal["prepend", "append"] = "prepend"
+    """Where the injection goes."""
+    types: tuple[str, ...] = ("location", "number", "science")
+    """Token types tested (type_injection)."""
+    high_threshold: float = Field(0.5, ge=0, le=1)
+    """I_max for the HIGH set (paper: 0.5)."""
+    high_thresholds: dict[str, float] = {}
+    """Per-source override of high_threshold (the authors' GPT-2 small-model run: 0.3)."""
+    medium_threshold: float = Field(0.2, ge=0, le=1)
+    """I_max for the MEDIUM (low-interference) set."""
+    interference_min: float = Field(0.2, ge=0, le=1)
+    """Partners need I > this."""
+    semantic_max: float = Field(0.3, ge=-1, le=1)
+    """Partners need S < this."""
+    tokens_per_feature: int = Field(10, gt=0)
+    """Top tokens taken per interference feature."""
+    tokens_per_trial: int = Field(30, gt=0)
+    """Tokens sampled per injection."""
+    top_k: int = Field(30, gt=0)
+    """Next tokens read per trial."""
+    sentences: int = Field(100, gt=0)
+    """Type sentences per type."""
+    trials: int = Field(100, gt=0)
+    """Trials per sentence and condition."""
+    format: str = "({tokens}){sentence}"
+    """Injection template."""
+    dedup: bool = True
+    """Remove tokens in both HIGH and MEDIUM from both."""
+    share: Literal["union", "intersection"] = "union"
+    """How token sets of several sources combine."""
+    matched_random: bool | None = None
+    """*preset* add a frequency/length-matched random set (paper False, rigorous True)."""
+    contexts_per_feature: int = Field(3, gt=0)
+    """Top contexts per feature that give snippets (snippets mode)."""
+    snippet_ratio: float = Field(0.5, gt=0, le=1)
+    """A snippet keeps the tokens around the peak with activation >= ratio x the context's max (snippets mode)."""
+    snippet_tokens: int = Field(8, gt=0)
+    """Longest snippet, in tokens (snippets mode)."""
+    sentences_per_target: int | None = Field(None, gt=0)
+    """Most vocabulary sentences used per target (default: all mined, metrics.target_tokens x prompts.per_token)."""
+
+
+def _types_mode(block: Any) -> bool:
+    mode = block.get("mode", "snippets") if isinstance(block, dict) else block.mode
+    return mode == "type_injection"
+
+
+@register
+class Prompt(Focus):
+    name = "prompt"
+    params = PromptFocus
+    feeds_transfer = True
+
+    def check(self, block: Any, key_path: tuple, sources: tuple[str, ...], error: Any) -> None:
+        for s in block.high_thresholds:
+            if s not in sources:
+                error(f"unknown source '{s}'", key_path + ("high_thresholds", s), key=True, name=s, choices=sources)
+        for j, t in enumerate(block.types):
+            if t not in TOKEN_TYPES:
+                error(f"unknown token type '{t}'", key_path + ("types", j), name=t, choices=tuple(TOKEN_TYPES))
+
+    def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
+        if _types_mode(block):
+            conditions = len(TABLE1_CONDITIONS) + (1 if block.matched_random else 0)
+            fwd = len(block.types) * block.sentences * (1 + conditions * block.trials)
+            return Work(forward_passes=fwd, units=len(block.types))
+        targets = targets_of(spec, n_hooks, spec.map.targets_per_layer)
+        fwd = targets * sentences_per_target(spec, block) * (1 + len(spec.map.bins) * spec.map.partners_per_bin)
+        return Work(forward_passes=fwd, units=targets)
+
+    def select_params(self, blocks: list[Any], spec: Any) -> dict[str, Any]:
+        """Table-1 token-set settings (METHOD.md §6.2) from the first type-injection block, and its types."""
+        typed = [b for b in blocks if _types_mode(b)]
+        if not typed:
+            return {}
+        first = typed[0]
+        return {"types": [t for b in typed for t in b.types],
+                "high_threshold": dict(first.high_thresholds) or first.high_threshold,
+                "medium_threshold": first.medium_threshold, "interference_min": first.interference_min,
+                "semantic_max": first.semantic_max, "tokens_per_feature": first.tokens_per_feature}
+
+    def steers(self, block: dict[str, Any]) -> bool:
+        return not _types_mode(block)
+
+    def funnel(self, inp: Any, params: dict[str, Any]) -> list[tuple[str, int]]:
+        from interf_dsl.interventions.diagnose import steer_funnel, type_funnel
+
+        return type_funnel(inp, params) if _types_mode(params.get("block") or {}) else steer_funnel(inp, params)
+
+    def run(self, env: Any) -> Any:
+        from interf_dsl.interventions.loops import snippet_unit, target_units
+        from interf_dsl.interventions.loops_neuron import type_units
+
+        return type_units(env) if _types_mode(env.block) else target_units(env, self.name, snippet_unit)
+
+    def effect_rows(self, table: Any, params: dict[str, Any], log: Any) -> tuple[list[dict], list[dict]]:
+        if not _types_mode(params.get("block") or {}):
+            return super().effect_rows(table, params, log)
+        from interf_dsl.interventions.effects_rates import type_effects
+
+        return type_effects(table, {"seed": 0, **(params.get("stats") or {})}), []
+
+    def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
+        if "success_rate" not in effects["metric"].to_list():
+            return super().figures(table, effects, work_dir)
+        from interf_dsl.interventions.figures import type_grid
+
+        return {"type_grid.png": type_grid(effects, Path(work_dir) / "type_grid.png")}
