@@ -9,4 +9,6 @@ python -m pip install -q --upgrade pip
 # torch first: a bare 'torch' would pull a multi-GB CUDA build.
 python -c "import torch" 2>/dev/null || python -m pip install -q torch==2.13.0
 python -m pip install -q -e ".[dev]"
+# the JSON Schema YAML editors read (specs' first line); generated from the registered models, not committed
+python -m interf_dsl schema -o specs/interf.schema.json
 echo "interf set up in .venv"

@@ -67,6 +67,23 @@ def canonical_data(model: BaseModel) -> dict[str, Any]:
     return out
 
 
+def key_default_text(model: type[BaseModel], name: str) -> str:
+    """A field's default as the spec reference shows it: `**required**`, `(section defaults)` or `` `value` `` in
+    the canonical spelling (expressions as `interf fmt` writes them, lists as `[a, b]`)."""
+    default = _default(model, name)
+    if default is _MISSING:
+        return "**required**"
+    if isinstance(default, BaseModel):
+        return "(section defaults)"
+    kind = _expr_kind(model, name)
+    if kind and default is not None:
+        return f"`{_FORMATTERS[kind](default)}`"
+    value = _plain(default)
+    if isinstance(value, list):
+        return "`[" + ", ".join(str(v) for v in value) + "]`"
+    return f"`{value}`"
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return canonical_data(value)

@@ -39,10 +39,9 @@ def test_readme_documents_every_key(title: str, model) -> None:
 
 
 def test_readme_lists_registries_and_presets() -> None:
-    from interf_dsl.resolve.listing import registered_names_markdown
+    from interf_dsl.resolve.docs import rendered
 
-    assert registered_names_markdown() in README, "regenerate the Registered names block of specs/README.md " \
-        "from interf_dsl.resolve.listing.registered_names_markdown()"
+    assert rendered(README) == README, "run `python -m interf_dsl.resolve.docs` (registered names, focus key tables)"
     for path in PRESET_VALUES:
         assert f"| `{path}` |" in README
 
@@ -72,10 +71,19 @@ def test_validate_plan_fmt_schema_list(tmp_path: Path, fake_zoo) -> None:
         assert word in listing
 
 
-def test_shipped_schema_is_current() -> None:
-    out = runner.invoke(app, ["schema"]).output
-    assert out == (ROOT / "specs/interf.schema.json").read_text(encoding="utf-8"), \
-        "run `interf schema -o specs/interf.schema.json`"
+def test_schema_covers_every_registered_focus(tmp_path: Path) -> None:
+    """setup.sh writes specs/interf.schema.json with `interf schema -o`; it describes every registered focus."""
+    import json
+
+    from interf_dsl.foci import FOCI
+
+    out = tmp_path / "interf.schema.json"
+    assert runner.invoke(app, ["schema", "-o", str(out)]).exit_code == 0
+    text = out.read_text(encoding="utf-8")
+    schema = json.loads(text)
+    assert schema["type"] == "object" and "interventions" in schema["properties"]
+    for entry in FOCI:
+        assert f'"const": "{entry.name}"' in text and entry.params.__name__ in schema["$defs"], entry.name
 
 
 @pytest.mark.parametrize("preset", ["paper", "rigorous"])
