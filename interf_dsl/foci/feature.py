@@ -50,4 +50,13 @@ class Feature(Focus):
     def run(self, env: Any) -> Any:
         from interf_dsl.interventions.loops import steer_unit, target_units
 
-        return target_units(env, self.name, lambda e, t: steer_unit(e, t, self.name))
+        return target_units(env, self.name, lambda e, t: steer_unit(e, t, self.name, _candidates))
+
+
+def _candidates(env: Any, case: dict[str, Any]) -> list[Any]:
+    """Decoder directions of the target, its partners per bin and the block's baseline conditions."""
+    from interf_dsl.interventions.feature import feature_candidates
+
+    conds = env.block.get("conditions") or ["self", "bins", "random_direction", "random_feature", "matched_feature"]
+    return feature_candidates(case["W_dec"], case["target"], case["partners"], env.hook_features(case["hook"]), conds,
+                              case["rng"], int(env.block.get("random_draws", 1)))

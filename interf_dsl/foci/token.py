@@ -78,5 +78,17 @@ class Token(Focus):
     def run(self, env: Any) -> Any:
         from interf_dsl.interventions.loops import steer_unit, target_units
 
-        return target_units(env, self.name, lambda e, t: steer_unit(e, t, self.name),
+        return target_units(env, self.name, lambda e, t: steer_unit(e, t, self.name, _candidates),
                             kinds=list(env.block.get("layer_kinds") or ()))
+
+
+def _candidates(env: Any, case: dict[str, Any]) -> list[Any]:
+    """Input-embedding gradients of the target's, its partners' and the baselines' top contexts."""
+    import polars as pl
+
+    from interf_dsl.interventions.token import token_candidates
+
+    contexts = env.inp.need("contexts", env.ctx.step.id).filter(
+        (pl.col("source") == env.source) & (pl.col("hook") == case["hook"]))
+    return token_candidates(env.backend, case["hook_name"], case["target"], case["partners"], contexts,
+                            env.hook_features(case["hook"]), env.block, case["W_enc"], case["W_dec"], case["rng"])

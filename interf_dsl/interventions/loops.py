@@ -117,9 +117,13 @@ class Env:
         return s[: int(n)] if n else s
 
 
-def steer_unit(env: Env, t: dict, focus: str) -> pl.DataFrame:
-    from interf_dsl.interventions.feature import feature_candidates, steer_target
-    from interf_dsl.interventions.token import token_candidates
+def steer_unit(env: Env, t: dict, focus: str, candidates: Any) -> pl.DataFrame:
+    """Steer one target (hook × τ × target) along the vectors `candidates(env, case)` returns, on its sentences.
+
+    `case` holds hook, tau, target, hook_name (the SAE's own hook), W_dec, W_enc, partners and rng (seeded by what
+    the draw is for: focus, hook, τ and target).
+    """
+    from interf_dsl.interventions.feature import steer_target
 
     hook, tau, target = t["hook"], t["tau"], int(t["target"])
     name, W_dec, W_enc = env.sae(hook)
@@ -129,20 +133,10 @@ def steer_unit(env: Env, t: dict, focus: str) -> pl.DataFrame:
             "target": target}
     if not probe.target_ids or not sents:
         return frame([], meta)
-    rng = env.ctx.rng(f"{focus}|{hook}|{tau}|{target}")
-    partners = env.partners(hook, tau, target)
-    if focus == "feature":
-        conds = env.block.get("conditions") or ["self", "bins", "random_direction", "random_feature",
-                                                "matched_feature"]
-        cands = feature_candidates(W_dec, target, partners, env.hook_features(hook), conds, rng,
-                                   int(env.block.get("random_draws", 1)))
-    else:
-        cands = token_candidates(env.backend, name, target, partners,
-                                 env.inp.need("contexts", env.ctx.step.id).filter(
-                                     (env.inp.contexts["source"] == env.source) & (env.inp.contexts["hook"] == hook)),
-                                 env.hook_features(hook), env.block, W_enc, W_dec, rng)
+    case = {"hook": hook, "tau": tau, "target": target, "hook_name": name, "W_dec": W_dec, "W_enc": W_enc,
+            "partners": env.partners(hook, tau, target), "rng": env.ctx.rng(f"{focus}|{hook}|{tau}|{target}")}
     scales = [float(a) for a in (env.block.get("scales") or PAPER_SCALES)]
-    return frame(steer_target(env.backend, name, cands, sents, probe, scales, env.cfg), meta)
+    return frame(steer_target(env.backend, name, candidates(env, case), sents, probe, scales, env.cfg), meta)
 
 
 def snippet_unit(env: Env, t: dict) -> pl.DataFrame:
