@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from interf_dsl.errors import ResolveError, render_error
+from interf_dsl.errors import InterfError, render_error
 from interf_dsl.parse import load_spec_text
 from interf_dsl.resolve import resolve_spec
 from interf_dsl.resolve.catalogs import KINDS, kind_entries, kind_names
@@ -52,15 +52,16 @@ def test_every_advertised_name_validates(kind, name, tmp_path, fake_zoo) -> None
 # names an earlier catalogue advertised that no implementation carries, and plain typos
 UNKNOWN = [("interference_metric", "coactivation_pearson"), ("interference_metric", "shared_neurons"),
            ("interference_metric", "logit_effect_cos"), ("metric", "weighted_cosin"), ("explainer", "gpt"),
-           ("token_type", "place")]
+           ("token_type", "place"), ("focus", "featur")]
 
 
 @pytest.mark.parametrize(("kind", "name"), UNKNOWN, ids=[f"{k}:{n}" for k, n in UNKNOWN])
 def test_names_not_registered_are_refused_located(kind, name, tmp_path, fake_zoo) -> None:
-    with pytest.raises(ResolveError) as err:
+    with pytest.raises(InterfError) as err:  # a focus name is checked by parse, the others by resolve
         resolve_spec(load_spec_text(BASE + _spec_using(kind, name, tmp_path), "t.yaml"))
     text = render_error(err.value)
     assert f"'{name}'" in text and "t.yaml:" in text and "valid:" in text, text
+    assert all(n in text.split("valid:")[1] for n in kind_names(kind)), text  # every registered name is offered
 
 
 def test_every_registry_has_summaries() -> None:
