@@ -23,6 +23,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "intervent
                 "clusters_per_neuron": 1, "features_per_cluster": 1, "random_control": True}),
 ])
 def test_focus_on_zoo_sae(tmp_path, focus, block):
+    _run_on_zoo(tmp_path, focus, block)
+
+
+# small budgets for the built-in foci; a newly registered focus runs here with its defaults (and `scales` cut)
+SMALL = {"feature": {"scales": [2.0]}, "token": {"scales": [2.0], "contexts_per_feature": 1},
+         "prompt": {"mode": "snippets"}, "neuron": {"scales": [0.0], "degree_bins": "1-3, 4+",
+                                                     "clusters_per_neuron": 1, "features_per_cluster": 1}}
+
+
+def _registered() -> list[str]:
+    from interf_dsl.foci import FOCI
+
+    return list(FOCI.names())
+
+
+@pytest.mark.skipif(not ZOO.exists(), reason="the tiny zoo is not built (interf_dsl/zoo/artifacts/zoo.json)")
+@pytest.mark.parametrize("focus", _registered())
+def test_every_registered_focus_runs_on_a_zoo_sae(tmp_path, focus):
+    """Every name `interf list focus` advertises runs through its unit loop and aggregation on a real zoo SAE."""
+    from interf_dsl.foci import FOCI
+
+    block = SMALL.get(focus, {"scales": [2.0]} if "scales" in FOCI.entry(focus).params.model_fields else {})
+    _run_on_zoo(tmp_path, focus, block)
+
+
+def _run_on_zoo(tmp_path, focus, block):
     from iv_fixtures import FakeCtx
 
     from interf_dsl import foci
