@@ -128,7 +128,8 @@ def interf_run(target, base: str, n: int, tag: str):
     Worker processes (if any) are started and warmed before the clock starts, as a long run amortises them.
     """
     from interf_dsl.transfer.answers import Query
-    from interf_dsl.transfer.client import TransferClient, run_sync
+    from interf_dsl.transfer.client import TransferClient
+    from interf_dsl.transfer.session import run_sync
 
     client = TransferClient(target, Path(tempfile.mkdtemp(prefix="interf-bench-")), api_base=base)
     run_sync(client.ask_all([Query(PROMPT.format(i=f"warm-{tag}{i}"), k=10) for i in range(4 * target.workers)]))
@@ -143,7 +144,7 @@ def interf_run(target, base: str, n: int, tag: str):
 
 def bare_litellm(base: str, n: int, c: int) -> float:
     """Seconds for n bare litellm.atext_completion calls with concurrency c (same pooled session as interf)."""
-    from interf_dsl.transfer.client import import_litellm, run_sync
+    from interf_dsl.transfer.session import import_litellm, run_sync
 
     litellm = import_litellm()
 
@@ -202,8 +203,9 @@ def main() -> None:
     if a.child:
         return (serve if a.child == "serve" else stub)(a.port, a.latency_ms)
 
-    from interf_dsl.transfer.client import TransferClient, import_litellm, run_sync
+    from interf_dsl.transfer.client import TransferClient
     from interf_dsl.transfer.serve import free_port
+    from interf_dsl.transfer.session import import_litellm, run_sync
     from interf_dsl.transfer.targets import TargetSpec
 
     import_litellm()

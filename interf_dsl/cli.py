@@ -13,7 +13,9 @@ import sys
 
 import typer
 
+from interf_dsl import __version__
 from interf_dsl._cli import run_cmds, serve_cmds, spec_cmds, zoo_cmds
+from interf_dsl.errors import InterfError, render_error
 
 app = typer.Typer(
     name="interf",
@@ -28,7 +30,6 @@ app = typer.Typer(
 @app.command()
 def version() -> None:
     """Print the interf version."""
-    from interf_dsl import __version__
 
     print(__version__)
 
@@ -39,7 +40,6 @@ for _module in (spec_cmds, run_cmds, zoo_cmds, serve_cmds):
 
 def main() -> None:
     """Console-script entry point: run the app, render user errors, hide tracebacks unless --debug."""
-    from interf_dsl.errors import InterfError, render_error
 
     debug = "--debug" in sys.argv
     if debug:

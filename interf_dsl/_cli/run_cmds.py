@@ -22,10 +22,10 @@ def run(spec: Annotated[Path, typer.Argument(help="Spec file (.yaml/.yml or .int
         run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: UTC time + hex).")] = None,
         ) -> None:
     """Run a spec (reusing cached steps) and print the run directory as the last line."""
-    from interf_dsl.parse import load_spec
-    from interf_dsl.pipeline import run_plan
-    from interf_dsl.plan import compile_plan
-    from interf_dsl.resolve import resolve_spec
+    from interf_dsl.parse import load_spec  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.pipeline import run_plan  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.plan import compile_plan  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.resolve import resolve_spec  # lazy: a command loads its stages (--help 0.2 s)
 
     resolved = resolve_spec(load_spec(spec))
     plan = compile_plan(resolved)
@@ -37,7 +37,7 @@ def run(spec: Annotated[Path, typer.Argument(help="Spec file (.yaml/.yml or .int
 
 def report(run_dir: RunArg) -> None:
     """Re-render report.md and report.html of a run directory from its tables."""
-    from interf_dsl.report import build_report
+    from interf_dsl.report import build_report  # lazy: a command loads its stages (--help 0.2 s)
 
     for path in build_report(run_dir):
         typer.echo(str(path))
@@ -51,19 +51,18 @@ def diff(run_a: RunArg, run_b: RunArg,
                             "'abs(delta) > 0.02'.")] = None,
          ) -> None:
     """Compare two run directories: provenance, then every table aligned on its keys, effects with delta CIs."""
-    from interf_dsl.report.diff import diff_reports
-    from interf_dsl.report.diff_render import fail_on as match_rows
-    from interf_dsl.report.diff_render import render_diff
+    from interf_dsl.report import diff_render  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.report.diff import diff_reports  # lazy: a command loads its stages (--help 0.2 s)
 
     result = diff_reports(run_a, run_b)
-    matched = match_rows(result, fail_on) if fail_on else []
+    matched = diff_render.fail_on(result, fail_on) if fail_on else []
     if as_json:
         data = json.loads(result.to_json())
         if fail_on:
             data["fail_on"] = {"expression": fail_on, "matched": len(matched)}
         typer.echo(json.dumps(data, sort_keys=True, indent=1, default=str))
     else:
-        typer.echo(render_diff(result))
+        typer.echo(diff_render.render_diff(result))
         if fail_on:
             typer.echo(f"--fail-on {fail_on!r}: {len(matched)} matching rows")
     if matched:

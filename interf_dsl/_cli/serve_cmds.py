@@ -30,9 +30,12 @@ def register(app: typer.Typer) -> None:
         """Serve MODEL at http://HOST:PORT/v1 (completions, chat completions, models) with logprobs."""
         import uvicorn
 
-        from interf_dsl.backends.loading import load_model
-        from interf_dsl.transfer.faults import FaultConfig, parse_fault_args
-        from interf_dsl.transfer.serve import create_app
+        from interf_dsl.backends.loading import load_model  # lazy: a command loads its stages (--help 0.2 s)
+        from interf_dsl.transfer.faults import (  # lazy: a command loads its stages (--help 0.2 s)
+            FaultConfig,
+            parse_fault_args,
+        )
+        from interf_dsl.transfer.serve import create_app  # lazy: a command loads its stages (--help 0.2 s)
 
         faults = FaultConfig(parse_fault_args(fault or []), seed=fault_seed, retry_after_s=retry_after,
                              stall_s=stall_s)

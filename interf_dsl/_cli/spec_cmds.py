@@ -17,9 +17,9 @@ SpecArg = Annotated[Path, typer.Argument(help="Spec file (.yaml/.yml or .interf)
 
 def validate(specs: Annotated[list[Path], typer.Argument(help="Spec files to check.")]) -> None:
     """Parse and resolve specs; print `ok` per file or every error, located (exit 2)."""
-    from interf_dsl.errors import InterfError
-    from interf_dsl.parse import load_spec
-    from interf_dsl.resolve import resolve_spec
+    from interf_dsl.errors import InterfError  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.parse import load_spec  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.resolve import resolve_spec  # lazy: a command loads its stages (--help 0.2 s)
 
     failed: list[InterfError] = []
     for path in specs:
@@ -45,11 +45,17 @@ def plan(spec: SpecArg,
                              "marks each step cached, re-aggregate (a statistics-only change) or compute.")] = None,
          ) -> None:
     """Compile a spec into its plan and print it (tree, table or --json); loads no model."""
-    from interf_dsl.execute.cache import default_cache_dir, step_status
-    from interf_dsl.parse import load_spec
-    from interf_dsl.plan import compile_plan
-    from interf_dsl.plan.render import render_table, render_tree
-    from interf_dsl.resolve import resolve_spec
+    from interf_dsl.execute.cache import (  # lazy: a command loads its stages (--help 0.2 s)
+        default_cache_dir,
+        step_status,
+    )
+    from interf_dsl.parse import load_spec  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.plan import compile_plan  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.plan.render import (  # lazy: a command loads its stages (--help 0.2 s)
+        render_table,
+        render_tree,
+    )
+    from interf_dsl.resolve import resolve_spec  # lazy: a command loads its stages (--help 0.2 s)
 
     compiled = compile_plan(resolve_spec(load_spec(spec)))
     if as_json:
@@ -64,8 +70,8 @@ def fmt(spec: SpecArg,
         to: Annotated[str, typer.Option("--to", help="Output spelling: yaml or interf.")] = "yaml",
         write: Annotated[Path | None, typer.Option("--write", "-o", help="Write to this file.")] = None) -> None:
     """Print the canonical form of a spec in either spelling (parse(fmt(s)) == s)."""
-    from interf_dsl.errors import SpecError
-    from interf_dsl.parse import format_spec, load_spec
+    from interf_dsl.errors import SpecError  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.parse import format_spec, load_spec  # lazy: a command loads its stages (--help 0.2 s)
 
     if to not in ("yaml", "interf"):
         raise SpecError(f"unknown spelling '{to}'", name=to, choices=("yaml", "interf"))
@@ -80,7 +86,7 @@ def schema(out: Annotated[Path | None, typer.Option("--out", "-o", help="Write t
     """Print the JSON Schema of the spec (for `# yaml-language-server: $schema=...`)."""
     import json
 
-    from interf_dsl.parse.spec import Spec
+    from interf_dsl.parse.spec import Spec  # lazy: a command loads its stages (--help 0.2 s)
 
     text = json.dumps(Spec.model_json_schema(), indent=2, sort_keys=True) + "\n"
     if out is None:
@@ -91,7 +97,7 @@ def schema(out: Annotated[Path | None, typer.Option("--out", "-o", help="Write t
 
 def list_(kind: Annotated[str | None, typer.Argument(help="Only this registry.")] = None) -> None:
     """List the registries: foci, metrics, interference metrics, explainers, presets, step kinds."""
-    from interf_dsl.resolve.listing import render_listing
+    from interf_dsl.resolve.listing import render_listing  # lazy: a command loads its stages (--help 0.2 s)
 
     typer.echo(render_listing(kind))
 
@@ -100,9 +106,9 @@ def new(out: Annotated[Path, typer.Argument(help="File to write (.yaml or .inter
         preset: Annotated[str, typer.Option("--preset", help="paper or rigorous.")] = "paper",
         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False) -> None:
     """Write a commented starter spec for the tiny zoo from a preset."""
-    from interf_dsl.errors import SpecError
-    from interf_dsl.parse.starter import starter_spec
-    from interf_dsl.resolve.presets import PRESET_NAMES
+    from interf_dsl.errors import SpecError  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.parse.starter import starter_spec  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.resolve.presets import PRESET_NAMES  # lazy: a command loads its stages (--help 0.2 s)
 
     if preset not in PRESET_NAMES:
         raise SpecError(f"unknown preset '{preset}'", name=preset, choices=PRESET_NAMES)

@@ -16,8 +16,8 @@ zoo_app = typer.Typer(name="zoo", help="The tiny offline zoo: models, SAEs and t
 
 
 def _parse_minutes(text: str | None) -> dict[str, float]:
-    from interf_dsl.errors import SpecError
-    from interf_dsl.zoo.build import DEFAULT_MINUTES
+    from interf_dsl.errors import SpecError  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.zoo.build import DEFAULT_MINUTES  # lazy: a command loads its stages (--help 0.2 s)
 
     out: dict[str, float] = {}
     for part in filter(None, (text or "").split(",")):
@@ -42,8 +42,11 @@ def build(out: Annotated[Path, typer.Option("--out", help="Build folder (resumab
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("WANDB_MODE", "disabled")
-    from interf_dsl.zoo.build import build_zoo, copy_artifacts
-    from interf_dsl.zoo.catalog import artifacts_dir
+    from interf_dsl.zoo.build import (  # lazy: a command loads its stages (--help 0.2 s)
+        build_zoo,
+        copy_artifacts,
+    )
+    from interf_dsl.zoo.catalog import artifacts_dir  # lazy: a command loads its stages (--help 0.2 s)
 
     state = build_zoo(out, _parse_minutes(minutes), fresh=fresh, log=typer.echo)
     typer.echo(f"built {out} in {sum(v['seconds'] for v in state.values()) / 60:.1f} min of stage time")
@@ -58,8 +61,8 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="Print zoo.json in
     """Print the zoo card: sources, architectures, losses, SAE metrics, token types."""
     import json
 
-    from interf_dsl.zoo.card import render_card
-    from interf_dsl.zoo.catalog import zoo_card
+    from interf_dsl.zoo.card import render_card  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.zoo.catalog import zoo_card  # lazy: a command loads its stages (--help 0.2 s)
 
     card = zoo_card()
     typer.echo(json.dumps(card, indent=1, sort_keys=True) if as_json else render_card(card))

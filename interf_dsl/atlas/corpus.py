@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interf_dsl.errors import BackendError
+from interf_dsl.zoo.catalog import read_heldout
 
 if TYPE_CHECKING:
     import torch
@@ -46,7 +47,6 @@ def read_corpus(spec: str) -> list[str]:
         BackendError: missing path, unreadable or non-UTF-8 file, or no text at all.
     """
     if spec == "zoo:heldout":
-        from interf_dsl.zoo.catalog import read_heldout
 
         got = read_heldout("atlas")
         docs = [got] if isinstance(got, str) else list(got)

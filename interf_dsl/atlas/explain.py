@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from interf_dsl.atlas.neuronpedia import read_export
 from interf_dsl.errors import BackendError, SpecError
 from interf_dsl.registry import Registry
 
@@ -74,7 +75,6 @@ def _distinct(items: Any) -> list[str]:
 
 @EXPLAINERS.register("neuronpedia", summary="explanations from a local Neuronpedia export folder")
 def explain_neuronpedia(features: pl.DataFrame, contexts: pl.DataFrame, settings: dict, **_: Any) -> dict[int, str]:
-    from interf_dsl.atlas.neuronpedia import read_export
 
     if not settings.get("path"):
         raise SpecError("atlas.explanations.path is required for kind 'neuronpedia'")

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from interf_dsl.atlas.corpus import read_corpus, token_windows, vocab_strings
+from interf_dsl.atlas.embed import embed_explanations
+from interf_dsl.atlas.explain import explain_features
+from interf_dsl.atlas.stats import compute_atlas
 from interf_dsl.errors import ExecuteError
 from interf_dsl.steps import StepResult, step_runner
 
@@ -37,8 +41,6 @@ def run_atlas(ctx: StepContext) -> StepResult:
     import polars as pl
     from safetensors.torch import save_file
 
-    from interf_dsl.atlas.corpus import read_corpus, token_windows
-    from interf_dsl.atlas.stats import compute_atlas
 
     p = ctx.params
     source, hook, settings = p["source"], p["hook_name"], dict(p.get("atlas") or {})
@@ -53,7 +55,6 @@ def run_atlas(ctx: StepContext) -> StepResult:
     vec_path = ctx.work_dir / "atlas_vectors.safetensors"
     save_file({"activation_sample": atlas.activation_sample.contiguous(),
                "context_means": atlas.context_means.contiguous()}, str(vec_path))
-    from interf_dsl.atlas.corpus import vocab_strings
 
     vocab = pl.DataFrame({"token_id": range(atlas.token_counts.numel()),
                           "token_str": vocab_strings(model.tokenizer, atlas.token_counts.numel()),
@@ -70,7 +71,6 @@ def run_atlas(ctx: StepContext) -> StepResult:
 @step_runner("explain")
 def run_explain(ctx: StepContext) -> StepResult:
     """Explanations of one SAE's features."""
-    from interf_dsl.atlas.explain import explain_features
 
     atlas = only_input(ctx, "atlas")
     feats = atlas.tables["features"]
@@ -86,7 +86,6 @@ def run_explain(ctx: StepContext) -> StepResult:
 @step_runner("embed")
 def run_embed(ctx: StepContext) -> StepResult:
     """Unit embeddings of one SAE's explanations."""
-    from interf_dsl.atlas.embed import embed_explanations
 
     expl = only_input(ctx, "explain").tables["explanations"]
     table = embed_explanations(expl, ctx.params.get("embedding") or {})

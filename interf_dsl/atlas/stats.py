@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from interf_dsl.atlas.checkpoint import Pass1, load_latest, save, windows_digest
 from interf_dsl.atlas.corpus import vocab_strings
+from interf_dsl.atlas.tables import contexts_table, features_table
 from interf_dsl.errors import BackendError
 
 # Keep pass-1 hook activations for pass 2 up to this many bytes (the zoo's 50k tokens × 128 dims: 26 MB).
@@ -71,7 +73,6 @@ def compute_atlas(model: Any, sae: Any, hook_name: str, windows: torch.Tensor, s
     """
     import torch
 
-    from interf_dsl.atlas.checkpoint import Pass1, load_latest, save, windows_digest
 
     check_sae(sae, model, hook_name)
     k_ctx = int(settings.get("top_contexts") or 50)
@@ -105,7 +106,6 @@ def compute_atlas(model: Any, sae: Any, hook_name: str, windows: torch.Tensor, s
         top_win, top_val = st.top_win.clone(), st.top_val
         top_win[top_val <= 0] = -1  # a window only counts as a context where the feature fires
         ctx, ctx_sum, ctx_n = _contexts(model, sae, hook_name, windows, top_win, bs, counters, raw_keep)
-    from interf_dsl.atlas.tables import contexts_table, features_table
 
     strings = vocab_strings(model.tokenizer, vocab)
     contexts = contexts_table(ctx, strings)

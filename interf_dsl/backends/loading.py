@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from interf_dsl.errors import BackendError, ResolveError
+from interf_dsl.zoo import catalog
 
 if TYPE_CHECKING:
     from sae_lens import SAE
@@ -97,7 +98,6 @@ def _model_repo(ref: str) -> str:
 # ---------------------------------------------------------------- models
 
 def _zoo_dir(kind: str, name: str) -> Path:
-    from interf_dsl.zoo import catalog
 
     if kind == "model":
         catalog.model_info(name)

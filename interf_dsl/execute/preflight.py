@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from interf_dsl.backends.loading import LOCAL_COPY_HINT, model_problem, sae_problem
 from interf_dsl.errors import BackendError, ErrorItem
 from interf_dsl.plan.ir import Plan, Step
+from interf_dsl.transfer.targets import check_target_ready
 
 
 def plan_problems(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: True,
@@ -20,8 +22,6 @@ def plan_problems(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: T
 
     `check_weights=False` skips models and SAEs (a caller that injects its own loaders vouches for them).
     """
-    from interf_dsl.backends.loading import model_problem, sae_problem
-    from interf_dsl.transfer.targets import check_target_ready
 
     consumers: dict[str, list[Step]] = {}
     for step in plan.steps:
@@ -59,7 +59,6 @@ def _api_key_problems(step: Step) -> list[str]:
 def check_plan_ready(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: True,
                      check_weights: bool = True) -> None:
     """Raise one BackendError naming everything the plan needs and this machine lacks."""
-    from interf_dsl.backends.loading import LOCAL_COPY_HINT
 
     problems = plan_problems(plan, needs_run, check_weights)
     if problems:

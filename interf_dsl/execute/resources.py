@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from interf_dsl.backends.loading import load_model, load_sae
 from interf_dsl.errors import ExecuteError
 from interf_dsl.steps import StepContext, StepResult, step_runner
 
@@ -34,13 +35,11 @@ def run_load_sae(ctx: StepContext) -> StepResult:
 
 
 def _default_model_loader(ref: Any) -> Any:
-    from interf_dsl.backends.loading import load_model
 
     return load_model(ref)
 
 
 def _default_sae_loader(ref: Any) -> Any:
-    from interf_dsl.backends.loading import load_sae
 
     return load_sae(tuple(ref) if isinstance(ref, list) else ref)  # (release, id) pairs come back from JSON as lists
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from interf_dsl.errors import ExecuteError, SpecError
 from interf_dsl.execute.cache import CacheEntry, StepCache
 from interf_dsl.execute.context import RunStepContext
+from interf_dsl.execute.preflight import check_plan_ready
 from interf_dsl.execute.progress import RunProgress
 from interf_dsl.execute.record import RunRecord, StepRecord
 from interf_dsl.execute.resources import Resources
@@ -171,8 +172,6 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
     Raises:
         ExecuteError: a refused path or name, an unknown step kind, an unmatched `--force` pattern.
     """
-    from interf_dsl.execute.preflight import check_plan_ready
-
     t_start, started = time.monotonic(), _now()
     run_dir = run_directory(reports_root, plan.experiment, run_id or new_run_id())
     forced = forced_steps(plan, force)

@@ -23,6 +23,8 @@ from interf_dsl.foci._base import (
     site_of,
     targets_of,
 )
+from interf_dsl.interventions.loops import steer_unit, target_units
+from interf_dsl.interventions.sweep import Candidate
 from interf_dsl.lang.fields import Grid, Hooks
 from interf_dsl.lang.model import Model
 
@@ -69,7 +71,6 @@ class Embedding(Focus):
                     units=targets)
 
     def run(self, env: Any) -> Any:
-        from interf_dsl.interventions.loops import steer_unit, target_units
 
         return target_units(env, self.name, lambda e, t: steer_unit(e, t, self.name, candidates))
 
@@ -85,7 +86,6 @@ def direction(W_E: np.ndarray, token_ids: list[int]) -> np.ndarray | None:
 
 def candidates(env: Any, case: dict[str, Any]) -> list[Any]:
     """`self`, one `bin` candidate per selected partner, and `random_draws` random directions."""
-    from interf_dsl.interventions.sweep import Candidate
 
     k = int(env.block.get("top_tokens", 5))
 

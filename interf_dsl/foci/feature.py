@@ -7,6 +7,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from interf_dsl.foci._base import PAPER_SCALES, Focus, Work, register, sentences_per_target, targets_of
+from interf_dsl.interventions.feature import feature_candidates
+from interf_dsl.interventions.loops import steer_unit, target_units
 from interf_dsl.lang.fields import Grid, Hooks
 from interf_dsl.lang.model import Model
 
@@ -48,14 +50,12 @@ class Feature(Focus):
         return Work(forward_passes=fwd, units=targets)
 
     def run(self, env: Any) -> Any:
-        from interf_dsl.interventions.loops import steer_unit, target_units
 
         return target_units(env, self.name, lambda e, t: steer_unit(e, t, self.name, _candidates))
 
 
 def _candidates(env: Any, case: dict[str, Any]) -> list[Any]:
     """Decoder directions of the target, its partners per bin and the block's baseline conditions."""
-    from interf_dsl.interventions.feature import feature_candidates
 
     conds = env.block.get("conditions") or ["self", "bins", "random_direction", "random_feature", "matched_feature"]
     return feature_candidates(case["W_dec"], case["target"], case["partners"], env.hook_features(case["hook"]), conds,

@@ -8,6 +8,10 @@ from typing import Any, Literal
 from pydantic import Field
 
 from interf_dsl.foci._base import Focus, Work, register
+from interf_dsl.interventions.diagnose import neuron_funnel
+from interf_dsl.interventions.effects_rates import neuron_effects
+from interf_dsl.interventions.figures import neuron_boxes
+from interf_dsl.interventions.loops_neuron import neuron_units
 from interf_dsl.lang.fields import DegreeBins, Grid, Hooks
 from interf_dsl.lang.model import Model
 
@@ -64,21 +68,17 @@ class Neuron(Focus):
         return False
 
     def funnel(self, inp: Any, params: dict[str, Any]) -> list[tuple[str, int]]:
-        from interf_dsl.interventions.diagnose import neuron_funnel
 
         return neuron_funnel(inp, params)
 
     def run(self, env: Any) -> Any:
-        from interf_dsl.interventions.loops_neuron import neuron_units
 
         return neuron_units(env)
 
     def effect_rows(self, table: Any, params: dict[str, Any], log: Any) -> tuple[list[dict], list[dict]]:
-        from interf_dsl.interventions.effects_rates import neuron_effects
 
         return neuron_effects(table, {"seed": 0, **(params.get("stats") or {})}, log), []
 
     def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
-        from interf_dsl.interventions.figures import neuron_boxes
 
         return {"neuron_by_degree.png": neuron_boxes(table, Path(work_dir) / "neuron_by_degree.png")}

@@ -8,6 +8,11 @@ from typing import Any, Literal
 from pydantic import Field
 
 from interf_dsl.foci._base import Focus, Work, register, sentences_per_target, targets_of
+from interf_dsl.interventions.diagnose import steer_funnel, type_funnel
+from interf_dsl.interventions.effects_rates import type_effects
+from interf_dsl.interventions.figures import type_grid
+from interf_dsl.interventions.loops import snippet_unit, target_units
+from interf_dsl.interventions.loops_neuron import type_units
 from interf_dsl.lang.fields import Hooks
 from interf_dsl.lang.model import Model
 from interf_dsl.zoo.catalog import TOKEN_TYPES
@@ -114,26 +119,21 @@ class Prompt(Focus):
         return not _types_mode(block)
 
     def funnel(self, inp: Any, params: dict[str, Any]) -> list[tuple[str, int]]:
-        from interf_dsl.interventions.diagnose import steer_funnel, type_funnel
 
         return type_funnel(inp, params) if _types_mode(params.get("block") or {}) else steer_funnel(inp, params)
 
     def run(self, env: Any) -> Any:
-        from interf_dsl.interventions.loops import snippet_unit, target_units
-        from interf_dsl.interventions.loops_neuron import type_units
 
         return type_units(env) if _types_mode(env.block) else target_units(env, self.name, snippet_unit)
 
     def effect_rows(self, table: Any, params: dict[str, Any], log: Any) -> tuple[list[dict], list[dict]]:
         if not _types_mode(params.get("block") or {}):
             return super().effect_rows(table, params, log)
-        from interf_dsl.interventions.effects_rates import type_effects
 
         return type_effects(table, {"seed": 0, **(params.get("stats") or {})}), []
 
     def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
         if "success_rate" not in effects["metric"].to_list():
             return super().figures(table, effects, work_dir)
-        from interf_dsl.interventions.figures import type_grid
 
         return {"type_grid.png": type_grid(effects, Path(work_dir) / "type_grid.png")}

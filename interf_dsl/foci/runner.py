@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from interf_dsl.backends.hooked import HookedBackend
 from interf_dsl.foci import aggregate, focus_of
 from interf_dsl.interventions._common import load_inputs
 from interf_dsl.interventions.diagnose import empty_reason
@@ -25,7 +26,6 @@ def run_intervene(ctx: Any) -> StepResult:
     """
     import polars as pl
 
-    from interf_dsl.backends.hooked import HookedBackend  # torch, imported when a step runs
 
     params = ctx.params
     focus = focus_of(params)

@@ -15,6 +15,8 @@ from interf_dsl.foci._base import (
     site_of,
     targets_of,
 )
+from interf_dsl.interventions.loops import steer_unit, target_units
+from interf_dsl.interventions.token import token_candidates
 from interf_dsl.lang.ast import ALL_SITES
 from interf_dsl.lang.fields import Grid, Hooks
 from interf_dsl.lang.model import Model
@@ -76,7 +78,6 @@ class Token(Focus):
         return Work(forward_passes=fwd, gradient_passes=targets * vectors, units=targets)
 
     def run(self, env: Any) -> Any:
-        from interf_dsl.interventions.loops import steer_unit, target_units
 
         return target_units(env, self.name, lambda e, t: steer_unit(e, t, self.name, _candidates),
                             kinds=list(env.block.get("layer_kinds") or ()))
@@ -86,7 +87,6 @@ def _candidates(env: Any, case: dict[str, Any]) -> list[Any]:
     """Input-embedding gradients of the target's, its partners' and the baselines' top contexts."""
     import polars as pl
 
-    from interf_dsl.interventions.token import token_candidates
 
     contexts = env.inp.need("contexts", env.ctx.step.id).filter(
         (pl.col("source") == env.source) & (pl.col("hook") == case["hook"]))

@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from interf_dsl.interference import block_parts as bp
 from interf_dsl.interference.bins import Bins
+from interf_dsl.interference.dense import I_THRESHOLDS, S_THRESHOLDS, BlockStats, dense_i_thresholds
 
 if TYPE_CHECKING:
     import torch
@@ -84,8 +86,6 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
     """
     import torch
 
-    from interf_dsl.interference import block_parts as bp
-    from interf_dsl.interference.dense import I_THRESHOLDS, S_THRESHOLDS, BlockStats, dense_i_thresholds
 
     n, nb, nt = vectors.shape[0], bins.n, len(taus)
     dev, dt = vectors.device, vectors.dtype

@@ -16,7 +16,22 @@ from typing import TYPE_CHECKING, Any
 from interf_dsl.atlas.runner import only_input
 from interf_dsl.errors import ExecuteError, SpecError
 from interf_dsl.interference.bins import parse_bins, parse_thresholds
+from interf_dsl.interference.blocked import compute_map
+from interf_dsl.interference.clusters import cluster_features
+from interf_dsl.interference.figures import map_figures
+from interf_dsl.interference.metrics import INTERFERENCE_METRICS, MetricInputs
+from interf_dsl.interference.neurons import neuron_table
+from interf_dsl.interference.select import qualifying_targets, select_sae
+from interf_dsl.interference.share import PairSet, shared_pairs
+from interf_dsl.interference.tables import map_tables
+from interf_dsl.interference.token_sets import (
+    SourceTokens,
+    TokenSetParams,
+    combine_sources,
+    source_token_sets,
+)
 from interf_dsl.steps import StepResult, step_runner
+from interf_dsl.zoo.catalog import read_token_types
 
 if TYPE_CHECKING:
     import polars as pl
@@ -31,7 +46,6 @@ def _metric_inputs(ctx: StepContext, atlas, feats: pl.DataFrame, ids: list[int],
     import torch
     from safetensors.torch import load_file
 
-    from interf_dsl.interference.metrics import MetricInputs
 
     p = ctx.params
     sae = ctx.sae(p["source"], p["hook_name"])
@@ -53,12 +67,6 @@ def run_map(ctx: StepContext) -> StepResult:
     import polars as pl
     import torch
 
-    from interf_dsl.interference.blocked import compute_map
-    from interf_dsl.interference.clusters import cluster_features
-    from interf_dsl.interference.figures import map_figures
-    from interf_dsl.interference.metrics import INTERFERENCE_METRICS
-    from interf_dsl.interference.neurons import neuron_table
-    from interf_dsl.interference.tables import map_tables
 
     p, mp = ctx.params, dict(ctx.params.get("map") or {})
     source, hook = p["source"], p["hook_name"]
@@ -125,7 +133,6 @@ def run_map(ctx: StepContext) -> StepResult:
 
 
 def _token_params(tp: dict[str, Any], source: str):
-    from interf_dsl.interference.token_sets import TokenSetParams
 
     high = tp.get("high_threshold")
     fields = {k: tp[k] for k in ("medium_threshold", "interference_min", "semantic_max", "tokens_per_feature")
@@ -144,7 +151,6 @@ def _labels(sae_ref: Any, source: str, tp: dict[str, Any], vocab: pl.DataFrame) 
         by_str = json.loads(open(path, encoding="utf-8").read())
         return {i: by_str[s] for i, s in vocab.select("token_id", "token_str").iter_rows() if s in by_str}
     if sae_ref == "zoo" or str(sae_ref).startswith("zoo"):
-        from interf_dsl.zoo.catalog import read_token_types
 
         return {int(k): v for k, v in read_token_types().items()}
     return None
@@ -162,9 +168,6 @@ def run_select(ctx: StepContext) -> StepResult:
     import numpy as np
     import polars as pl
 
-    from interf_dsl.interference.select import select_sae
-    from interf_dsl.interference.share import PairSet, shared_pairs
-    from interf_dsl.interference.token_sets import SourceTokens, combine_sources, source_token_sets
 
     mp, seeds = dict(ctx.params.get("map") or {}), dict(ctx.params.get("seeds") or {})
     tp = dict(ctx.params.get("token_sets") or {})
@@ -232,7 +235,6 @@ def _explicit_counts(counts: pl.DataFrame, listed: list[int], n_bins: int, taus:
     """
     import polars as pl
 
-    from interf_dsl.interference.select import qualifying_targets
 
     wanted = sorted(set(listed))
     mine = counts.filter(pl.col("feature").is_in(wanted))

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from interf_dsl.interventions._common import layer_type, sentences_for_tokens
+from interf_dsl.interventions.targets import target_tokens
+
 
 def steer_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
     import polars as pl
 
-    from interf_dsl.interventions._common import layer_type, sentences_for_tokens
-    from interf_dsl.interventions.targets import target_tokens
 
     block, metrics, source = params.get("block") or {}, params.get("metrics") or {}, params["source"]
     if inp.targets is None:

@@ -16,8 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from interf_dsl.errors import SpecError
+from interf_dsl.metrics import is_primary_effect, relative_change_authors
 from interf_dsl.stats.estimate import Estimate
 from interf_dsl.stats.paper import best_over_scales, paper_mean, welch_t
+from interf_dsl.stats.proportions import benjamini_hochberg
+from interf_dsl.stats.regression import ols_clustered
 from interf_dsl.stats.rigorous import cluster_bootstrap_diff, cluster_bootstrap_mean, holdout_alpha
 
 if TYPE_CHECKING:
@@ -86,7 +90,6 @@ def paper_cases(df: pl.DataFrame, metric: str, init: str, first_candidate: bool)
     """Per case × level: best metric over α (and candidates), baseline, and the authors' relative change."""
     import polars as pl
 
-    from interf_dsl.metrics import relative_change_authors
 
     sub = df.filter(pl.col("candidate") == 0) if first_candidate else df
     keys = [c for c in CASE + ["level"] if c in sub.columns]
@@ -190,8 +193,6 @@ def regressions(df: pl.DataFrame, stats: dict, init: str, first_candidate: bool,
     """Models A (metric ~ I + S + baseline + layer type) and B (relative change ~ I + S + layer type), both modes."""
     import polars as pl
 
-    from interf_dsl.errors import SpecError
-    from interf_dsl.stats.regression import ols_clustered
 
     ci = float(stats.get("ci", 0.95))
     out = []
@@ -226,8 +227,6 @@ def bh_adjust(rows: list[dict], fdr: float, primary: str | None = None) -> list[
     """Add `primary` (the row measures `metrics.primary`) and `p_bh`: Benjamini-Hochberg within each family of one
     statistics mode and one role (primary or secondary metrics). Paper-mode p-values (pseudo-replicated) never
     share a family with rigorous ones, and secondary metrics do not dilute the primary family."""
-    from interf_dsl.metrics import is_primary_effect
-    from interf_dsl.stats.proportions import benjamini_hochberg
 
     families: dict[tuple[Any, bool], list[int]] = {}
     for i, r in enumerate(rows):

@@ -15,7 +15,12 @@ import numpy as np
 from interf_dsl.backends.hooked import sae_hook_name
 from interf_dsl.errors import BackendError, SpecError
 from interf_dsl.interventions._common import layer_type, level_of, run_units, sentences_for_tokens
+from interf_dsl.interventions.effects import bh_adjust, regressions, split_cases, steering_effects
+from interf_dsl.interventions.feature import steer_target
+from interf_dsl.interventions.prompt_snippets import feature_snippets, snippet_rows
 from interf_dsl.interventions.sweep import MetricConfig, Probe
+from interf_dsl.interventions.targets import target_tokens
+from interf_dsl.metrics import nearest_target_cosine
 
 if TYPE_CHECKING:
     import polars as pl
@@ -96,8 +101,6 @@ class Env:
         return f.filter((pl.col("source") == self.source) & (pl.col("hook") == hook))
 
     def probe_for(self, hook: str, feature: int) -> tuple[Probe, list[str]]:
-        from interf_dsl.interventions.targets import target_tokens
-        from interf_dsl.metrics import nearest_target_cosine
 
         tf = target_tokens(self.feature_row(hook, feature), float(self.metrics.get("target_ratio") or 0.8),
                            int(self.metrics.get("target_tokens") or 5))
@@ -123,7 +126,6 @@ def steer_unit(env: Env, t: dict, focus: str, candidates: Any) -> pl.DataFrame:
     `case` holds hook, tau, target, hook_name (the SAE's own hook), W_dec, W_enc, partners and rng (seeded by what
     the draw is for: focus, hook, τ and target).
     """
-    from interf_dsl.interventions.feature import steer_target
 
     hook, tau, target = t["hook"], t["tau"], int(t["target"])
     name, W_dec, W_enc = env.sae(hook)
@@ -142,7 +144,6 @@ def steer_unit(env: Env, t: dict, focus: str, candidates: Any) -> pl.DataFrame:
 def snippet_unit(env: Env, t: dict) -> pl.DataFrame:
     import polars as pl
 
-    from interf_dsl.interventions.prompt_snippets import feature_snippets, snippet_rows
 
     hook, tau, target = t["hook"], t["tau"], int(t["target"])
     probe, tokens = env.probe_for(hook, target)
@@ -182,7 +183,6 @@ def steering_rows(table: pl.DataFrame, stats: dict, focus: str, log: Any) -> tup
     """Effect and regression rows of a steering table (feature, token and prompt-snippet foci)."""
     import polars as pl
 
-    from interf_dsl.interventions.effects import regressions, steering_effects
 
     init = "zero" if focus == "feature" else "baseline"
     first = focus == "feature"
@@ -203,7 +203,6 @@ def effect_tables(rows: list[dict], regs: list[dict], params: dict) -> tuple[pl.
     """
     import polars as pl
 
-    from interf_dsl.interventions.effects import bh_adjust, split_cases
 
     stats = params.get("stats") or {}
     rows = bh_adjust(rows, float(stats.get("fdr", 0.05)), (params.get("metrics") or {}).get("primary"))

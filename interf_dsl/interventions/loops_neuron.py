@@ -17,7 +17,17 @@ import numpy as np
 from interf_dsl.backends.base import layer_of_hook
 from interf_dsl.errors import SpecError
 from interf_dsl.interventions._common import layer_type, run_units, sentences_for_tokens
+from interf_dsl.interventions._common import run_units as _ru
+from interf_dsl.interventions.loops import NEURON_SCALES, frame
+from interf_dsl.interventions.neuron import (
+    matched_coordinate,
+    mlp_hidden_degrees,
+    parse_degree_bins,
+    sample_neurons,
+)
+from interf_dsl.interventions.prompt_types import LEVELS, RANK_COLUMNS, type_injection_rows
 from interf_dsl.interventions.sweep import Candidate, Probe, sweep_sentence
+from interf_dsl.metrics import nearest_target_cosine
 
 if TYPE_CHECKING:
     import polars as pl
@@ -41,7 +51,6 @@ def _measurable(env: Any, feats: pl.DataFrame) -> Callable[[int], bool]:
 def _neurons_for_hook(env: Any, hook: str) -> tuple[str, list[dict]]:
     import polars as pl
 
-    from interf_dsl.interventions.neuron import mlp_hidden_degrees, parse_degree_bins, sample_neurons
 
     rng = env.ctx.rng(f"neuron|{hook}")
     feats = env.hook_features(hook)
@@ -80,8 +89,6 @@ def neuron_units(env: Any) -> pl.DataFrame:
     """Scale sampled neurons (and matched random coordinates) on their features' vocabulary sentences."""
     import polars as pl
 
-    from interf_dsl.interventions.loops import NEURON_SCALES, frame
-    from interf_dsl.interventions.neuron import matched_coordinate
 
     hooks = sorted(set(env.block.get("hooks") or env.inp.need("features", env.ctx.step.id)
                        .filter(pl.col("source") == env.source)["hook"].unique().to_list()))
@@ -99,7 +106,6 @@ def neuron_units(env: Any) -> pl.DataFrame:
                     continue
                 tok_str, tok_id = row["top_tokens"][0], int(row["top_token_ids"][0])
                 ids = _nearest_tokens(env.W_E, tok_id, int(env.block.get("target_tokens", 5)))
-                from interf_dsl.metrics import nearest_target_cosine
 
                 probe = Probe(ids, nearest_target_cosine(env.W_E, ids))
                 sents = sentences_for_tokens(env.inp.need("sentences", env.ctx.step.id), [tok_str])
@@ -125,7 +131,6 @@ def neuron_units(env: Any) -> pl.DataFrame:
         return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
     out = None
-    from interf_dsl.interventions._common import run_units as _ru
 
     out = _ru(env.ctx, "neuron_hooks", hooks, compute, f"neuron focus, {env.source}")
     # Levels are the degree bins for both conditions.
@@ -136,7 +141,6 @@ def type_units(env: Any) -> pl.DataFrame:
     """Table 1 trials of every type on this source (token sets of this source, or their union/intersection)."""
     import polars as pl
 
-    from interf_dsl.interventions.prompt_types import LEVELS, RANK_COLUMNS, type_injection_rows
 
     ts = env.inp.need("token_sets", env.ctx.step.id)
     types = env.block.get("types") or sorted(ts["type"].unique().to_list())

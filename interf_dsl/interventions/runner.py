@@ -10,14 +10,15 @@ from typing import Any
 
 from interf_dsl.interventions._common import load_inputs
 from interf_dsl.interventions.sentences import llm_sentences, mine_prefixes, read_file, sentence_rows
+from interf_dsl.interventions.targets import target_tokens
 from interf_dsl.steps import StepResult, step_runner
+from interf_dsl.zoo.catalog import read_heldout
 
 
 def _wanted(inp: Any, metrics: dict) -> tuple[list[str], dict[str, list[str]]]:
     """Vocabulary tokens (T_f of every target, max token of every active feature) and type token strings."""
     import polars as pl
 
-    from interf_dsl.interventions.targets import target_tokens
 
     toks: list[str] = []
     if inp.features is not None:
@@ -66,7 +67,6 @@ def run_prompts(ctx: Any) -> StepResult:
         for r in (cached.to_dicts() if cached is not None else []):
             vocab.setdefault(r["token"], []).append(r["text"])
     else:
-        from interf_dsl.zoo.catalog import read_heldout
 
         docs = ["\n".join(read_heldout("prompts"))]
         prog = ctx.progress(len(tokens) + len(types), "mining sentences")

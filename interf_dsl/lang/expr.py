@@ -18,7 +18,7 @@ from typing import Any
 
 import lark
 
-from interf_dsl.errors import ExprSyntaxError
+from interf_dsl.errors import ExprSyntaxError, did_you_mean
 from interf_dsl.lang.ast import (
     HOOK_SITES,
     Bin,
@@ -247,7 +247,6 @@ def parse_hooks(text: str) -> list[HookItem]:
     Unknown shorthand sites raise with a did-you-mean; canonical names are kept as written (the resolver checks
     them against the model's architecture).
     """
-    from interf_dsl.errors import did_you_mean
 
     tree = parse_tree(text, "hooks")
     items: list[HookItem] = []
@@ -321,7 +320,6 @@ _KEYWORDS = ("and", "or", "not", "true", "false")
 
 
 def _check_calls(node: Node) -> None:
-    from interf_dsl.errors import did_you_mean
 
     if isinstance(node, Name) and node.name in _KEYWORDS:
         raise _syntax_error(f"'{node.name}' is a keyword, not a value", 1, node.col + 1, len(node.name),
@@ -353,7 +351,6 @@ def evaluate_filter(node: Node, env: dict[str, Any]) -> Any:
         return node.value
     if isinstance(node, Name):
         if node.name not in env:
-            from interf_dsl.errors import did_you_mean
 
             guess = did_you_mean(node.name, env)
             err = _syntax_error(f"unknown name '{node.name}' in filter", 1, node.col + 1, len(node.name),

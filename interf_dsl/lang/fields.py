@@ -15,7 +15,8 @@ from pydantic import BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from interf_dsl.errors import ExprSyntaxError
-from interf_dsl.lang.ast import Bin, DegreeBin, split_hook
+from interf_dsl.lang.ast import Bin, DegreeBin, format_bins, split_hook
+from interf_dsl.lang.selectors import parse_selector, selector_from_mapping
 
 _SITE_ORDER = ("resid_pre", "attn_out", "resid_mid", "mlp_pre", "mlp_post", "mlp_out", "resid_post")
 
@@ -42,7 +43,7 @@ def _value_error(message: str, column: int = 1, length: int = 1, hint: str = "")
 
 
 def _grid(value: Any) -> Any:
-    from interf_dsl.lang import expr
+    from interf_dsl.lang import expr  # lazy: lark only when an expression is parsed
 
     if isinstance(value, str):
         try:
@@ -59,8 +60,7 @@ def _grid(value: Any) -> Any:
 
 
 def _bins(value: Any) -> Any:
-    from interf_dsl.lang import expr
-    from interf_dsl.lang.ast import format_bins
+    from interf_dsl.lang import expr  # lazy: lark only when an expression is parsed
 
     if isinstance(value, list | tuple):
         try:
@@ -81,7 +81,7 @@ def _bins(value: Any) -> Any:
 
 def _bin_item(b: Any) -> Bin:
     if isinstance(b, str):
-        from interf_dsl.lang import expr
+        from interf_dsl.lang import expr  # lazy: lark only when an expression is parsed
 
         return expr.parse_bins(b)[0]
     lo, hi, closed = b
@@ -89,7 +89,7 @@ def _bin_item(b: Any) -> Bin:
 
 
 def _degree_bins(value: Any) -> Any:
-    from interf_dsl.lang import expr
+    from interf_dsl.lang import expr  # lazy: lark only when an expression is parsed
 
     if isinstance(value, list | tuple):
         value = ", ".join(str(v) for v in value)
@@ -107,7 +107,7 @@ def hook_sort_key(name: str) -> tuple:
 
 
 def _hooks(value: Any) -> Any:
-    from interf_dsl.lang import expr
+    from interf_dsl.lang import expr  # lazy: lark only when an expression is parsed
 
     texts = [value] if isinstance(value, str) else value
     if not isinstance(texts, list | tuple) or not all(isinstance(t, str) for t in texts):
@@ -128,7 +128,7 @@ def _hooks(value: Any) -> Any:
 
 
 def _filter(value: Any) -> Any:
-    from interf_dsl.lang import expr
+    from interf_dsl.lang import expr  # lazy: lark only when an expression is parsed
 
     if isinstance(value, str):
         try:
@@ -140,7 +140,6 @@ def _filter(value: Any) -> Any:
 
 def _selector(value: Any) -> Any:
     """Compact string or expanded mapping -> canonical selector text (the resolver re-parses it into a node)."""
-    from interf_dsl.lang.selectors import parse_selector, selector_from_mapping
 
     try:
         if isinstance(value, str):

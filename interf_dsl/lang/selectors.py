@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from interf_dsl.errors import ExprSyntaxError
+from interf_dsl.errors import ExprSyntaxError, did_you_mean
 from interf_dsl.lang.ast import HOOK_SITES, FeatureSelector, hook_name
 
 
 def _error(message: str, col: int, length: int, label: str, hint: str | None = None) -> ExprSyntaxError:
-    from interf_dsl.lang.expr import _syntax_error
+    from interf_dsl.lang.expr import _syntax_error  # lazy: lark only when an expression is parsed
 
     err = _syntax_error(message, 1, col + 1, length, label=label)
     if hint:
@@ -25,7 +25,6 @@ def _error(message: str, col: int, length: int, label: str, hint: str | None = N
 
 def _hook(tree: Any) -> tuple[str, int, int]:
     """(canonical hook, 0-based col, length) of the selector's hook; one layer and a known site only."""
-    from interf_dsl.errors import did_you_mean
 
     if tree.data == "sel_canonical":
         tok = tree.children[0]
@@ -55,7 +54,7 @@ def _features(items: list[Any]) -> tuple[int, ...]:
 
 def parse_selector(text: str) -> FeatureSelector:
     """`source/hook[ids]` -> `FeatureSelector`; syntax errors raise `ExprSyntaxError` with a column and label."""
-    from interf_dsl.lang.expr import parse_tree
+    from interf_dsl.lang.expr import parse_tree  # lazy: lark only when an expression is parsed
 
     tree = parse_tree(text, "selector")
     source, hook_tree, *items = tree.children

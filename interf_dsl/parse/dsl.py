@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from interf_dsl._source import KeyPath, Pos, SourceMap, format_key_path
-from interf_dsl.errors import ErrorItem, ExprSyntaxError, Span, SpecError
+from interf_dsl.errors import ErrorItem, ExprSyntaxError, Span, SpecError, did_you_mean
 
 LABELLED = {"source": ("sources", None), "focus": ("interventions", "focus"), "target": ("targets", "name")}
 """Labelled block -> (key it fills, field the label sets; None = the label is a mapping key)."""
@@ -76,7 +76,6 @@ class _Builder:
         label_tok = label_node.children[0]
         label = json.loads(str(label_tok)) if label_node.data == "string_label" else str(label_tok)
         if key not in LABELLED:
-            from interf_dsl.errors import did_you_mean
 
             guess = did_you_mean(key, LABELLED)
             self.errors.append(ErrorItem(f"unknown labelled block '{key} {label}'", span=self.span(key_tok),
@@ -149,7 +148,7 @@ class _Builder:
 
 def load_dsl(text: str, path: str) -> tuple[dict, SourceMap]:
     """Parse `.interf` text into plain data and its source map; syntax and duplicate errors raise `SpecError`."""
-    from interf_dsl.lang import expr
+    from interf_dsl.lang import expr  # lazy: lark only when an expression is parsed
 
     smap = SourceMap(path, text)
     try:

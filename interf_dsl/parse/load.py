@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from interf_dsl._source import KeyPath, SourceMap, format_key_path, load_yaml
 from interf_dsl.errors import ErrorItem, SpecError
+from interf_dsl.parse.dsl import load_dsl
 from interf_dsl.parse.spec import FOCUS_MODELS, Spec
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -38,8 +39,6 @@ def load_spec(path: str | Path) -> Spec:
 def load_spec_text(text: str, path: str = "<spec>", spelling: str = "yaml") -> Spec:
     """Validate spec text of one spelling (`yaml` or `interf`); `path` is only used in error locations."""
     if spelling == "interf":
-        from interf_dsl.parse.dsl import load_dsl
-
         data, smap = load_dsl(text, path)
     else:
         data, smap = load_yaml(text, path)

@@ -6,6 +6,8 @@ loads and resolves it against the zoo card).
 
 from __future__ import annotations
 
+from interf_dsl.parse import format_spec, load_spec_text
+
 _YAML = """\
 # Editor completion: `interf schema -o interf.schema.json`, then add `# yaml-language-server: $schema=interf.schema.json`
 # A starter interf spec ({preset} preset). Reference of every key: specs/README.md. Check: interf validate FILE
@@ -48,7 +50,6 @@ def starter_spec(preset: str, spelling: str, name: str) -> str:
     text = _YAML.format(preset=preset, name=safe)
     if spelling == "yaml":
         return text
-    from interf_dsl.parse import format_spec, load_spec_text
 
     body = format_spec(load_spec_text(text, "<starter>.yaml"), "interf")
     return (f"# A starter interf spec ({preset} preset) in the native DSL. Reference: specs/README.md.\n"

@@ -12,7 +12,11 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from interf_dsl import __version__
+from interf_dsl.backends import loading
+from interf_dsl.errors import InterfError
 from interf_dsl.foci import FOCI
+from interf_dsl.lang.selectors import parse_selector
 from interf_dsl.plan import estimate
 from interf_dsl.plan.ir import Plan, Step, WorkEstimate, seal_steps
 from interf_dsl.resolve.resolved import ResolvedSpec
@@ -23,15 +27,7 @@ def _dump(model: Any) -> Any:
 
 
 def _fingerprint(kind: str, ref: str) -> str:
-    try:
-        from interf_dsl.backends import loading  # noqa: PLC0415 - optional, light (no torch)
-    except ImportError:
-        return ref
-    from interf_dsl.errors import InterfError
-
-    fn = getattr(loading, "model_fingerprint" if kind == "model" else "sae_fingerprint", None)
-    if not callable(fn):
-        return ref
+    fn = loading.model_fingerprint if kind == "model" else loading.sae_fingerprint  # light: no torch
     try:
         return str(fn(ref))
     except (InterfError, OSError):
@@ -59,7 +55,6 @@ def corpus_fingerprint(corpus: str) -> str:
 
 def compile_plan(resolved: ResolvedSpec) -> Plan:
     """Compile the resolved spec into a sealed plan."""
-    from interf_dsl import __version__
 
     steps = _steps(resolved)
     return Plan(experiment=resolved.experiment.name, preset=resolved.preset, seed=resolved.seed,
@@ -68,7 +63,6 @@ def compile_plan(resolved: ResolvedSpec) -> Plan:
 
 def _target_params(targets: tuple[str, ...]) -> list[dict[str, Any]]:
     """map.targets selectors -> [{source, hook_name, features}] for the select step (explicit targets)."""
-    from interf_dsl.lang.selectors import parse_selector
 
     nodes = [parse_selector(t) for t in targets]
     return [{"source": n.source, "hook_name": n.hook, "features": list(n.features)} for n in nodes]

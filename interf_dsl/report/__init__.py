@@ -4,16 +4,9 @@ Public API: `build_report`, `read_run`, `diff_reports`, `conform`, `SCHEMA_VERSI
 """
 
 from interf_dsl.report.build import build_report
+from interf_dsl.report.diff import diff_reports
 from interf_dsl.report.io import read_run
 from interf_dsl.report.schema import SCHEMA_VERSION, conform
 
 __all__ = ["SCHEMA_VERSION", "build_report", "conform", "diff_reports", "read_run"]
 
-
-def __getattr__(name: str):
-    # diff pulls in numpy; import it only when asked for
-    if name == "diff_reports":
-        from interf_dsl.report.diff import diff_reports
-
-        return diff_reports
-    raise AttributeError(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from interf_dsl.parse import evaluate_filter, parse_filter
 from interf_dsl.report.diff import RunDiff
 from interf_dsl.report.sections import fmt
 
@@ -80,8 +81,7 @@ def fail_on(d: RunDiff, expression: str) -> list[dict[str, Any]]:
     Raises:
         ExprSyntaxError: the expression does not parse or names something no diff row has.
     """
-    from interf_dsl.lang.expr import filter_names
-    from interf_dsl.parse import evaluate_filter, parse_filter
+    from interf_dsl.lang.expr import filter_names  # lazy: lark only when an expression is parsed
 
     node = parse_filter(expression)
     names = filter_names(node)
@@ -95,7 +95,6 @@ def fail_on(d: RunDiff, expression: str) -> list[dict[str, Any]]:
 
 
 def _matches(node: Any, env: dict[str, Any]) -> bool:
-    from interf_dsl.parse import evaluate_filter
 
     try:
         return bool(evaluate_filter(node, env))

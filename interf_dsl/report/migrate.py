@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from interf_dsl.errors import ReportError
-from interf_dsl.report.schema import SCHEMA_VERSION
+from interf_dsl.report.schema import SCHEMA_VERSION, conform
 
 if TYPE_CHECKING:
     import polars as pl
@@ -104,7 +104,6 @@ def _pairs_v2_to_v3(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _v2_to_v3(data: RunData) -> list[str]:
-    from interf_dsl.report.schema import conform
 
     notes = []
     if "pairs" in data.table_names and "tau" in data.table("pairs").columns:

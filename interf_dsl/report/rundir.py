@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from interf_dsl.errors import ExecuteError
 from interf_dsl.execute.atomic import atomic_write_bytes, atomic_write_text, check_name
 from interf_dsl.execute.provenance import git_state, package_versions, platform_info, scrub, secret_values
+from interf_dsl.report.build import build_report
 from interf_dsl.report.io import table_bytes
 from interf_dsl.report.schema import SCHEMA_VERSION, conform
 from interf_dsl.report.tablecache import TableCache, copy_file_atomic, table_key
@@ -177,7 +178,6 @@ def write_run_directory(run_dir: Path, *, plan: Plan, record: RunRecord,
     }
     atomic_write_text(run_dir / "run.json", json.dumps(scrub(run, secrets), sort_keys=True, indent=1))
     if result is not None:
-        from interf_dsl.report.build import build_report
 
         formats = _report_formats(plan)
         build_report(run_dir, formats=formats)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from interf_dsl.report.figures import draw_figures
 from interf_dsl.steps import StepContext, StepResult, step_runner
 
 
@@ -26,7 +27,6 @@ def run_report(ctx: StepContext) -> StepResult:
             if name in ("effects", "transfer", "map_stats"):
                 parts.setdefault(name, []).append(df.with_columns(pl.lit(step_id).alias("step")))
     tables = {n: pl.concat(dfs, how="diagonal_relaxed") for n, dfs in parts.items()}
-    from interf_dsl.report.figures import draw_figures
 
     paths = draw_figures(tables, ctx.work_dir / "figures")
     return StepResult(files={p.name: Path("figures") / p.name for p in paths}, meta={"figures": [p.name for p in paths]})

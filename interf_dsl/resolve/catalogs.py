@@ -19,6 +19,7 @@ from interf_dsl.foci import FOCI
 from interf_dsl.interference.metrics import INTERFERENCE_METRICS
 from interf_dsl.metrics import METRICS
 from interf_dsl.registry import Registry
+from interf_dsl.zoo import catalog as zoo_catalog
 from interf_dsl.zoo.catalog import TOKEN_TYPES
 
 
@@ -68,13 +69,7 @@ def known_architecture(model: str) -> tuple[str, dict[str, Any]] | None:
 
 
 def _zoo_catalog() -> Any:
-    try:
-        from interf_dsl.zoo import catalog  # noqa: PLC0415 - light module, imported on first zoo reference
-    except ImportError as exc:
-        raise ResolveError(f"zoo references need interf_dsl.zoo.catalog, which cannot be imported ({exc})",
-                           hint="the tiny zoo is not installed in this checkout; see interf_dsl/zoo/README.md")\
-            from None
-    return catalog
+    return zoo_catalog
 
 
 def _get(info: Any, key: str) -> Any:

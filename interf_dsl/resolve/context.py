@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from interf_dsl._source import KeyPath, SourceMap, format_key_path
-from interf_dsl.errors import ErrorItem, ResolveError, Span
+from interf_dsl.errors import ErrorItem, ExprSyntaxError, ResolveError, Span
 
 
 @dataclass
@@ -45,8 +45,7 @@ class Context:
             return None
         if pos.raw is None:
             return None
-        from interf_dsl.errors import ExprSyntaxError
-        from interf_dsl.lang import expr
+        from interf_dsl.lang import expr  # lazy: lark only when an expression is parsed
 
         try:
             for it in expr.parse_hooks(pos.raw):

@@ -51,6 +51,5 @@ def render_listing(kind: str | None = None) -> str:
 
 def registered_names_markdown() -> str:
     """The "Registered names" block of specs/README.md, from the registries (a test keeps the README in step)."""
-    from interf_dsl.resolve.catalogs import KINDS
 
     return "\n\n".join(f"**{k}**: " + ", ".join(f"`{n}`" for n in registry(k)) for k in KINDS) + "\n"

@@ -10,6 +10,9 @@ import hashlib
 from typing import Any
 
 from interf_dsl.foci import FOCI
+from interf_dsl.lang.ast import short_hook
+from interf_dsl.lang.fields import hook_sort_key
+from interf_dsl.lang.selectors import parse_selector
 from interf_dsl.parse.spec import Spec
 from interf_dsl.resolve import catalogs
 from interf_dsl.resolve.context import Context
@@ -92,14 +95,12 @@ def _fill_block(block: Any, i: int, spec: Spec, sources: dict, preset: str, mark
         if not available:
             ctx.error(f"{block.focus} focus has no hook to run on in source '{s}'", kp, hint=focus.no_hook_hint(block))
         hooks.extend(h for h in available if h not in hooks)
-    from interf_dsl.lang.fields import hook_sort_key
 
     update["hooks"] = tuple(sorted(hooks, key=hook_sort_key))
     return block.model_copy(update=update)
 
 
 def _short(hook: str) -> str:
-    from interf_dsl.lang.ast import short_hook
 
     return short_hook(hook)
 
@@ -143,8 +144,6 @@ def _check_kinds(spec: Spec, ctx: Context) -> None:
 
 def _check_targets(spec: Spec, sources: dict[str, Any], ctx: Context) -> None:
     """map.targets: each selector names a declared source and one of that source's SAE hooks."""
-    from interf_dsl.lang.ast import short_hook
-    from interf_dsl.lang.selectors import parse_selector
 
     for j, text in enumerate(spec.map.targets or ()):
         sel, kp = parse_selector(text), ("map", "targets", j)

@@ -18,6 +18,14 @@ from interf_dsl.transfer.targets import TargetSpec
 MAX_BACKOFF_S = 30.0
 
 
+class RemoteRequestError(Exception):
+    """A failed attempt in a worker process, already classified there (see `classify_error`)."""
+
+    def __init__(self, kind: str, retryable: bool, wait: float | None, message: str) -> None:
+        super().__init__(message)
+        self.kind, self.retryable, self.wait = kind, retryable, wait
+
+
 @dataclass(frozen=True)
 class Query:
     """One request: `k` > 0 asks for the top-k next-token logprobs; otherwise `n` sampled one-token completions."""
@@ -141,7 +149,6 @@ def _get(obj: Any, name: str) -> Any:
 
 def classify_error(exc: BaseException) -> tuple[str, bool, float | None]:
     """(error kind, retryable?, server-requested wait in seconds or None)."""
-    from interf_dsl.transfer.workers import RemoteRequestError
 
     if isinstance(exc, RemoteRequestError):  # classified in the worker process that made the call
         return exc.kind, exc.retryable, exc.wait

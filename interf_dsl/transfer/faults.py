@@ -13,6 +13,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
+from interf_dsl.errors import SpecError
+
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "stall", "malformed", "no_logprobs")
 FAULT_HEADER = "x-interf-fault"
 """A request header that forces one fault (or `none`) for that request, for tests."""
@@ -32,7 +34,6 @@ class FaultConfig:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
-        from interf_dsl.errors import SpecError
 
         for kind, rate in self.rates.items():
             if kind not in FAULT_KINDS:
@@ -66,7 +67,6 @@ class FaultConfig:
 
 def parse_fault_args(items: list[str]) -> dict[str, float]:
     """Parse CLI `--fault KIND=RATE` items, e.g. `429=0.1`, into a rates mapping."""
-    from interf_dsl.errors import SpecError
 
     rates: dict[str, float] = {}
     for item in items:

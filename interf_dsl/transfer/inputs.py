@@ -16,6 +16,9 @@ from typing import Any
 import polars as pl
 
 from interf_dsl.errors import ExecuteError, SpecError
+from interf_dsl.foci import aggregate
+from interf_dsl.interventions.prompt_types import can_rescore, rescore_rows
+from interf_dsl.transfer.sets import load_prompt_sets, load_token_sets
 from interf_dsl.transfer.trials import CONDITIONS, DEFAULT_FORMAT
 
 PAPER_TOKENS_PER_TRIAL = 30
@@ -25,7 +28,6 @@ def token_sets(ctx: Any, tr: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
     """Token sets per requested type and condition (`transfer.sets` file, or the select step's `share` rows)."""
     types = list(tr.get("types") or [])
     if tr.get("sets"):
-        from interf_dsl.transfer.sets import load_token_sets
 
         sets = load_token_sets(tr["sets"])
     else:
@@ -54,7 +56,6 @@ def token_sets(ctx: Any, tr: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
 def type_sentences(ctx: Any, tr: dict[str, Any], types: list[str]) -> dict[str, list[tuple[int, str]]]:
     """Type sentences per type as (sentence_id, text)."""
     if tr.get("prompt_sets"):
-        from interf_dsl.transfer.sets import load_prompt_sets
 
         data = load_prompt_sets(tr["prompt_sets"])
         by_type = {t: list(enumerate(v)) for t, v in data.items()}
@@ -140,8 +141,6 @@ def rescored_source_effects(ctx: Any, k: int, stats: dict[str, Any]) -> tuple[pl
     Returns:
         (effects with a `k` column, or None; a sentence saying what was done or why not).
     """
-    from interf_dsl.foci import aggregate
-    from interf_dsl.interventions.prompt_types import can_rescore, rescore_rows
 
     found = [(step_id, df) for step_id, res in ctx.inputs_of_kind("intervene") if (df := _type_trials(res)) is not None]
     if not found:

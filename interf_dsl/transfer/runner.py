@@ -23,9 +23,12 @@ import polars as pl
 from interf_dsl.errors import BackendError, ErrorItem
 from interf_dsl.steps import StepResult, step_runner
 from interf_dsl.transfer import inputs as tin
-from interf_dsl.transfer.client import TransferClient, run_sync
+from interf_dsl.transfer.client import TransferClient
 from interf_dsl.transfer.execute import TRIALS_SCHEMA, Unit, run_units
+from interf_dsl.transfer.figures import draw_grid
 from interf_dsl.transfer.probe import capabilities_json, probe
+from interf_dsl.transfer.session import run_sync
+from interf_dsl.transfer.summary import grid_rows, source_diffs, summarize, transfer_ratios
 from interf_dsl.transfer.targets import TargetSpec, check_target_ready, source_recompute_k
 from interf_dsl.transfer.trials import TypeLookup, build_sentence_trials, sample_prompt_sentences
 
@@ -100,7 +103,7 @@ def _served(target: TargetSpec) -> Any:
 
 @contextmanager
 def _serving(ref: str) -> Iterator[str]:
-    from interf_dsl.transfer.serve import serve_model
+    from interf_dsl.transfer.serve import serve_model  # lazy: fastapi only for serve: targets
 
     with serve_model(ref, threads=1) as server:
         yield server.api_base
@@ -157,8 +160,6 @@ def _meta(target: TargetSpec, caps: Any, protocol: dict, client: TransferClient,
 
 def _result(ctx: Any, store: Any, units: list[Unit], protocol: dict, stats: dict, effects: pl.DataFrame,
             meta: dict, target: TargetSpec) -> StepResult:
-    from interf_dsl.transfer.figures import draw_grid
-    from interf_dsl.transfer.summary import grid_rows, source_diffs, summarize, transfer_ratios
 
     keys = {u.key(protocol) for u in units}
     parts = [store.load(k) for k in store.keys() if k in keys]

@@ -25,6 +25,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from interf_dsl.backends.loading import load_model
+from interf_dsl.errors import BackendError
+from interf_dsl.transfer.batching import Batcher, generate
 from interf_dsl.transfer.faults import FAULT_HEADER, FaultConfig
 
 MAX_LOGPROBS = 100
@@ -65,7 +68,6 @@ def create_app(model: Any, *, name: str, max_batch: int = 32, batch_wait_ms: flo
     `max_logprobs` caps the top logprobs returned per token, like a provider's cap (OpenAI completions: 5), so tests
     can drive the k = min(requested, offered) protocol and the sources' rescoring.
     """
-    from interf_dsl.transfer.batching import Batcher
 
     faults = faults or FaultConfig()
     batcher = Batcher(model, max_batch=max_batch, wait_ms=batch_wait_ms, threads=threads)
@@ -157,7 +159,6 @@ async def _run(batcher: Any, prompts: list[str], body: dict, k: int, n: int | No
     """Generate `n` choices per prompt; returns ([(steps, n_prompt_tokens)], usage)."""
     import torch
 
-    from interf_dsl.transfer.batching import generate
 
     n = n if n is not None else int(body.get("n") or 1)
     max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)
@@ -219,7 +220,6 @@ class ServerThread:
         self.api_base = f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, timeout_s: float = 30.0) -> ServerThread:
-        from interf_dsl.errors import BackendError
 
         self.thread.start()
         deadline = time.monotonic() + timeout_s
@@ -245,7 +245,6 @@ class ServerThread:
 
 def serve_model(ref: str, **kw: Any) -> ServerThread:
     """Load a local model by reference (zoo name or transformer_lens name) and serve it in a thread."""
-    from interf_dsl.backends.loading import load_model
 
     model = load_model(ref)
     return ServerThread(create_app(model, name=ref.split(":")[-1], **kw))

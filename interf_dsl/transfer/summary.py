@@ -21,6 +21,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from interf_dsl.stats.paper import stars, welch_t
+from interf_dsl.stats.proportions import benjamini_hochberg, cluster_robust_proportion_test, cohens_h
+from interf_dsl.stats.rates import clustered_rate, paired_rate_diff
 from interf_dsl.transfer.trials import CONDITIONS, CONTROL
 
 SUMMARY_KEYS = ["target", "type", "condition"]
@@ -28,9 +31,6 @@ SUMMARY_KEYS = ["target", "type", "condition"]
 
 def summarize(trials: pl.DataFrame, stats: dict[str, Any]) -> pl.DataFrame:
     """The `transfer` summary table (one row per target × type × condition)."""
-    from interf_dsl.stats.paper import stars, welch_t
-    from interf_dsl.stats.proportions import benjamini_hochberg, cluster_robust_proportion_test, cohens_h
-    from interf_dsl.stats.rates import clustered_rate, paired_rate_diff
 
     mode = str(stats.get("mode") or "paper")
     paper, rigorous = mode in ("paper", "both"), mode in ("rigorous", "both")

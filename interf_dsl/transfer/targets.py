@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from interf_dsl.errors import SpecError
+from interf_dsl.zoo import catalog as zoo_catalog
 
 MODES = ("raw", "chat")
 DUMMY_KEY = "sk-interf-local"
@@ -117,11 +118,7 @@ def _served_model_problems(t: TargetSpec) -> list[str]:
     ref = str(t.serve)
     if ref.startswith("zoo:"):
         try:
-            from interf_dsl.zoo import catalog
-
-            catalog.model_info(ref.split(":", 1)[1])
-        except ImportError:
-            return [f"target {t.name}: the zoo catalog is not available to serve {ref}"]
+            zoo_catalog.model_info(ref.split(":", 1)[1])
         except Exception as exc:  # noqa: BLE001 - any catalog failure means the weights are missing
             return [f"target {t.name}: cannot serve {ref}: {exc}"]
         return []

@@ -21,14 +21,8 @@ from dataclasses import asdict
 from typing import Any
 
 from interf_dsl.errors import BackendError
-
-
-class RemoteRequestError(Exception):
-    """A failed attempt in a worker, already classified there (see `answers.classify_error`)."""
-
-    def __init__(self, kind: str, retryable: bool, wait: float | None, message: str) -> None:
-        super().__init__(message)
-        self.kind, self.retryable, self.wait = kind, retryable, wait
+from interf_dsl.transfer.answers import Query, RemoteRequestError, classify_error, parse_answers
+from interf_dsl.transfer.session import close_clients, import_litellm, open_session
 
 
 class RequestWorkers:
@@ -125,7 +119,6 @@ def _worker_main(conn: Any) -> None:
 
 
 async def _serve(conn: Any) -> None:
-    from interf_dsl.transfer.client import close_clients, import_litellm, open_session
 
     litellm = import_litellm()
     session = open_session()
@@ -156,7 +149,6 @@ async def _serve(conn: Any) -> None:
 
 
 async def _answer(litellm: Any, conn: Any, msg: tuple) -> None:
-    from interf_dsl.transfer.answers import Query, classify_error, parse_answers
 
     req_id, kind, kwargs, queries, chat = msg
     call = litellm.acompletion if kind == "chat" else litellm.atext_completion

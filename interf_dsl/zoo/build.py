@@ -17,6 +17,8 @@ import shutil
 import time
 from pathlib import Path
 
+from interf_dsl.zoo import card, corpus, models, saes, token_types, tokenizer, tokens
+
 DEFAULT_MINUTES = {"gpt2-tiny": 8.0, "pythia-tiny": 9.0, "target-tiny": 12.0, "sae": 0.75}
 STAGES = ("corpus", "tokenizer", "models", "token_types", "saes", "card")
 SHIPPED = ("tokenizer", "models", "saes", "heldout.jsonl.gz", "token_types.json", "zoo.json", "README.md")
@@ -44,7 +46,6 @@ def build_zoo(out: Path, minutes: dict[str, float] | None = None, fresh: bool = 
     # one thread: on a shared 2-core machine two OpenMP threads wait on each other (2-3x slower measured)
     torch.set_num_threads(int(os.environ.get("INTERF_ZOO_THREADS", "1")))
     torch.set_flush_denormal(True)  # tiny gradients late in training hit x87-slow denormal paths otherwise
-    from interf_dsl.zoo import corpus, models, tokenizer, tokens
 
     minutes = {**DEFAULT_MINUTES, **(minutes or {})}
     out.mkdir(parents=True, exist_ok=True)
@@ -71,7 +72,6 @@ def build_zoo(out: Path, minutes: dict[str, float] | None = None, fresh: bool = 
             return {"train": res["stats"], "train_tokens_available": len(stream)}
         stage(f"model:{name}", _train)
 
-    from interf_dsl.zoo import card, saes, token_types
 
     stage("token_types", lambda: token_types.build_token_types(tok_dir, out / "token_types.json"))
     for model_name in saes.SAE_MODELS:

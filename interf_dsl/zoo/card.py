@@ -11,6 +11,9 @@ import json
 import time
 from pathlib import Path
 
+from interf_dsl.backends.loading import load_model_dir
+from interf_dsl.zoo import build, catalog, models, saes, tokens
+
 HELDOUT_WINDOWS = 384  # evenly spaced over the whole held-out split (~98 k tokens)
 
 _NOT = """\
@@ -58,8 +61,6 @@ and gives close, not identical, numbers. An interrupted build resumes from its l
 
 
 def _model_entry(name: str, build_dir: Path, state: dict) -> dict:
-    from interf_dsl.backends.loading import load_model_dir
-    from interf_dsl.zoo import catalog, models, tokens
 
     t0 = time.time()
     model = load_model_dir(build_dir / "models" / name)
@@ -85,7 +86,6 @@ def _model_entry(name: str, build_dir: Path, state: dict) -> dict:
 
 
 def _sae_entries(state: dict) -> dict:
-    from interf_dsl.zoo import saes
 
     out = {}
     for model in saes.SAE_MODELS:
@@ -103,7 +103,6 @@ def _dir_bytes(path: Path) -> int:
 
 def write_card(build_dir: Path, state: dict) -> dict:
     """Measure every model, assemble `zoo.json` and render `README.md` into the build folder."""
-    from interf_dsl.zoo import build, catalog
 
     card = {
         "schema_version": 1,

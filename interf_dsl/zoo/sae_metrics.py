@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from interf_dsl.backends.loading import load_sae
+from interf_dsl.zoo import catalog, tokens
+
 COS_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 1.0001)
 METRIC_WINDOWS = 256  # held-out windows for L0 / EV / dead fraction (~65 k tokens)
 CE_WINDOWS = 32
@@ -105,8 +108,6 @@ def slice_stats(model, sae, slice_stream, n_windows: int) -> dict:
 
 def measure_sae(model, sae_dir: Path, heldout_stream, build_dir: Path) -> dict:
     """Every number the card records for one SAE, loading it back from disk first."""
-    from interf_dsl.backends.loading import load_sae
-    from interf_dsl.zoo import catalog, tokens
 
     sae = load_sae(str(sae_dir))
     toks = _windows(tokens.spread(heldout_stream, METRIC_WINDOWS), METRIC_WINDOWS)

@@ -19,6 +19,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from interf_dsl.backends.loading import load_model_dir
+from interf_dsl.zoo import sae_metrics, tokens
+
 SAE_MODELS = ("gpt2-tiny", "pythia-tiny")
 SAE_LAYERS = (1, 3)
 SAE_HOOKS = ("attn_out", "mlp_out", "resid_post")
@@ -131,8 +134,6 @@ def save_sae(weights: dict, model_name: str, layer: int, hook: str, out_dir: Pat
 
 def build_saes(build_dir: Path, model_name: str, minutes: float, log=print) -> dict:
     """Cache activations, train and save the six SAEs of one source model, then measure them."""
-    from interf_dsl.backends.loading import load_model_dir
-    from interf_dsl.zoo import sae_metrics, tokens
 
     tok_dir = build_dir / "tokenizer"
     model = load_model_dir(build_dir / "models" / model_name)

@@ -32,3 +32,23 @@ def test_layers_contract_holds() -> None:
     lint = Path(sys.executable).with_name("lint-imports")
     out = subprocess.run([str(lint), "--no-cache"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and "0 broken" in out.stdout, out.stdout[-3000:] + out.stderr[-2000:]
+
+
+def test_function_level_imports_of_interf_modules_say_why() -> None:
+    """Imports of interf modules live at module level; the few kept inside a function (a heavy library behind them,
+    or the CLI loading only the stages a command needs) carry a `# lazy: <reason>` comment."""
+    import ast
+
+    missing = []
+    for path in sorted((ROOT / "interf_dsl").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        for fn in ast.walk(ast.parse(text)):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(fn):
+                module = node.module if isinstance(node, ast.ImportFrom) else \
+                    (node.names[0].name if isinstance(node, ast.Import) else None)
+                if module and module.startswith("interf_dsl") and "# lazy:" not in lines[node.lineno - 1]:
+                    missing.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not missing, f"function-level interf imports without a `# lazy:` reason: {missing}"

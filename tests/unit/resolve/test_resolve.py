@@ -100,17 +100,6 @@ def test_transfer_needs_key_name_unless_served(fake_zoo) -> None:
     assert r.transfer is not None
 
 
-def test_missing_zoo_catalog_is_a_resolve_error(monkeypatch) -> None:
-    import sys
-
-    import interf_dsl.zoo
-
-    monkeypatch.setitem(sys.modules, "interf_dsl.zoo.catalog", None)  # import fails
-    monkeypatch.delattr(interf_dsl.zoo, "catalog", raising=False)
-    with pytest.raises(ResolveError, match="interf_dsl.zoo.catalog"):
-        resolve_spec(spec())
-
-
 def test_focus_hooks_restrict_to_source(fake_zoo) -> None:
     r = resolve_spec(spec("interventions:\n  - focus: token\n", hooks="L1,3.{attn_out,mlp_out,resid_post}"))
     assert r.focus_hooks(r.interventions[0], "gpt2") == (

@@ -126,8 +126,8 @@ def test_key_never_written(tmp_path, monkeypatch):
 
 def test_connections_are_pooled_across_requests(tmp_path):
     """litellm opens a TCP connection per text completion unless given a session; run_sync gives it one."""
-    from interf_dsl.transfer.client import run_sync
     from interf_dsl.transfer.serve import ServerThread, create_app
+    from interf_dsl.transfer.session import run_sync
 
     app = create_app(tiny_model(), name="tiny", threads=1)
     with ServerThread(app) as server:
@@ -139,7 +139,7 @@ def test_connections_are_pooled_across_requests(tmp_path):
 
 def test_worker_processes_give_the_same_answers_and_retry(tmp_path):
     """`workers: 2`: calls run in two spawned processes; answers, retries and accounting are as in-process."""
-    from interf_dsl.transfer.client import run_sync
+    from interf_dsl.transfer.session import run_sync
 
     faults = FaultConfig({"429": 0.2, "500": 0.1}, seed=5, retry_after_s=0.02)
     queries = [Query(f"({i}) we went to", k=4) for i in range(24)]
@@ -166,7 +166,7 @@ def test_a_killed_worker_stops_the_requests_cleanly(tmp_path):
     """A worker process that dies fails its requests at once (a BackendError the step reports), never a hang."""
     import signal
 
-    from interf_dsl.transfer.client import run_sync
+    from interf_dsl.transfer.session import run_sync
 
     with served(threads=1, latency_ms=300) as base:
         client = TransferClient(_target(base, concurrency=4, max_retries=2, workers=2), tmp_path, api_base=base)
@@ -189,7 +189,7 @@ def test_a_killed_worker_stops_the_requests_cleanly(tmp_path):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_prompt_arrays_answer_like_single_requests(tmp_path, workers):
     """`batch: 4`: logprob queries go out as prompt arrays, 4 per request, through faults; same answers and cache."""
-    from interf_dsl.transfer.client import run_sync
+    from interf_dsl.transfer.session import run_sync
 
     faults = FaultConfig({"429": 0.15, "malformed": 0.1, "no_logprobs": 0.1}, seed=9, retry_after_s=0.02)
     queries = [Query(f"({i}) we went to", k=4) for i in range(10)] + [Query(f"({i}) a", k=2) for i in range(3)]
