@@ -277,3 +277,19 @@ def test_damaged_merged_table_is_rebuilt_with_a_warning(run_plan, tmp_path):
         second, _ = run_plan(make_plan(), run_id="b")
     assert_frame_equal(pl.read_parquet(Path(first.run_dir) / "tables" / "counts.parquet"),
                        pl.read_parquet(Path(second.run_dir) / "tables" / "counts.parquet"))
+
+
+def test_plan_status_says_what_a_run_would_redo(run_plan, tmp_path):
+    from interf_dsl.execute.cache import step_status
+    from interf_dsl.plan.render import render_tree
+
+    first = make_plan(stats={"bootstrap": 500})
+    assert {step_status(tmp_path / "cache", s, 0) for s in first.steps} == {"compute"}
+    run_plan(first, run_id="a")
+    assert {s.id: step_status(tmp_path / "cache", s, 0) for s in first.steps} == dict.fromkeys(
+        ("model:m", "count:a", "count:b", "sum", "intervene:feature:m"), "cached")
+    changed = make_plan(stats={"bootstrap": 1000})
+    status = {s.id: step_status(tmp_path / "cache", s, 0) for s in changed.steps}
+    assert status["count:a"] == "re-aggregate" and status["sum"] == "compute" and status["count:b"] == "cached"
+    text = render_tree(changed, status)
+    assert "count:a  [test_count]  (re-aggregate)" in text and "1 re-aggregated from kept raw units" in text
