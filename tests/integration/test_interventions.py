@@ -96,7 +96,7 @@ def _run_on_zoo(tmp_path, focus, block):
                             "degree": [1 + i % 6 for i in range(W_dec.shape[1])], "n_features": 1, "super": False})
     tables = {"features": pl.DataFrame(feats), "contexts": pl.DataFrame(ctxs), "targets": pl.DataFrame(targets),
               "partners": pl.DataFrame(partners), "sentences": pl.DataFrame(sents), "neurons": neurons}
-    ctx = FakeCtx(params={"focus": focus, "source": "g", "block": block, "metrics": {"target_ratio": 0.5},
+    ctx = FakeCtx(params={"focus": focus, "source": "g", "block": block, "metrics": {"target_ratio": 0.5, "target_tokens": 5},
                           "stats": {"bootstrap": 200}}, tables=tables, sae_obj=sae, work_dir=tmp_path)
     backend.counters = ctx.counters
     table = foci.run_focus(ctx, backend, FocusInputs(**tables))

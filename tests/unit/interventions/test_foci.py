@@ -73,7 +73,7 @@ def test_neuron_focus_and_control(tmp_path, fake_backend):
                                       "degree": [1, 1, 3, 3, 7, 7, 600, 600], "n_features": 1,
                                       "super": [False] * 6 + [True] * 2})
     ctx = FakeCtx(params={"focus": "neuron", "source": "s", "block": {"scales": [0.0, 0.5, 4.0]},
-                          "metrics": {}, "stats": {"bootstrap": 100}},
+                          "metrics": {"target_tokens": 5}, "stats": {"bootstrap": 100}},
                   tables=tables, sae_obj=make_sae(12, 8), work_dir=tmp_path)
     table = foci.run_focus(ctx, fake_backend, FocusInputs(**tables))
     assert set(table["condition"].unique()) == {"neuron", "random_coordinate"}
