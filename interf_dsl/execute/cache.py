@@ -154,6 +154,10 @@ class StepCache:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def kept_units(self, step: Step, seed: int, store: str) -> bool:
+        """Whether the unit store `store` of `step`'s data (under master seed `seed`) holds a finished unit."""
+        return any((self.root / "work" / f"{step.data_hash}.s{seed}" / "units" / store).glob("*.json"))
+
     def lock(self, step_hash: str) -> FileLock:
         """An inter-process lock for one step hash."""
         from filelock import FileLock

@@ -17,11 +17,14 @@ from interf_dsl.transfer.targets import check_target_ready
 
 
 def plan_problems(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: True,
-                  check_weights: bool = True) -> list[str]:
+                  check_weights: bool = True, needs_endpoint: Callable[[Step], bool] | None = None) -> list[str]:
     """One line per missing model, SAE or target among the steps for which `needs_run(step)` is true.
 
     `check_weights=False` skips models and SAEs (a caller that injects its own loaders vouches for them).
+    `needs_endpoint(step)` (default `needs_run`) says whether a transfer step will send requests: one that only
+    re-aggregates its stored trials (a statistics change) needs neither its endpoint nor its key.
     """
+    needs_endpoint = needs_endpoint or needs_run
 
     consumers: dict[str, list[Step]] = {}
     for step in plan.steps:
@@ -35,7 +38,7 @@ def plan_problems(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: T
                 check = model_problem if step.kind == "load_model" else sae_problem
                 problem = check(step.params["model" if step.kind == "load_model" else "sae"])
                 found = [problem] if problem else []
-        elif step.kind == "transfer" and needs_run(step):
+        elif step.kind == "transfer" and needs_endpoint(step):
             found = check_target_ready(step.params["target"])
         elif needs_run(step):
             found = _api_key_problems(step)
@@ -57,10 +60,10 @@ def _api_key_problems(step: Step) -> list[str]:
 
 
 def check_plan_ready(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: True,
-                     check_weights: bool = True) -> None:
+                     check_weights: bool = True, needs_endpoint: Callable[[Step], bool] | None = None) -> None:
     """Raise one BackendError naming everything the plan needs and this machine lacks."""
 
-    problems = plan_problems(plan, needs_run, check_weights)
+    problems = plan_problems(plan, needs_run, check_weights, needs_endpoint)
     if problems:
         hint = "nothing was run; provide what is listed and rerun the same command"
         if any("Hugging Face" in p for p in problems):

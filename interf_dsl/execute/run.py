@@ -176,9 +176,14 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
     run_dir = run_directory(reports_root, plan.experiment, run_id or new_run_id())
     forced = forced_steps(plan, force)
     cache = StepCache(cache_dir)
-    check_plan_ready(plan, lambda s: s.id in forced or not (cache.entry_dir(s.hash, plan.seed).exists()
-                                                           or cache.entry_dir(s.hash).exists()),
-                     check_weights=model_loader is None and sae_loader is None)
+    def needs_run(s: Step) -> bool:
+        return s.id in forced or not (cache.entry_dir(s.hash, plan.seed).exists() or cache.entry_dir(s.hash).exists())
+
+    def needs_endpoint(s: Step) -> bool:  # a transfer whose probe is kept re-aggregates or resumes from its trials
+        return needs_run(s) and (s.id in forced or not cache.kept_units(s, plan.seed, "probe"))
+
+    check_plan_ready(plan, needs_run, check_weights=model_loader is None and sae_loader is None,
+                     needs_endpoint=needs_endpoint)
     resources = Resources(plan, model_loader=model_loader, sae_loader=sae_loader)
     status, error = "ok", None
     with RunProgress(quiet=quiet) as progress:

@@ -14,6 +14,7 @@ capability probe → trials in checkpointed units → the sources rescored at th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -23,6 +24,7 @@ import polars as pl
 from interf_dsl.errors import BackendError, ErrorItem
 from interf_dsl.steps import StepResult, step_runner
 from interf_dsl.transfer import inputs as tin
+from interf_dsl.transfer.answers import Accounting
 from interf_dsl.transfer.client import TransferClient
 from interf_dsl.transfer.execute import TRIALS_SCHEMA, Unit, run_units
 from interf_dsl.transfer.figures import draw_grid
@@ -37,24 +39,36 @@ from interf_dsl.transfer.trials import TypeLookup, build_sentence_trials, sample
 def run(ctx: Any) -> StepResult:
     """Run the transfer step of one target (see the module docstring)."""
     target = TargetSpec.from_params(ctx.params["target"])
-    problems = check_target_ready(target)
-    if problems:
-        raise BackendError(items=[ErrorItem(p) for p in problems])
     tr, stats = ctx.params.get("transfer", {}), ctx.params.get("stats", {})
     sets = tin.token_sets(ctx, tr)
     sentences = tin.type_sentences(ctx, tr, list(sets))
     effects = tin.source_effects(ctx)
     proto = tin.prompt_protocol(ctx, tr)
+    store, probes = ctx.units("trials"), ctx.units("probe")
+    saved = _saved_probe(probes)
+    if saved is not None:
+        units = _units(ctx, tr, sets, sentences, proto)
+        if all(store.done(u.key(saved[1])) for u in units):
+            # a statistics-only change: every trial is stored, so no endpoint, key or server is needed
+            ctx.log(f"transfer {target.name}: every trial is stored; re-aggregating without requests")
+            caps_json, protocol = saved
+            effects, sources = _sources_at_k(ctx, effects, proto, protocol, stats)
+            meta = _meta(target, caps_json, protocol, Accounting(), sources, proto, len(units), 0)
+            return _result(ctx, store, units, protocol, stats, effects, {**meta, "reaggregated": True}, target)
+    problems = check_target_ready(target)
+    if problems:
+        raise BackendError(items=[ErrorItem(p) for p in problems])
     lookup = TypeLookup({t: levels["target"] for t, levels in sets.items()})
     with _served(target) as api_base:
         client = TransferClient(target, ctx.work_dir / "responses", api_base=api_base,
                                 on_request=lambda pt, ct, cost: _count(ctx, pt, ct, cost))
         try:
             caps, protocol = run_sync(probe(client))
+            probes.save(PROBE_KEY, pl.DataFrame({"capabilities": [json.dumps(capabilities_json(caps))],
+                                                 "protocol": [json.dumps(protocol)]}))
             ctx.log(f"transfer {target.name}: {protocol['estimator']} estimator, k={protocol['k']} "
                     f"(requested {target.top_k}, offered {protocol['k_offered']})")
             units = _units(ctx, tr, sets, sentences, proto)
-            store = ctx.units("trials")
             errors = run_sync(run_units(client, units, protocol, lookup, store,
                                            ctx.progress(len(units), f"transfer {target.name}")))
         finally:
@@ -64,8 +78,20 @@ def run(ctx: Any) -> StepResult:
                            f"after retries; {len(units) - len(errors)} finished units are kept (rerun to resume). "
                            f"First: {errors[0]}", hint="check the endpoint, or raise max_retries / timeout_s")
     effects, sources = _sources_at_k(ctx, effects, proto, protocol, stats)
-    meta = _meta(target, caps, protocol, client, sources, proto, len(units), 0)
+    meta = _meta(target, capabilities_json(caps), protocol, client.acct, sources, proto, len(units), 0)
     return _result(ctx, store, units, protocol, stats, effects, meta, target)
+
+
+PROBE_KEY = "probe"
+"""The unit holding this step's capability probe (capabilities and protocol as JSON), kept with its trials."""
+
+
+def _saved_probe(probes: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(capabilities, protocol) of an earlier computation of this step's data, or None."""
+    if not probes.done(PROBE_KEY):
+        return None
+    row = probes.load(PROBE_KEY).row(0, named=True)
+    return json.loads(row["capabilities"]), json.loads(row["protocol"])
 
 
 def _sources_at_k(ctx: Any, effects: pl.DataFrame, proto: dict, protocol: dict,
@@ -136,13 +162,13 @@ def _no_rescore_note(source_k: int | None, k: int) -> str:
     return f"the target's k={k} is above the sources' k={source_k}: they cannot be rescored upwards"
 
 
-def _meta(target: TargetSpec, caps: Any, protocol: dict, client: TransferClient, sources: dict[str, Any],
+def _meta(target: TargetSpec, caps: dict[str, Any], protocol: dict, acct: Accounting, sources: dict[str, Any],
           proto: dict, n_units: int, n_failed: int) -> dict[str, Any]:
     meta_protocol = {**protocol, **{k: v for k, v in proto.items() if k != "source_top_k"}}
     logprobs = protocol["estimator"] == "logprobs"
     return {
         "target": {k: v for k, v in target.to_json().items() if k != "api_key"},
-        "capabilities": capabilities_json(caps),
+        "capabilities": caps,
         "protocol": meta_protocol,
         "source_top_k": sources["source_top_k"],
         "sources_recompute_k": sources["recompute_k"],
@@ -151,7 +177,7 @@ def _meta(target: TargetSpec, caps: Any, protocol: dict, client: TransferClient,
         "sources_rescore": sources["note"],
         # Like for like: both scored at the same k (a source k unknown to the step is taken as matching, as before).
         "sources_comparable": logprobs and (sources["k"] is None or sources["k"] == protocol["k"]),
-        "accounting": client.acct.to_json(),
+        "accounting": acct.to_json(),
         "units": n_units, "units_failed": n_failed,
         "ratio_method": "delta method on the paired cluster-bootstrap diff (target) and the sources' "
                         "cluster-robust diff (source), SEs from CI half-widths",

@@ -49,3 +49,18 @@ def test_default_relative_cache_runs_steps_that_return_files(tmp_path: Path, mon
     monkeypatch.delenv("INTERF_CACHE", raising=False)
     cache = StepCache(".interf-cache")
     assert cache.root.is_absolute() and cache.work_dir("ab" * 32).is_absolute()
+
+
+def test_a_transfer_that_only_reaggregates_needs_no_key(monkeypatch) -> None:
+    from interf_dsl.execute.preflight import plan_problems
+    from interf_dsl.parse import load_spec
+    from interf_dsl.plan import compile_plan
+    from interf_dsl.resolve import resolve_spec
+
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
+    plan = compile_plan(resolve_spec(load_spec(ROOT / "specs/transfer_gemma.yaml")))
+    transfer = [s for s in plan.steps if s.kind == "transfer"]
+    assert transfer and any("TOGETHER_API_KEY" in p for p in plan_problems(plan, check_weights=False))
+    # the engine's needs_endpoint is false for a step whose probe and trials are kept (`StepCache.kept_units`)
+    rest = plan_problems(plan, check_weights=False, needs_endpoint=lambda step: False)
+    assert rest and not any("TOGETHER_API_KEY" in p for p in rest)  # other steps' keys are still required

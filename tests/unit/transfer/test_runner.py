@@ -63,6 +63,26 @@ def test_transfer_step_tables_and_meta(tmp_path):
     _same(res, res2)
 
 
+def test_statistics_change_reaggregates_without_endpoint_key_or_requests(tmp_path, monkeypatch):
+    """With every trial stored, a statistics-only rerun needs no server, no key and sends nothing."""
+    run = get_runner("transfer")
+    with served(threads=1) as base:
+        first = run(make_ctx(tmp_path / "a", _target(base)))
+    # the endpoint is gone and the key variable unset: only the stored trials are read
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    dead = _target("http://127.0.0.1:9/v1", api_key_env="NO_SUCH_KEY")
+    again = run(make_ctx(tmp_path / "a", dead, stats={"mode": "both", "bootstrap": 400, "ci": 0.9}))
+    assert again.meta["reaggregated"] and again.meta["accounting"]["requests"] == 0
+    assert again.meta["protocol"] == first.meta["protocol"] and again.meta["capabilities"] == first.meta["capabilities"]
+    assert_frame_equal(first.tables["transfer_trials"], again.tables["transfer_trials"])  # same raw rows
+    a, b = first.tables["transfer"], again.tables["transfer"]
+    assert a["success_rate"].to_list() == b["success_rate"].to_list()  # same estimates ...
+    assert a["ci_hi"].to_list() != b["ci_hi"].to_list()  # ... at the new interval level (90 %, not 95 %)
+    # a step with no stored probe still checks its endpoint first (located, nothing sent)
+    with pytest.raises(BackendError, match="NO_SUCH_KEY|unreachable"):
+        run(make_ctx(tmp_path / "b", dead))
+
+
 def test_sampling_estimator_when_no_logprobs(tmp_path):
     run = get_runner("transfer")
     with served(threads=1, faults=FaultConfig({"no_logprobs": 1.0})) as base:
