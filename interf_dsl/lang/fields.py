@@ -92,13 +92,21 @@ def _degree_bins(value: Any) -> Any:
     from interf_dsl.lang import expr  # lazy: lark only when an expression is parsed
 
     if isinstance(value, list | tuple):
-        value = ", ".join(str(v) for v in value)
+        value = ", ".join(_degree_text(v) for v in value)
     if isinstance(value, str):
         try:
             return expr.parse_degree_bins(value)
         except ExprSyntaxError as exc:
             _raise(exc, value)
     return value
+
+
+def _degree_text(item: Any) -> str:
+    """One degree bin as written: `3`, `2-5` or `6+`, also from its JSON form `[lo, hi]` (`hi` null = open)."""
+    if isinstance(item, list | tuple) and len(item) == 2:
+        lo, hi = item
+        return f"{lo}+" if hi is None else f"{lo}" if lo == hi else f"{lo}-{hi}"
+    return str(item)
 
 
 def hook_sort_key(name: str) -> tuple:

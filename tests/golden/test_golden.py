@@ -90,3 +90,19 @@ def test_golden_error(bad: Path, fake_zoo, update_golden: bool, monkeypatch: pyt
     if update_golden or not golden.exists():
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: str(p.relative_to(ROOT / "specs")))
+def test_plan_params_validate_back_into_their_models(spec: Path, fake_zoo) -> None:
+    """A step's params are the JSON of the spec's models; that JSON validates back to equal models (degree bins,
+    grids, bins and hooks included), so a plan can be read back typed."""
+    from interf_dsl.foci import FOCI
+
+    resolved = resolve_spec(load_spec(spec))
+    for block in resolved.interventions:
+        model = FOCI.entry(block.focus).params
+        assert model.model_validate(block.model_dump(mode="json")) == block, block.focus
+    for name in ("atlas", "map", "metrics", "stats", "prompts", "transfer", "report"):
+        section = getattr(resolved, name)
+        if section is not None:
+            assert type(section).model_validate(section.model_dump(mode="json")) == section, name
