@@ -32,11 +32,12 @@ def main() -> None:
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
     from interf_dsl.backends.hooked import HookedBackend
+    from interf_dsl.foci.feature import FeatureFocus
     from interf_dsl.interventions.feature import feature_candidates
-    from interf_dsl.interventions.loops import PAPER_SCALES
     from interf_dsl.interventions.sweep import METRIC_COLUMNS, MetricConfig, Probe, sweep_sentence
     from interf_dsl.metrics import nearest_target_cosine
 
+    PAPER_SCALES = list(FeatureFocus(focus="feature").scales)  # the paper's 32 α (the focus's default)
     torch.manual_seed(0)
     torch.set_grad_enabled(False)
     cfg = HookedTransformerConfig(n_layers=6, d_model=512, n_heads=8, d_head=64, d_mlp=2048, d_vocab=50304,

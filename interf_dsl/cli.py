@@ -57,12 +57,12 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001 - last-resort guard: our own bug
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        # usage errors of the CLI library (typer's own exceptions, or click's where typer still uses click)
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
+        if isinstance(exc, typer.Abort) or type(exc).__name__ == "Abort":
             sys.exit(1)
         if debug:
             raise

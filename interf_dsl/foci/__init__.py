@@ -12,7 +12,6 @@ import pkgutil
 from typing import TYPE_CHECKING, Any
 
 from interf_dsl.foci._base import FOCI, Focus, Work, register
-from interf_dsl.interventions.loops import Env, effect_tables
 
 if TYPE_CHECKING:
     import polars as pl
@@ -35,13 +34,16 @@ def focus_of(params: dict[str, Any]) -> Focus:
 
 def run_focus(ctx: Any, backend: Any, inp: Any) -> pl.DataFrame:
     """The `interventions` table of this step's focus."""
+    from interf_dsl.interventions.loops import Env  # lazy: numpy only when a focus runs
 
-    return focus_of(ctx.params).run(Env(ctx, backend, inp))
+    focus = focus_of(ctx.params)
+    return focus.run(Env(ctx, backend, inp, focus.params))
 
 
 def aggregate(table: pl.DataFrame, params: dict[str, Any], log: Any = print) -> tuple[pl.DataFrame, pl.DataFrame,
                                                                                       pl.DataFrame]:
     """`effects`, `regressions` and `effect_cases` of one focus's `interventions` table."""
+    from interf_dsl.interventions.loops import effect_tables  # lazy: numpy only when a focus runs
 
     rows: list[dict] = []
     regs: list[dict] = []

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from interf_dsl.interventions.diagnose import steer_funnel
-from interf_dsl.interventions.figures import effect_by_level
-from interf_dsl.interventions.loops import steering_rows
 from interf_dsl.lang.ast import split_hook
 from interf_dsl.lang.model import Model
 from interf_dsl.registry import Registry
@@ -93,6 +90,7 @@ class Focus:
 
     def funnel(self, inp: Any, params: dict[str, Any]) -> list[tuple[str, int]]:
         """(stage, count) pairs saying how many cases survive each filter (`diagnose.py`)."""
+        from interf_dsl.interventions.diagnose import steer_funnel  # lazy: numpy only when a focus runs
 
         return steer_funnel(inp, params)
 
@@ -102,12 +100,14 @@ class Focus:
 
     def effect_rows(self, table: pl.DataFrame, params: dict[str, Any], log: Any) -> tuple[list[dict], list[dict]]:
         """Effect rows (both statistics modes) and regression rows of a non-empty `interventions` table."""
+        from interf_dsl.interventions.loops import steering_rows  # lazy: numpy only when a focus runs
 
         stats = {"seed": 0, **(params.get("stats") or {})}
         return steering_rows(table, stats, self.name, log)
 
     def figures(self, table: pl.DataFrame, effects: pl.DataFrame, work_dir: Path) -> dict[str, Path]:
         """Figure files of the step, named relative to its work dir."""
+        from interf_dsl.interventions.figures import effect_by_level  # lazy: numpy only when a focus runs
 
         name = f"{self.name}_by_level.png"
         return {name: effect_by_level(effects, self.name, Path(work_dir) / name)}

@@ -9,9 +9,8 @@ partner's), `random_direction` (random unit vectors, `random_draws` of them).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from interf_dsl.foci._base import (
@@ -23,10 +22,11 @@ from interf_dsl.foci._base import (
     site_of,
     targets_of,
 )
-from interf_dsl.interventions.loops import steer_unit, target_units
-from interf_dsl.interventions.sweep import Candidate
 from interf_dsl.lang.fields import Grid, Hooks
 from interf_dsl.lang.model import Model
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MODEL_WIDTH_SITES = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
 """Hook sites of width d_model, where an input embedding can be added."""
@@ -71,12 +71,15 @@ class Embedding(Focus):
                     units=targets)
 
     def run(self, env: Any) -> Any:
+        from interf_dsl.interventions import loops  # lazy: numpy only when a focus runs
 
-        return target_units(env, self.name, lambda e, t: steer_unit(e, t, self.name, candidates))
+        return loops.target_units(env, self.name, lambda e, t: loops.steer_unit(e, t, self.name, candidates))
 
 
 def direction(W_E: np.ndarray, token_ids: list[int]) -> np.ndarray | None:
     """Unit mean of the input embeddings of `token_ids` (None when there are none)."""
+    import numpy as np
+
     if not token_ids:
         return None
     v = W_E[np.asarray(token_ids, dtype=int)].mean(axis=0)
@@ -86,8 +89,11 @@ def direction(W_E: np.ndarray, token_ids: list[int]) -> np.ndarray | None:
 
 def candidates(env: Any, case: dict[str, Any]) -> list[Any]:
     """`self`, one `bin` candidate per selected partner, and `random_draws` random directions."""
+    import numpy as np
 
-    k = int(env.block.get("top_tokens", 5))
+    from interf_dsl.interventions.sweep import Candidate  # lazy: numpy only when a focus runs
+
+    k = env.block.top_tokens
 
     def ids(feature: int) -> list[int]:
         return [int(i) for i in (env.feature_row(case["hook"], feature).get("top_token_ids") or [])[:k]]
@@ -104,7 +110,7 @@ def candidates(env: Any, case: dict[str, Any]) -> list[Any]:
             out.append(Candidate("bin", n - 1, v, bin=str(p["bin"]), partner=int(p["partner"]), I=float(p["I"]),
                                  S=float(p["S"])))
     dim = env.W_E.shape[1]
-    for j in range(int(env.block.get("random_draws", 1))):
+    for j in range(env.block.random_draws):
         r = case["rng"].normal(size=dim)
         out.append(Candidate("random_direction", j, r / np.linalg.norm(r)))
     return out

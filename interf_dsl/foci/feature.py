@@ -7,8 +7,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from interf_dsl.foci._base import PAPER_SCALES, Focus, Work, register, sentences_per_target, targets_of
-from interf_dsl.interventions.feature import feature_candidates
-from interf_dsl.interventions.loops import steer_unit, target_units
 from interf_dsl.lang.fields import Grid, Hooks
 from interf_dsl.lang.model import Model
 
@@ -50,13 +48,15 @@ class Feature(Focus):
         return Work(forward_passes=fwd, units=targets)
 
     def run(self, env: Any) -> Any:
+        from interf_dsl.interventions import loops  # lazy: numpy only when a focus runs
 
-        return target_units(env, self.name, lambda e, t: steer_unit(e, t, self.name, _candidates))
+        return loops.target_units(env, self.name, lambda e, t: loops.steer_unit(e, t, self.name, _candidates))
 
 
 def _candidates(env: Any, case: dict[str, Any]) -> list[Any]:
     """Decoder directions of the target, its partners per bin and the block's baseline conditions."""
+    from interf_dsl.interventions import feature  # lazy: numpy only when a focus runs
 
-    conds = env.block.get("conditions") or ["self", "bins", "random_direction", "random_feature", "matched_feature"]
-    return feature_candidates(case["W_dec"], case["target"], case["partners"], env.hook_features(case["hook"]), conds,
-                              case["rng"], int(env.block.get("random_draws", 1)))
+    conds = list(env.block.conditions or feature.CONDITIONS)  # an unresolved block compares every condition
+    return feature.feature_candidates(case["W_dec"], case["target"], case["partners"],
+                                      env.hook_features(case["hook"]), conds, case["rng"], env.block.random_draws)

@@ -8,10 +8,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from interf_dsl.foci._base import Focus, Work, register
-from interf_dsl.interventions.diagnose import neuron_funnel
-from interf_dsl.interventions.effects_rates import neuron_effects
-from interf_dsl.interventions.figures import neuron_boxes
-from interf_dsl.interventions.loops_neuron import neuron_units
 from interf_dsl.lang.fields import DegreeBins, Grid, Hooks
 from interf_dsl.lang.model import Model
 
@@ -68,17 +64,21 @@ class Neuron(Focus):
         return False
 
     def funnel(self, inp: Any, params: dict[str, Any]) -> list[tuple[str, int]]:
+        from interf_dsl.interventions.diagnose import neuron_funnel  # lazy: numpy only when a focus runs
 
         return neuron_funnel(inp, params)
 
     def run(self, env: Any) -> Any:
+        from interf_dsl.interventions.loops_neuron import neuron_units  # lazy: numpy only when a focus runs
 
         return neuron_units(env)
 
     def effect_rows(self, table: Any, params: dict[str, Any], log: Any) -> tuple[list[dict], list[dict]]:
+        from interf_dsl.interventions import effects_rates  # lazy: numpy only when a focus runs
 
-        return neuron_effects(table, {"seed": 0, **(params.get("stats") or {})}, log), []
+        return effects_rates.neuron_effects(table, {"seed": 0, **(params.get("stats") or {})}, log), []
 
     def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
+        from interf_dsl.interventions.figures import neuron_boxes  # lazy: numpy only when a focus runs
 
         return {"neuron_by_degree.png": neuron_boxes(table, Path(work_dir) / "neuron_by_degree.png")}

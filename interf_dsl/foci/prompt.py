@@ -8,11 +8,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from interf_dsl.foci._base import Focus, Work, register, sentences_per_target, targets_of
-from interf_dsl.interventions.diagnose import steer_funnel, type_funnel
-from interf_dsl.interventions.effects_rates import type_effects
-from interf_dsl.interventions.figures import type_grid
-from interf_dsl.interventions.loops import snippet_unit, target_units
-from interf_dsl.interventions.loops_neuron import type_units
 from interf_dsl.lang.fields import Hooks
 from interf_dsl.lang.model import Model
 from interf_dsl.zoo.catalog import TOKEN_TYPES
@@ -62,8 +57,9 @@ class PromptFocus(Model):
     """Injection template."""
     dedup: bool = True
     """Remove tokens in both HIGH and MEDIUM from both."""
-    share: Literal["union", "intersection"] = "union"
-    """How token sets of several sources combine."""
+    share: Literal["own", "union", "intersection"] = "union"
+    """Token sets injected: this source's `own` (the paper's small-model rows), or the sources' `union` /
+    `intersection`; the type's tokens are always scored by this source's own ids."""
     matched_random: bool | None = None
     """*preset* add a frequency/length-matched random set (paper False, rigorous True)."""
     contexts_per_feature: int = Field(3, gt=0)
@@ -119,20 +115,28 @@ class Prompt(Focus):
         return not _types_mode(block)
 
     def funnel(self, inp: Any, params: dict[str, Any]) -> list[tuple[str, int]]:
+        from interf_dsl.interventions import diagnose  # lazy: numpy only when a focus runs
 
-        return type_funnel(inp, params) if _types_mode(params.get("block") or {}) else steer_funnel(inp, params)
+        types = _types_mode(params.get("block") or {})
+        return diagnose.type_funnel(inp, params) if types else diagnose.steer_funnel(inp, params)
 
     def run(self, env: Any) -> Any:
+        from interf_dsl.interventions import loops  # lazy: numpy only when a focus runs
+        from interf_dsl.interventions.loops_neuron import type_units  # lazy: numpy only when a focus runs
 
-        return type_units(env) if _types_mode(env.block) else target_units(env, self.name, snippet_unit)
+        return type_units(env) if _types_mode(env.block) else loops.target_units(env, self.name, loops.snippet_unit)
 
     def effect_rows(self, table: Any, params: dict[str, Any], log: Any) -> tuple[list[dict], list[dict]]:
+        from interf_dsl.interventions.effects_rates import type_effects  # lazy: numpy only when a focus runs
+
         if not _types_mode(params.get("block") or {}):
             return super().effect_rows(table, params, log)
 
         return type_effects(table, {"seed": 0, **(params.get("stats") or {})}), []
 
     def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
+        from interf_dsl.interventions.figures import type_grid  # lazy: numpy only when a focus runs
+
         if "success_rate" not in effects["metric"].to_list():
             return super().figures(table, effects, work_dir)
 

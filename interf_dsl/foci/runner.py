@@ -37,7 +37,7 @@ def run_intervene(ctx: Any) -> StepResult:
     else:
         backend = HookedBackend(ctx.model(params["source"]), name=params["source"], counters=ctx.counters)
         with backend.threads():
-            table = focus.run(Env(ctx, backend, inp))
+            table = focus.run(Env(ctx, backend, inp, focus.params))
     effects, regressions, cases = aggregate(table, params, ctx.log)
     files = {}
     if table.height and effects.height:

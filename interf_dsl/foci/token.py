@@ -15,8 +15,6 @@ from interf_dsl.foci._base import (
     site_of,
     targets_of,
 )
-from interf_dsl.interventions.loops import steer_unit, target_units
-from interf_dsl.interventions.token import token_candidates
 from interf_dsl.lang.ast import ALL_SITES
 from interf_dsl.lang.fields import Grid, Hooks
 from interf_dsl.lang.model import Model
@@ -78,15 +76,17 @@ class Token(Focus):
         return Work(forward_passes=fwd, gradient_passes=targets * vectors, units=targets)
 
     def run(self, env: Any) -> Any:
+        from interf_dsl.interventions import loops  # lazy: numpy only when a focus runs
 
-        return target_units(env, self.name, lambda e, t: steer_unit(e, t, self.name, _candidates),
-                            kinds=list(env.block.get("layer_kinds") or ()))
+        return loops.target_units(env, self.name, lambda e, t: loops.steer_unit(e, t, self.name, _candidates),
+                                  kinds=list(env.block.layer_kinds))
 
 
 def _candidates(env: Any, case: dict[str, Any]) -> list[Any]:
     """Input-embedding gradients of the target's, its partners' and the baselines' top contexts."""
     import polars as pl
 
+    from interf_dsl.interventions.token import token_candidates  # lazy: numpy only when a focus runs
 
     contexts = env.inp.need("contexts", env.ctx.step.id).filter(
         (pl.col("source") == env.source) & (pl.col("hook") == case["hook"]))

@@ -25,8 +25,6 @@ from interf_dsl.metrics import nearest_target_cosine
 if TYPE_CHECKING:
     import polars as pl
 
-PAPER_SCALES = [s * k for k in (1, -1) for s in (0.5, 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 17, 20)]
-NEURON_SCALES = [0, 0.1, 0.2, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 15, 18, 20]
 CASE_COLUMNS = {"source": "String", "focus": "String", "tau": "Float64", "type": "String", "level": "String",
                 "metric": "String", "mode": "String", "estimator": "String", "case": "String", "value": "Float64"}
 
@@ -51,32 +49,33 @@ def _sae_arrays(ctx: Any, source: str, hook: str) -> tuple[str, np.ndarray, np.n
     return name, W_dec, W_enc
 
 
-def _targets(inp: Any, source: str, block: dict, ctx: Any, kinds: list[str] | None = None) -> list[dict]:
+def _targets(inp: Any, source: str, block: Any, ctx: Any, kinds: list[str] | None = None) -> list[dict]:
     import polars as pl
 
     t = inp.need("targets", ctx.step.id).filter(pl.col("source") == source)
-    if block.get("hooks"):
-        t = t.filter(pl.col("hook").is_in(list(block["hooks"])))
+    if block.hooks:
+        t = t.filter(pl.col("hook").is_in(list(block.hooks)))
     if kinds:
         t = t.filter(pl.col("hook").map_elements(layer_type, return_dtype=pl.Utf8).is_in(kinds))
-    n = block.get("targets_per_layer")
+    n = getattr(block, "targets_per_layer", None)  # a focus without the setting takes every selected target
     if n:
         t = t.sort("target").group_by(["hook", "tau"], maintain_order=True).head(int(n))
     return t.sort(["hook", "tau", "target"]).to_dicts()
 
 
 class Env:
-    """What every unit needs: params, backend, tables, embeddings."""
+    """What every unit needs: params, the focus block as its typed params model, backend, tables, embeddings."""
 
-    def __init__(self, ctx: Any, backend: Any, inp: Any) -> None:
+    def __init__(self, ctx: Any, backend: Any, inp: Any, block_model: Any) -> None:
         self.ctx, self.backend, self.inp = ctx, backend, inp
         self.params = ctx.params
-        self.block = dict(ctx.params.get("block") or {})
+        # the block as its focus's params model: every setting typed, its defaults in one place (the model)
+        self.block = block_model.model_validate({**(ctx.params.get("block") or {}), "focus": ctx.params["focus"]})
         self.source = ctx.params["source"]
         self.metrics = dict(ctx.params.get("metrics") or {})
         self.cfg = MetricConfig.from_params(self.metrics)
-        if self.block.get("top_k") is not None:
-            self.cfg.top_k = int(self.block["top_k"])
+        if getattr(self.block, "top_k", None) is not None:  # the foci that read their own top-k
+            self.cfg.top_k = int(self.block.top_k)
         self.W_E = backend.embedding()
         self._sae: dict[str, Any] = {}
 
@@ -116,7 +115,7 @@ class Env:
 
     def sentences(self, tokens: list[str]) -> list[dict]:
         s = sentences_for_tokens(self.inp.need("sentences", self.ctx.step.id), tokens)
-        n = self.block.get("sentences_per_target")
+        n = getattr(self.block, "sentences_per_target", None)
         return s[: int(n)] if n else s
 
 
@@ -137,7 +136,7 @@ def steer_unit(env: Env, t: dict, focus: str, candidates: Any) -> pl.DataFrame:
         return frame([], meta)
     case = {"hook": hook, "tau": tau, "target": target, "hook_name": name, "W_dec": W_dec, "W_enc": W_enc,
             "partners": env.partners(hook, tau, target), "rng": env.ctx.rng(f"{focus}|{hook}|{tau}|{target}")}
-    scales = [float(a) for a in (env.block.get("scales") or PAPER_SCALES)]
+    scales = [float(a) for a in env.block.scales]
     return frame(steer_target(env.backend, name, candidates(env, case), sents, probe, scales, env.cfg), meta)
 
 

@@ -18,7 +18,7 @@ from interf_dsl.backends.base import layer_of_hook
 from interf_dsl.errors import SpecError
 from interf_dsl.interventions._common import layer_type, run_units, sentences_for_tokens
 from interf_dsl.interventions._common import run_units as _ru
-from interf_dsl.interventions.loops import NEURON_SCALES, frame
+from interf_dsl.interventions.loops import frame
 from interf_dsl.interventions.neuron import (
     matched_coordinate,
     mlp_hidden_degrees,
@@ -57,7 +57,7 @@ def _neurons_for_hook(env: Any, hook: str) -> tuple[str, list[dict]]:
     clusters = env.inp.clusters
     if clusters is not None:
         clusters = clusters.filter((pl.col("source") == env.source) & (pl.col("hook") == hook))
-    if env.block.get("variant", "coordinate") == "coordinate":
+    if env.block.variant == "coordinate":
         neurons = env.inp.need("neurons", env.ctx.step.id).filter((pl.col("source") == env.source)
                                                                    & (pl.col("hook") == hook))
         return env.sae(hook)[0], sample_neurons(neurons, feats, clusters, env.block, rng,
@@ -66,15 +66,14 @@ def _neurons_for_hook(env: Any, hook: str) -> tuple[str, list[dict]]:
     mlp_hook = f"blocks.{layer}.mlp.hook_post"
     env.backend.check_hook(mlp_hook)
     W_out = env.backend.model.blocks[layer].mlp.W_out.detach().float().cpu().numpy()
-    cutoff = float(env.block.get("cluster_cutoff", 0.4))
+    cutoff = float(env.block.cluster_cutoff)
     cmap = {} if clusters is None else dict(zip(*clusters.filter((pl.col("cutoff") - cutoff).abs() < 1e-9)
                                                 .select("feature", "cluster").to_dict().values(), strict=True))
     active = feats.filter(pl.col("active"))["feature"].to_list() if "active" in feats.columns else feats["feature"]
     degrees, links = mlp_hidden_degrees(W_out, env.sae(hook)[1], cmap, list(active),
-                                        float(env.block.get("link_threshold", 0.2)))
+                                        float(env.block.link_threshold))
     out = []
-    for label, lo, hi in parse_degree_bins(env.block.get("degree_bins", "1, 2-5, 6-20, 21-50, 51-100, 101-200, "
-                                                                         "201-500, 501+")):
+    for label, lo, hi in parse_degree_bins(env.block.degree_bins):
         cands = sorted(n for n, d in degrees.items() if lo <= d <= hi)
         if cands:
             n = int(rng.choice(cands))
@@ -90,10 +89,10 @@ def neuron_units(env: Any) -> pl.DataFrame:
     import polars as pl
 
 
-    hooks = sorted(set(env.block.get("hooks") or env.inp.need("features", env.ctx.step.id)
+    hooks = sorted(set(env.block.hooks or env.inp.need("features", env.ctx.step.id)
                        .filter(pl.col("source") == env.source)["hook"].unique().to_list()))
-    scales = [float(a) for a in (env.block.get("scales") or NEURON_SCALES)]
-    top = int(env.block.get("top_k", 10))
+    scales = [float(a) for a in env.block.scales]
+    top = int(env.block.top_k)
 
     def compute(hook: str) -> pl.DataFrame:
         edit_hook, sampled = _neurons_for_hook(env, hook)
@@ -113,7 +112,7 @@ def neuron_units(env: Any) -> pl.DataFrame:
                     continue
                 seqs = [env.backend.tokenize(s["text"]) for s in sents]
                 cands = [Candidate("neuron", 0, coordinate=nrow["neuron"], bin=nrow["bin"], partner=f)]
-                if env.block.get("random_control", True):
+                if env.block.random_control:
                     var = env.backend.activations(seqs, edit_hook).var(axis=0)
                     cands.append(Candidate("random_coordinate", 0, coordinate=matched_coordinate(
                         var, nrow["neuron"], rng), bin=nrow["bin"], partner=f))
@@ -143,10 +142,10 @@ def type_units(env: Any) -> pl.DataFrame:
 
 
     ts = env.inp.need("token_sets", env.ctx.step.id)
-    types = env.block.get("types") or sorted(ts["type"].unique().to_list())
+    types = list(env.block.types)
     sents_all = env.inp.need("sentences", env.ctx.step.id)
 
-    share = env.block.get("share")
+    share = env.block.share
     # `share: union|intersection` injects the token sets combined across sources (select's rows with source
     # "union"/"intersection", METHOD.md §9.9); without it, this source's own sets. Type tokens are always scored
     # by this source's own ids (the combined rows carry strings only).
@@ -160,13 +159,13 @@ def type_units(env: Any) -> pl.DataFrame:
             raise SpecError(f"no token sets of type '{typ}' for source '{set_source}'", name=typ,
                             choices=tuple(ts["type"].unique().to_list()))
         # random_matched is a condition only where the block asks for it (preset: paper no, rigorous yes)
-        levels = [lv for lv in LEVELS if lv != "random_matched" or env.block.get("matched_random")]
+        levels = [lv for lv in LEVELS if lv != "random_matched" or env.block.matched_random]
         sets = {lv: sub.filter(pl.col("level") == lv)["token_str"].unique(maintain_order=True).sort().to_list()
                 for lv in levels}
         sets = {k: v for k, v in sets.items() if v}
         type_ids = own.filter(pl.col("level") == "target")["token_id"].drop_nulls().unique().sort().to_list()
         sents = sentences_for_tokens(sents_all.rename({"type": "_t"}).with_columns(pl.col("_t").alias("token_str")),
-                                     [typ], kind="type")[: int(env.block.get("sentences", 100))]
+                                     [typ], kind="type")[: int(env.block.sentences)]
         rows = type_injection_rows(env.backend, sets, type_ids, sents, env.block, env.ctx.rng(f"types|{typ}"))
         if not rows:
             return pl.DataFrame()

@@ -97,14 +97,12 @@ def sample_neurons(neurons: pl.DataFrame, features: pl.DataFrame, clusters: pl.D
     vocabulary sentences); the neuron's degree still counts all its connected features. Returns dicts
     {neuron, degree, bin, super, features: [feature ids], connected: number of connected features}.
     """
-    bins = parse_degree_bins(params.get("degree_bins", "1, 2-5, 6-20, 21-50, 51-100, 101-200, 201-500, 501+"))
-    thr = float(params.get("link_threshold", 0.2))
-    n_clusters = int(params.get("clusters_per_neuron", 3))
-    n_feats = int(params.get("features_per_cluster", 3))
-    per_bin = int(params.get("neurons_per_bin", 1))
+    bins = parse_degree_bins(params.degree_bins)
+    thr, n_clusters, n_feats = float(params.link_threshold), int(params.clusters_per_neuron), int(params.features_per_cluster)
+    per_bin = int(params.neurons_per_bin)
     cmap: dict[int, int] = {}
     if clusters is not None and clusters.height:
-        cutoff = float(params.get("cluster_cutoff", 0.4))
+        cutoff = float(params.cluster_cutoff)
         sub = clusters.filter((clusters["cutoff"] - cutoff).abs() < 1e-9)
         cmap = dict(zip(sub["feature"].to_list(), sub["cluster"].to_list(), strict=True))
     rows = neurons.filter(neurons["degree"] > 0).to_dicts()

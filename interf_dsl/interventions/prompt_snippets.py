@@ -46,9 +46,7 @@ def feature_snippets(contexts: pl.DataFrame, feature: int, target_strs: set[str]
     """Snippets of the first contexts of `feature`, dropping those that contain a target token."""
     import polars as pl
 
-    n = int(params.get("contexts_per_feature", 3))
-    ratio = float(params.get("snippet_ratio", 0.5))
-    max_len = int(params.get("snippet_tokens", 8))
+    n, ratio, max_len = int(params.contexts_per_feature), float(params.snippet_ratio), int(params.snippet_tokens)
     out = []
     for r in contexts.filter(pl.col("feature") == feature).sort("rank").head(n).to_dicts():
         toks = list(r["tokens"])
@@ -64,7 +62,7 @@ def snippet_rows(backend: Any, candidates: list[tuple[dict, str]], sentence: dic
     if not candidates:
         return []
     base = backend.last_logits([backend.tokenize(sentence["text"])])[0]
-    texts = [place(sn, sentence["text"], params.get("wrap", "**"), params.get("position", "prepend"))
+    texts = [place(sn, sentence["text"], params.wrap, params.position)
              for _, sn in candidates]
     logits = backend.last_logits([backend.tokenize(t) for t in texts])
     scores = score_rows(base, logits, probe, cfg)

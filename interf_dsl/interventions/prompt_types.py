@@ -54,10 +54,7 @@ def type_injection_rows(backend: Any, sets: dict[str, list[str]], type_ids: list
         sentences: type sentences (dicts with sentence_id, text, split).
         params: the focus block (tokens_per_trial, top_k, trials, format).
     """
-    k = int(params.get("tokens_per_trial", 30))
-    top_k = int(params.get("top_k", 30))
-    trials = int(params.get("trials", 100))
-    fmt = params.get("format") or "({tokens}){sentence}"
+    k, top_k, trials, fmt = int(params.tokens_per_trial), int(params.top_k), int(params.trials), params.format
     rows: list[dict] = []
     for s in sentences:
         base_top = top_k_ids(softmax(backend.last_logits([backend.tokenize(s["text"])])), top_k)

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 PROBES = ("ones", "encoder", "decoder")
 
 
+TOKEN_CONDITIONS = ("self", "bins", "random_direction")
+"""The token focus's levels: the target's own gradients, each bin's partners', random directions (METHOD.md §5.2)."""
+
 def probe_vector(kind: str, feature: int, W_enc: np.ndarray | None, W_dec: np.ndarray | None, dim: int) -> np.ndarray:
     """The probe v of L = ⟨a, v⟩ (METHOD.md §8.11)."""
     if kind == "ones":
@@ -64,13 +67,11 @@ def gradient_vectors(backend: Any, hook: str, feature: int, contexts: pl.DataFra
 
 
 def token_candidates(backend: Any, hook: str, target: int, partners: list[dict], contexts: pl.DataFrame,
-                     hook_features: pl.DataFrame, params: dict, W_enc: np.ndarray | None, W_dec: np.ndarray | None,
+                     hook_features: pl.DataFrame, params: Any, W_enc: np.ndarray | None, W_dec: np.ndarray | None,
                      rng: np.random.Generator) -> list[Candidate]:
-    """Gradient candidates of every condition for one target feature."""
-    conds = check_conditions(params.get("conditions") or ["self", "bins", "random_direction"])
-    ratio = float(params.get("position_ratio", 0.8))
-    n_ctx = int(params.get("contexts_per_feature", 3))
-    kind = params.get("probe", "ones")
+    """Gradient candidates of every condition for one target feature (`params`: the token focus block)."""
+    conds = check_conditions(list(TOKEN_CONDITIONS))
+    ratio, n_ctx, kind = float(params.position_ratio), int(params.contexts_per_feature), params.probe
     dim = backend.hook_dim(hook)
 
     def grads(f: int) -> list[np.ndarray]:
@@ -87,7 +88,7 @@ def token_candidates(backend: Any, hook: str, target: int, partners: list[dict],
                 lst.append(Candidate("bin", len(lst), v, bin=str(p["bin"]), partner=int(p["partner"]),
                                      I=float(p["I"]), S=float(p["S"])))
     n_self = sum(c.condition == "self" for c in out)
-    equal = bool(params.get("equal_candidates"))
+    equal = bool(params.equal_candidates)
     budget = max(1, n_self) if equal else None
     for lst in bins.values():
         if budget is not None and len(lst) > budget:
@@ -96,7 +97,7 @@ def token_candidates(backend: Any, hook: str, target: int, partners: list[dict],
             for k, c in enumerate(lst):
                 c.candidate = k
         out += lst
-    draws = budget if budget is not None else int(params.get("random_draws", 1))
+    draws = budget if budget is not None else int(params.random_draws)
     if "random_direction" in conds:
         out += [Candidate("random_direction", k, unit(rng.normal(size=dim))) for k in range(draws)]
     exclude = {target} | {int(p["partner"]) for p in partners}

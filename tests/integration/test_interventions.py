@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "intervent
 @pytest.mark.parametrize("focus,block", [
     ("feature", {"scales": [-4.0, 2.0, 8.0]}),
     ("token", {"scales": [2.0, 8.0], "equal_candidates": True, "contexts_per_feature": 1,
-               "conditions": ["self", "bins", "random_direction"]}),
+               "layer_kinds": ["resid_post"]}),
     ("neuron", {"scales": [0.0, 4.0], "degree_bins": "1-3, 4+", "clusters_per_neuron": 1, "features_per_cluster": 1}),
     # The resolved plan's form of `degree_bins: "1, 2-5, 6+"` (what `interf plan specs/demo.yaml` carries).
     ("neuron", {"scales": [0.0, 0.5, 2.0, 5.0], "degree_bins": [[1, 1], [2, 5], [6, None]],
@@ -27,7 +27,7 @@ def test_focus_on_zoo_sae(tmp_path, focus, block):
 
 
 # small budgets for the built-in foci; a newly registered focus runs here with its defaults (and `scales` cut)
-SMALL = {"feature": {"scales": [2.0]}, "token": {"scales": [2.0], "contexts_per_feature": 1},
+SMALL = {"feature": {"scales": [2.0]}, "token": {"scales": [2.0], "contexts_per_feature": 1, "layer_kinds": ["resid_post"]},
          "prompt": {"mode": "snippets"}, "neuron": {"scales": [0.0], "degree_bins": "1-3, 4+",
                                                      "clusters_per_neuron": 1, "features_per_cluster": 1}}
 

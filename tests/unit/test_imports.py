@@ -52,3 +52,27 @@ def test_function_level_imports_of_interf_modules_say_why() -> None:
                 if module and module.startswith("interf_dsl") and "# lazy:" not in lines[node.lineno - 1]:
                     missing.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not missing, f"function-level interf imports without a `# lazy:` reason: {missing}"
+
+
+BASE_INSTALL = f"""
+import sys
+for m in {HEAVY + ("numpy", "httpx", "fastapi", "uvicorn", "safetensors", "transformers")!r}:
+    sys.modules[m] = None  # absent, as on `pip install interf` without extras
+from interf_dsl.parse import load_spec
+from interf_dsl.plan import compile_plan
+from interf_dsl.plan.render import render_tree
+from interf_dsl.resolve import resolve_spec
+from interf_dsl.resolve.listing import render_listing
+for spec in {[str(p) for p in sorted((ROOT / "specs").rglob("*")) if p.suffix in (".yaml", ".interf")]!r}:
+    render_tree(compile_plan(resolve_spec(load_spec(spec))))
+render_listing()
+import interf_dsl.cli
+print("BASE-OK")
+"""
+
+
+def test_validate_plan_and_list_need_only_the_base_install() -> None:
+    """`interf validate/plan/list` on a base install: no numpy, torch, litellm or any other extra (CI installs the
+    wheel alone to check the same)."""
+    out = subprocess.run([sys.executable, "-c", BASE_INSTALL], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip().endswith("BASE-OK"), out.stdout[-2000:] + out.stderr[-3000:]

@@ -46,7 +46,7 @@ def test_feature_focus_rows_and_effects(tmp_path, fake_backend):
 def test_token_focus_equal_candidates(tmp_path, fake_backend):
     _, table, eff, _ = _run(tmp_path, fake_backend, "token",
                             {"scales": [1.0, 2.0], "equal_candidates": True, "contexts_per_feature": 2,
-                             "conditions": ["self", "bins", "random_direction"]})
+                             "layer_kinds": ["resid_post"]})  # the fixture's SAE hook
     per = table.group_by(["target", "level"]).agg(pl.col("candidate").n_unique())
     assert set(per["candidate"].to_list()) == {2}  # same budget for every condition
     grad_calls = [c for c in fake_backend.calls if c[0] == "embed_gradient"]
@@ -72,7 +72,8 @@ def test_neuron_focus_and_control(tmp_path, fake_backend):
     tables["neurons"] = pl.DataFrame({"source": "s", "hook": "blocks.0.hook_resid_post", "neuron": list(range(8)),
                                       "degree": [1, 1, 3, 3, 7, 7, 600, 600], "n_features": 1,
                                       "super": [False] * 6 + [True] * 2})
-    ctx = FakeCtx(params={"focus": "neuron", "source": "s", "block": {"scales": [0.0, 0.5, 4.0]},
+    ctx = FakeCtx(params={"focus": "neuron", "source": "s", "block": {"scales": [0.0, 0.5, 4.0],
+                                                                     "random_control": True},
                           "metrics": {"target_tokens": 5}, "stats": {"bootstrap": 100}},
                   tables=tables, sae_obj=make_sae(12, 8), work_dir=tmp_path)
     table = foci.run_focus(ctx, fake_backend, FocusInputs(**tables))

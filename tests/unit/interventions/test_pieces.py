@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 
 from interf_dsl.errors import SpecError
+from interf_dsl.foci.prompt import PromptFocus
 from interf_dsl.interventions.neuron import degree_bin, matched_coordinate, parse_degree_bins
 from interf_dsl.interventions.prompt_snippets import place, snippet_of
 from interf_dsl.interventions.prompt_types import (
@@ -80,7 +81,7 @@ def test_injection_protocol():
 def test_type_injection_rows_counts(fake_backend):
     sents = [{"sentence_id": 0, "text": "The cat is in", "split": "eval"}]
     rows = type_injection_rows(fake_backend, {"target": [" London", " Paris"], "random": ["a", "b", "c"]},
-                               [6, 7], sents, {"tokens_per_trial": 2, "top_k": 3, "trials": 4},
+                               [6, 7], sents, PromptFocus(focus="prompt", tokens_per_trial=2, top_k=3, trials=4),
                                np.random.default_rng(0))
     assert len(rows) == 8 and {r["condition"] for r in rows} == {"target", "random"}
     # The fake model's last-token logits depend only on the last token, so injection never changes the count.

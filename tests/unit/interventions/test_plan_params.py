@@ -106,7 +106,10 @@ def test_sample_neurons_draws_only_measurable_features():
     feats = pl.DataFrame({"feature": [0, 1, 2, 3], "neuron_idx": [[5], [5], [5], [6]],
                           "neuron_val": [[0.9], [0.8], [0.7], [0.9]]})
     neurons = pl.DataFrame({"neuron": [5, 6], "degree": [3, 1], "super": [False, False]})
-    params = {"degree_bins": [[1, 1], [2, None]], "clusters_per_neuron": 3, "features_per_cluster": 1}
+    from interf_dsl.foci.neuron import NeuronFocus
+
+    params = NeuronFocus(focus="neuron", degree_bins=[[1, 1], [2, None]], clusters_per_neuron=3,
+                         features_per_cluster=1)
     out = sample_neurons(neurons, feats, None, params, np.random.default_rng(0), usable={2, 3}.__contains__)
     by_bin = {r["bin"]: r for r in out}
     assert by_bin["2+"]["features"] == [2] and by_bin["2+"]["connected"] == 3
@@ -133,7 +136,7 @@ def test_run_intervene_without_targets_warns_and_loads_no_model(tmp_path):
     assert any(m.startswith("WARNING: step 'intervene:test' produced no intervention cases") for m in ctx.logs)
 
 
-@pytest.mark.parametrize("share,expected", [(None, {"random": ["a", "b"]}), ("union", {"random": ["a", "b", "c"]})])
+@pytest.mark.parametrize("share,expected", [("own", {"random": ["a", "b"]}), ("union", {"random": ["a", "b", "c"]})])
 def test_type_injection_uses_the_shared_sets(tmp_path, fake_backend, share, expected):
     rows = [("s", "location", "target", 6, " London"), ("s", "location", "random", 0, "a"),
             ("s", "location", "random", 1, "b"), ("o", "location", "target", 7, " Paris"),
@@ -144,7 +147,8 @@ def test_type_injection_uses_the_shared_sets(tmp_path, fake_backend, share, expe
                                     "token_str": pl.Utf8}, orient="row")
     sents = pl.DataFrame({"sentence_id": [0, 1], "kind": "type", "token_str": None, "type": "location",
                           "text": ["The cat is in", "The dog is in"], "split": ["select", "eval"], "name": "location"})
-    block = {"mode": "type_injection", "share": share, "tokens_per_trial": 30, "top_k": 3, "trials": 2}
+    block = {"mode": "type_injection", "share": share, "types": ["location"], "tokens_per_trial": 30, "top_k": 3,
+             "trials": 2}
     ctx = FakeCtx(params={"focus": "prompt", "source": "s", "block": block, "metrics": {}, "stats": {}},
                   tables={"token_sets": ts, "sentences": sents}, sae_obj=None, work_dir=tmp_path)
     fake_backend.counters = ctx.counters
@@ -153,12 +157,12 @@ def test_type_injection_uses_the_shared_sets(tmp_path, fake_backend, share, expe
     fake_backend.tokenize = lambda text: texts.append(text) or tokenize(text)
     table = foci.run_focus(ctx, fake_backend, FocusInputs(token_sets=ts, sentences=sents))
     assert set(table["condition"]) == {"target", "random"} and table.height == 2 * 2 * 2
-    assert set(table["token_sets"]) == {share or "s"}
+    assert set(table["token_sets"]) == {"s" if share == "own" else share}
     # A set smaller than tokens_per_trial is injected whole, shuffled: the "(...)" holds exactly its strings.
     injected = {t[1 : t.index(")")] for t in texts if t.startswith("(")}
 
     def orders(tokens: list[str]) -> set[str]:
         return {"".join(p) for p in permutations(tokens)}
 
-    targets = [" London", " Paris"] if share else [" London"]
+    targets = [" London", " Paris"] if share != "own" else [" London"]
     assert injected & orders(expected["random"]) and injected <= orders(expected["random"]) | orders(targets)

@@ -13,6 +13,7 @@ from iv_fixtures import FakeCtx
 from polars.testing import assert_frame_equal
 
 from interf_dsl.errors import ExecuteError
+from interf_dsl.foci.prompt import PromptFocus
 from interf_dsl.interventions.prompt_types import can_rescore, rescore_rows, type_ranks
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: transfer_server (the tiny HTTP-test model)
@@ -59,13 +60,15 @@ def _type_units(top_k: int, matched_random: bool | None = None) -> pl.DataFrame:
     sents = [{"sentence_id": i, "kind": "type", "token_str": None, "type": "thing", "text": t, "split": "eval",
               "name": "thing"} for i, t in enumerate(["we went to", "the road leads to the", "she saw a"])]
     tables = {"token_sets": pl.DataFrame(ts), "sentences": pl.DataFrame(sents)}
-    block = {"mode": "type_injection", "tokens_per_trial": 4, "top_k": top_k, "trials": 8, "sentences": 3,
+    block = {"mode": "type_injection", "types": ["thing"], "tokens_per_trial": 4, "top_k": top_k, "trials": 8,
+             "sentences": 3,
              "matched_random": matched_random}
     ctx = FakeCtx(params={"focus": "prompt", "source": "tiny", "block": block}, tables=tables, sae_obj=None,
                   work_dir=Path("."))
     ctx.rng = lambda stream="": np.random.default_rng(7)  # FakeCtx's rng hashes str (varies per process)
     inp = SimpleNamespace(need=lambda name, step_id: tables[name])
-    env = SimpleNamespace(ctx=ctx, inp=inp, block=block, source="tiny", backend=HookedBackend(model, name="tiny"))
+    env = SimpleNamespace(ctx=ctx, inp=inp, block=PromptFocus(focus="prompt", **block), source="tiny",
+                          backend=HookedBackend(model, name="tiny"))
     return type_units(env)
 
 

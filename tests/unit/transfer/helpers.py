@@ -19,6 +19,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from interf_dsl.execute.units import DirUnitStore  # noqa: E402
+from interf_dsl.foci.prompt import PromptFocus  # noqa: E402
 from interf_dsl.steps import Counters, StepResult  # noqa: E402
 
 SENTENCES = {
@@ -146,7 +147,7 @@ def source_interventions(top_k: int, *, trials: int = 4, source: str = "tiny-src
                 for lv in ("target", "high", "medium", "random")}
         ids = broad + [model.tokenizer.encode(s, add_special_tokens=False)[0] for s in sets["target"]]
         rows = type_injection_rows(backend, sets, ids, sents.filter(pl.col("type") == typ).to_dicts(),
-                                   {"tokens_per_trial": 5, "top_k": top_k, "trials": trials},
+                                   PromptFocus(focus="prompt", tokens_per_trial=5, top_k=top_k, trials=trials),
                                    np.random.default_rng(n))
         parts.append(pl.DataFrame([dict(r, source=source, focus="prompt", type=typ, level=r["condition"],
                                         token_sets="union") for r in rows])
