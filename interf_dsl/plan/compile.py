@@ -16,6 +16,7 @@ from interf_dsl import __version__
 from interf_dsl.backends import loading
 from interf_dsl.errors import InterfError
 from interf_dsl.foci import FOCI
+from interf_dsl.lang.params import step_params_json
 from interf_dsl.lang.selectors import parse_selector
 from interf_dsl.plan import estimate
 from interf_dsl.plan.ir import Plan, Step, WorkEstimate, seal_steps
@@ -56,7 +57,9 @@ def corpus_fingerprint(corpus: str) -> str:
 def compile_plan(resolved: ResolvedSpec) -> Plan:
     """Compile the resolved spec into a sealed plan."""
 
-    steps = _steps(resolved)
+    # every step's params through its kind's model (lang/params.py): a misfit is a plan-time error, and the JSON
+    # stored (and hashed) is the model's
+    steps = [s.model_copy(update={"params": step_params_json(s.kind, **s.params)}) for s in _steps(resolved)]
     return Plan(experiment=resolved.experiment.name, preset=resolved.preset, seed=resolved.seed,
                 spec_sha256=resolved.spec_sha256, steps=seal_steps(steps, __version__))
 

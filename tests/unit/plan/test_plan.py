@@ -142,3 +142,24 @@ def test_focus_settings_runners_read_reach_the_step_and_its_estimate(fake_zoo) -
     mined = r.metrics.target_tokens * r.prompts.per_token
     assert len(r.map.bins) == 5 and mined > 2
     assert step.estimate.forward_passes * mined * (1 + 7 * 4) == base.estimate.forward_passes * 2 * (1 + 9 * 4)
+
+
+def test_every_step_kind_has_a_params_model_and_plans_validate_through_it(fake_zoo) -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from interf_dsl.lang.params import STEP_PARAMS, params_of, step_params_json
+
+    assert set(STEP_PARAMS) == set(STEP_KINDS)  # the step kinds' one list and their models agree
+    p = plan()
+    for step in p.steps:
+        typed = params_of(step.kind, step.params)
+        assert typed.model_dump(mode="json", exclude_unset=True) == step.params, step.id
+    atlas = params_of("atlas", p.step("atlas:gpt2/L1.attn_out").params)
+    assert atlas.atlas.context == 64 and not hasattr(atlas.atlas, "explanations")  # explainer settings elsewhere
+    sel = params_of("select", p.step("select").params)
+    assert sel.token_sets is not None and sel.token_sets.types == ("location", "number")
+    with pytest.raises(ValidationError):
+        step_params_json("map", source="gpt2", sae="zoo", hook_name="h", map={"thresholds": "nope"})
+    with pytest.raises(ValidationError):  # a key no step of the kind has
+        step_params_json("embed", embedding={}, memory_budget_mb=3)
