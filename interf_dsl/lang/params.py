@@ -138,6 +138,6 @@ def step_params_json(kind: str, **values: Any) -> dict[str, Any]:
     return STEP_PARAMS[kind].model_validate(values).model_dump(mode="json", exclude_unset=True)
 
 
-def params_of(kind: str, params: dict[str, Any]) -> StepParams:
-    """A step's stored params read back as its kind's model."""
-    return STEP_PARAMS[kind].model_validate(params)
+def params_of(kind: str, params: dict[str, Any] | StepParams) -> Any:
+    """A step's params as its kind's model: `ctx.params` (the stored JSON, or a model a caller built) read typed."""
+    return params if isinstance(params, STEP_PARAMS[kind]) else STEP_PARAMS[kind].model_validate(params)

@@ -242,6 +242,8 @@ class Target(Model):
     """Per-request timeout."""
     max_retries: int = Field(4, ge=0)
     """Retries per request."""
+    backoff_s: float = Field(0.5, gt=0)
+    """First retry wait in seconds when the server sends no Retry-After (doubles per attempt, capped at 30 s)."""
 
 
 class TransferSettings(Model):
@@ -261,6 +263,10 @@ class TransferSettings(Model):
     """How the sources' token sets combine for the targets: union (paper, App. K.2) or intersection."""
     matched_random: bool | None = None
     """*preset* add the frequency/length-matched random set as a condition (paper False, rigorous True)."""
+    tokens_per_trial: int | None = Field(None, gt=0)
+    """Tokens injected per trial (default: the prompt focus block's, so targets and sources match; else 30)."""
+    format: str | None = None
+    """Injection template (default: the prompt focus block's; else `({tokens}){sentence}`)."""
 
 
 class Transfer(TransferSettings):

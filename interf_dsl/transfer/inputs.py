@@ -18,20 +18,21 @@ import polars as pl
 from interf_dsl.errors import ExecuteError, SpecError
 from interf_dsl.foci import aggregate
 from interf_dsl.interventions.prompt_types import can_rescore, rescore_rows
+from interf_dsl.lang.sections import TransferSettings
 from interf_dsl.transfer.sets import load_prompt_sets, load_token_sets
 from interf_dsl.transfer.trials import CONDITIONS, DEFAULT_FORMAT
 
 PAPER_TOKENS_PER_TRIAL = 30
 
 
-def token_sets(ctx: Any, tr: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+def token_sets(ctx: Any, tr: TransferSettings) -> dict[str, dict[str, list[str]]]:
     """Token sets per requested type and condition (`transfer.sets` file, or the select step's `share` rows)."""
-    types = list(tr.get("types") or [])
-    if tr.get("sets"):
+    types = list(tr.types)
+    if tr.sets:
 
-        sets = load_token_sets(tr["sets"])
+        sets = load_token_sets(tr.sets)
     else:
-        share = str(tr.get("share") or "union")
+        share = tr.share
         tables = [res.tables["token_sets"] for _, res in ctx.inputs_of_kind("select") if "token_sets" in res.tables]
         if not tables:
             raise ExecuteError("the transfer step found no token_sets table in its select input")
@@ -44,7 +45,7 @@ def token_sets(ctx: Any, tr: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
         raise SpecError(f"no token sets for type(s) {', '.join(missing)}", key_path="transfer.types",
                         name=missing[0], choices=sorted(sets))
     # random_matched is a condition only where transfer.matched_random asks for it (preset: paper no, rigorous yes)
-    wanted = [c for c in CONDITIONS if c != "random_matched" or tr.get("matched_random")]
+    wanted = [c for c in CONDITIONS if c != "random_matched" or tr.matched_random]
     out = {t: {c: v for c, v in sets[t].items() if c in wanted and v} for t in (types or sorted(sets))}
     for t, levels in out.items():
         lacking = [c for c in ("target", "random") if c not in levels]
@@ -53,11 +54,11 @@ def token_sets(ctx: Any, tr: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-def type_sentences(ctx: Any, tr: dict[str, Any], types: list[str]) -> dict[str, list[tuple[int, str]]]:
+def type_sentences(ctx: Any, tr: TransferSettings, types: list[str]) -> dict[str, list[tuple[int, str]]]:
     """Type sentences per type as (sentence_id, text)."""
-    if tr.get("prompt_sets"):
+    if tr.prompt_sets:
 
-        data = load_prompt_sets(tr["prompt_sets"])
+        data = load_prompt_sets(tr.prompt_sets)
         by_type = {t: list(enumerate(v)) for t, v in data.items()}
     else:
         tables = [res.tables["sentences"] for _, res in ctx.inputs_of_kind("prompts") if "sentences" in res.tables]
@@ -87,7 +88,7 @@ def source_effects(ctx: Any) -> pl.DataFrame:
     return df.filter(pl.col("focus") == "prompt") if "focus" in df.columns else pl.DataFrame()
 
 
-def prompt_protocol(ctx: Any, tr: dict[str, Any]) -> dict[str, Any]:
+def prompt_protocol(ctx: Any, tr: TransferSettings) -> dict[str, Any]:
     """tokens_per_trial, format and the sources' top_k, from transfer params, else the prompt focus block."""
     block: dict[str, Any] = {}
     plan = getattr(ctx, "plan", None)
@@ -99,8 +100,8 @@ def prompt_protocol(ctx: Any, tr: dict[str, Any]) -> dict[str, Any]:
                 block = b
                 break
     return {
-        "tokens_per_trial": int(tr.get("tokens_per_trial") or block.get("tokens_per_trial") or PAPER_TOKENS_PER_TRIAL),
-        "format": str(tr.get("format") or block.get("format") or DEFAULT_FORMAT),
+        "tokens_per_trial": int(tr.tokens_per_trial or block.get("tokens_per_trial") or PAPER_TOKENS_PER_TRIAL),
+        "format": str(tr.format or block.get("format") or DEFAULT_FORMAT),
         "source_top_k": int(block["top_k"]) if block.get("top_k") else None,
     }
 

@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from interf_dsl.errors import BackendError, ErrorItem
+from interf_dsl.lang.params import params_of
 from interf_dsl.steps import StepResult, step_runner
 from interf_dsl.transfer import inputs as tin
 from interf_dsl.transfer.answers import Accounting
@@ -38,8 +39,9 @@ from interf_dsl.transfer.trials import TypeLookup, build_sentence_trials, sample
 @step_runner("transfer", summary="Token-type injection into one black-box target through litellm (Table 1).")
 def run(ctx: Any) -> StepResult:
     """Run the transfer step of one target (see the module docstring)."""
-    target = TargetSpec.from_params(ctx.params["target"])
-    tr, stats = ctx.params.get("transfer", {}), ctx.params.get("stats", {})
+    params = params_of("transfer", ctx.params)
+    target = TargetSpec.from_params(params.target.model_dump(mode="json"))
+    tr, stats = params.transfer, params.stats.model_dump(mode="json")
     sets = tin.token_sets(ctx, tr)
     sentences = tin.type_sentences(ctx, tr, list(sets))
     effects = tin.source_effects(ctx)
@@ -145,9 +147,9 @@ def _count(ctx: Any, prompt_tokens: int, completion_tokens: int, cost: float | N
 def _units(ctx: Any, tr: dict, sets: dict, sentences: dict, proto: dict) -> list[Unit]:
     units = []
     for typ in sorted(sets):
-        chosen = sample_prompt_sentences(sentences[typ], int(tr.get("sentences") or 100))
+        chosen = sample_prompt_sentences(sentences[typ], tr.sentences)
         for sid, text in chosen:
-            trials = build_sentence_trials(typ, sid, text, sets[typ], trials=int(tr.get("trials") or 100),
+            trials = build_sentence_trials(typ, sid, text, sets[typ], trials=tr.trials,
                                            tokens_per_trial=proto["tokens_per_trial"], fmt=proto["format"],
                                            rng_for=ctx.rng)
             units.append(Unit(typ, sid, text, tuple(trials)))

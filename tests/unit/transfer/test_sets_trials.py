@@ -133,7 +133,9 @@ def test_select_token_sets_follow_share_and_matched_random():
             for lv in ("target", "high", "medium", "random", "random_matched") for i in range(2)]
     select = SimpleNamespace(tables={"token_sets": pl.DataFrame(rows)})
     ctx = SimpleNamespace(inputs_of_kind=lambda kind: iter([("select", select)] if kind == "select" else []))
-    plain = token_sets(ctx, {"types": ["location"], "share": "union", "matched_random": False})["location"]
+    from interf_dsl.lang.sections import TransferSettings
+
+    plain = token_sets(ctx, TransferSettings(types=["location"], share="union", matched_random=False))["location"]
     assert set(plain) == {"target", "high", "medium", "random"} and plain["target"][0].startswith("u")
-    both = token_sets(ctx, {"types": ["location"], "share": "intersection", "matched_random": True})["location"]
+    both = token_sets(ctx, TransferSettings(types=["location"], share="intersection", matched_random=True))["location"]
     assert "random_matched" in both and all(v[0].startswith("i") for v in both.values())
