@@ -14,6 +14,7 @@ from interf_dsl.atlas.embed import embed_explanations
 from interf_dsl.atlas.explain import explain_features
 from interf_dsl.atlas.stats import compute_atlas
 from interf_dsl.errors import ExecuteError
+from interf_dsl.lang.params import params_of
 from interf_dsl.steps import StepResult, step_runner
 
 if TYPE_CHECKING:
@@ -42,12 +43,11 @@ def run_atlas(ctx: StepContext) -> StepResult:
     from safetensors.torch import save_file
 
 
-    p = ctx.params
-    source, hook, settings = p["source"], p["hook_name"], dict(p.get("atlas") or {})
+    p = params_of("atlas", ctx.params)
+    source, hook, settings = p.source, p.hook_name, p.atlas.model_dump(mode="json")
     model, sae = ctx.model(source), ctx.sae(source, hook)
-    docs = read_corpus(settings.get("corpus") or "zoo:heldout")
-    windows = token_windows(model.tokenizer, docs, int(settings.get("context") or 64),
-                            int(settings.get("max_tokens") or 200_000))
+    docs = read_corpus(p.atlas.corpus)
+    windows = token_windows(model.tokenizer, docs, p.atlas.context, p.atlas.max_tokens)
     prog = ctx.progress(windows.shape[0], f"atlas {source}/{hook}")
     atlas = compute_atlas(model, sae, hook, windows, settings, counters=ctx.counters, progress=prog,
                           store=ctx.units("atlas_pass1"))
@@ -75,7 +75,8 @@ def run_explain(ctx: StepContext) -> StepResult:
     atlas = only_input(ctx, "atlas")
     feats = atlas.tables["features"]
     source, hook = feats["source"][0], feats["hook"][0]
-    table = explain_features(feats, atlas.tables["contexts"], ctx.params.get("explanations") or {}, ctx.counters)
+    settings = params_of("explain", ctx.params).explanations.model_dump(mode="json")
+    table = explain_features(feats, atlas.tables["contexts"], settings, ctx.counters)
     n = feats.height
     bad = table.filter((table["feature"] < 0) | (table["feature"] >= n))
     if bad.height:
@@ -88,7 +89,7 @@ def run_embed(ctx: StepContext) -> StepResult:
     """Unit embeddings of one SAE's explanations."""
 
     expl = only_input(ctx, "explain").tables["explanations"]
-    table = embed_explanations(expl, ctx.params.get("embedding") or {})
+    table = embed_explanations(expl, params_of("embed", ctx.params).embedding.model_dump(mode="json"))
     if expl.height:
         table = _tag(table, expl["source"][0], expl["hook"][0])
     return StepResult(tables={"embeddings": table}, meta={"n_embedded": table.height})

@@ -23,6 +23,8 @@ from interf_dsl.errors import BackendError
 
 # Keep pass-1 hook activations for pass 2 up to this many bytes (the zoo's 50k tokens × 128 dims: 26 MB).
 RAW_CACHE_BYTES = 1 << 30
+CHECKPOINT_BATCHES = 50
+"""Pass 1 saves its running state every this many batches (execution only: a killed run loses at most these)."""
 
 if TYPE_CHECKING:
     import polars as pl
@@ -78,7 +80,7 @@ def compute_atlas(model: Any, sae: Any, hook_name: str, windows: torch.Tensor, s
     k_ctx = int(settings.get("top_contexts") or 50)
     bs = int(settings.get("batch_size") or 16)
     n_sample = int(settings.get("coactivation_tokens") or 1024)
-    every = int(settings.get("checkpoint_batches") or 50)
+    every = int(settings.get("checkpoint_batches") or CHECKPOINT_BATCHES)
     n_f, vocab = int(sae.cfg.d_sae), int(model.cfg.d_vocab)
     n_win, t_len = windows.shape
     counts = torch.bincount(windows.reshape(-1), minlength=vocab)[:vocab]

@@ -30,6 +30,7 @@ from interf_dsl.interference.token_sets import (
     combine_sources,
     source_token_sets,
 )
+from interf_dsl.lang.params import params_of
 from interf_dsl.steps import StepResult, step_runner
 from interf_dsl.zoo.catalog import read_token_types
 
@@ -47,17 +48,17 @@ def _metric_inputs(ctx: StepContext, atlas, feats: pl.DataFrame, ids: list[int],
     from safetensors.torch import load_file
 
 
-    p = ctx.params
-    sae = ctx.sae(p["source"], p["hook_name"])
+    p = params_of("map", ctx.params)
+    sae = ctx.sae(p.source, p.hook_name)
     idx = torch.tensor(ids, dtype=torch.long)
     vec = load_file(str(atlas.files["atlas_vectors"])) if "atlas_vectors" in atlas.files else {}
-    w_u = ctx.model(p["source"]).W_U.detach().float() if "logit_effect" in metrics else None
+    w_u = ctx.model(p.source).W_U.detach().float() if "logit_effect" in metrics else None
     nidx = feats["neuron_idx"].to_list()
     return MetricInputs(
         w_dec=sae.W_dec.detach().float()[idx], w_enc=sae.W_enc.detach().float()[:, idx], w_u=w_u,
         activation_sample=vec["activation_sample"][idx] if "activation_sample" in vec else None,
         context_means=vec["context_means"][idx] if "context_means" in vec else None,
-        neuron_idx=[nidx[i] for i in ids], where=f"{p['source']}/{p['hook_name']}")
+        neuron_idx=[nidx[i] for i in ids], where=f"{p.source}/{p.hook_name}")
 
 
 @step_runner("map")
@@ -68,16 +69,17 @@ def run_map(ctx: StepContext) -> StepResult:
     import torch
 
 
-    p, mp = ctx.params, dict(ctx.params.get("map") or {})
-    source, hook = p["source"], p["hook_name"]
-    bins, taus = parse_bins(mp.get("bins")), parse_thresholds(mp.get("thresholds"))
-    metrics = list(mp.get("metrics") or ["decoder_cos"])
+    p = params_of("map", ctx.params)
+    mp = p.map.model_dump(mode="json")  # the map section as the plan wrote it: every key present
+    source, hook = p.source, p.hook_name
+    bins, taus = parse_bins(mp["bins"]), parse_thresholds(mp["thresholds"])
+    metrics = list(mp["metrics"])
     for name in metrics:
         INTERFERENCE_METRICS.entry(name)  # unknown names fail here, with choices
-    selection = mp.get("selection") or "pairwise"
+    selection = mp["selection"]  # None only in a section no preset was applied to
     if selection not in SELECTIONS:
         raise SpecError(f"map.selection: unknown mode '{selection}'", name=selection, choices=SELECTIONS)
-    budget = float(mp.get("memory_budget_mb") or 1024)
+    budget = float(mp["memory_budget_mb"])
     atlas = only_input(ctx, "atlas")
     feats = atlas.tables["features"].sort("feature")
     emb = only_input(ctx, "embed").tables["embeddings"]
@@ -93,13 +95,13 @@ def run_map(ctx: StepContext) -> StepResult:
                          .reshape(len(ids), width))  # np.array copies: polars' buffer is read-only
     del mapped
     cutoffs = tuple(sorted(set(taus) | {NEURON_CUTOFF}, reverse=True))
-    linkage = mp.get("linkage") or "average"
+    linkage = mp["linkage"]
     clustering = cluster_features(e.numpy(), cutoffs, linkage, budget)
     labels = clustering.labels
     inputs = _metric_inputs(ctx, atlas, feats, ids, metrics)
     tables: dict[str, list] = {}
     files = {}
-    meta = {"source": source, "hook": hook, "sae": p.get("sae"), "n_mapped": len(ids), "linkage": linkage,
+    meta = {"source": source, "hook": hook, "sae": p.sae, "n_mapped": len(ids), "linkage": linkage,
             "clustering": clustering.method,
             "selection": selection, "metrics": metrics}
     for k, name in enumerate(metrics):
@@ -107,7 +109,7 @@ def run_map(ctx: StepContext) -> StepResult:
         if k == len(metrics) - 1:
             inputs = None  # the SAE weight copies (~200 MB at 32k × 768) are not needed past the last metric
         cl = [torch.from_numpy(labels[t]) for t in taus] if selection == "cluster_exclusion" else None
-        m = compute_map(mv.vectors, e, bins, taus, top_partners=int(mp.get("top_partners") or 20),
+        m = compute_map(mv.vectors, e, bins, taus, top_partners=int(mp["top_partners"]),
                         memory_budget_mb=budget, transform=mv.transform, cluster_labels=cl,
                         seed=_partner_seed(ctx, name), progress=ctx.progress(len(ids), f"map {name} {hook}"))
         del mv  # its vectors are not needed past compute_map: freed before the tables are built
@@ -169,19 +171,20 @@ def run_select(ctx: StepContext) -> StepResult:
     import polars as pl
 
 
-    mp, seeds = dict(ctx.params.get("map") or {}), dict(ctx.params.get("seeds") or {})
-    tp = dict(ctx.params.get("token_sets") or {})
-    bins, taus = parse_bins(mp.get("bins")), parse_thresholds(mp.get("thresholds"))
+    p = params_of("select", ctx.params)
+    mp, seeds = p.map.model_dump(mode="json"), dict(p.seeds)
+    tp = p.token_sets.model_dump(mode="json", exclude_none=True) if p.token_sets is not None else {}
+    bins, taus = parse_bins(mp["bins"]), parse_thresholds(mp["thresholds"])
     maps = sorted(ctx.inputs_of_kind("map"), key=lambda kv: kv[0])
     rngs = {s: np.random.default_rng(int(seed)) for s, seed in seeds.items()}
     targets, partners, per_source, pairsets = [], [], {}, []
-    explicit = {(x["source"], x["hook_name"]): [int(f) for f in x["features"]] for x in ctx.params.get("targets") or ()}
+    explicit = {(x.source, x.hook_name): [int(f) for f in x.features] for x in p.targets or ()}
     warnings: list[str] = []
     for _, res in maps:
         t = res.tables
         source, hook, primary = res.meta["source"], res.meta["hook"], res.meta["metrics"][0]
         rng = rngs.setdefault(source, np.random.default_rng(0))
-        counts, per_layer = t["partner_counts"], int(mp.get("targets_per_layer") or 10)
+        counts, per_layer = t["partner_counts"], int(mp["targets_per_layer"])
         if (source, hook) in explicit:  # map.targets: the listed features that qualify, no sampling
             counts, per_layer = _explicit_counts(counts, explicit[(source, hook)], bins.n, taus, f"{source}/{hook}",
                                                  warnings)
@@ -189,8 +192,8 @@ def run_select(ctx: StepContext) -> StepResult:
                                                                            & (pl.col("metric") == primary)),
                             bins, taus, source=source, hook=hook,
                             targets_per_layer=per_layer,
-                            partners_per_bin=int(mp.get("partners_per_bin") or 3), rng=rng,
-                            check_semantic=(mp.get("selection") or "pairwise") == "pairwise")
+                            partners_per_bin=int(mp["partners_per_bin"]), rng=rng,
+                            check_semantic=mp["selection"] == "pairwise")
         targets.append(tg)
         partners.append(pt)
         per_source.setdefault(source, {"saes": [], "vocab": t["vocab"], "sae": res.meta.get("sae", "zoo")})
@@ -211,7 +214,7 @@ def run_select(ctx: StepContext) -> StepResult:
     token_sets = pl.concat(token_rows) if token_rows else None
     if token_sets is not None:
         token_sets = pl.concat([token_sets, combine_sources(token_sets)])
-    share = float(mp.get("share_similarity") or 0.5)
+    share = float(mp["share_similarity"])
     shared = [shared_pairs(a, b, share_similarity=share) for k, a in enumerate(pairsets) for b in pairsets[k + 1:]
               if a.source != b.source]
     tables = {"targets": pl.concat(targets), "partners": pl.concat(partners)}

@@ -11,6 +11,7 @@ from typing import Any
 from interf_dsl.interventions._common import load_inputs
 from interf_dsl.interventions.sentences import llm_sentences, mine_prefixes, read_file, sentence_rows
 from interf_dsl.interventions.targets import target_tokens
+from interf_dsl.lang.params import params_of
 from interf_dsl.steps import StepResult, step_runner
 from interf_dsl.zoo.catalog import read_heldout
 
@@ -26,8 +27,7 @@ def _wanted(inp: Any, metrics: dict) -> tuple[list[str], dict[str, list[str]]]:
         if inp.targets is not None:
             tk = inp.targets.select("source", "hook", pl.col("target").alias("feature")).unique()
             for r in feats.join(tk, on=["source", "hook", "feature"]).to_dicts():
-                toks += [t for t, _ in target_tokens(r, float(metrics.get("target_ratio") or 0.8),
-                                                     int(metrics.get("target_tokens") or 5))]
+                toks += [t for t, _ in target_tokens(r, float(metrics["target_ratio"]), int(metrics["target_tokens"]))]
         act = feats.filter(pl.col("active")) if "active" in feats.columns else feats
         toks += [t[0] for t in act["top_tokens"].to_list() if t]
     types: dict[str, list[str]] = {}
@@ -43,16 +43,16 @@ def run_prompts(ctx: Any) -> StepResult:
     import numpy as np
     import polars as pl
 
-    p, metrics = ctx.params["prompts"], ctx.params.get("metrics", {})
-    per_token, per_type = int(p.get("per_token") or 3), int(p.get("per_type") or 100)
-    heldout = float(p.get("heldout_fraction", 0.5))
+    params = params_of("prompts", ctx.params)
+    p, metrics = params.prompts, params.metrics.model_dump(mode="json")
+    per_token, per_type, heldout = p.per_token, p.per_type, p.heldout_fraction
     inp = load_inputs(ctx)
     tokens, types = _wanted(inp, metrics)
-    kind = p.get("source") or "mine"
+    kind = p.source
     vocab: dict[str, list[str]] = {}
     by_type: dict[str, list[str]] = {}
     if kind == "file":
-        data = read_file(p["path"])
+        data = read_file(p.path)
         vocab, by_type = data["vocab"], data["type"]
     elif kind == "llm":
         import json
@@ -62,7 +62,7 @@ def run_prompts(ctx: Any) -> StepResult:
             key = json.dumps(t)
             if not store.done(key):
                 store.save(key, pl.DataFrame({"token": [t] * per_token,
-                                              "text": llm_sentences(t, per_token, p["model"])[:per_token]}))
+                                              "text": llm_sentences(t, per_token, p.model)[:per_token]}))
         cached = store.load_all()
         for r in (cached.to_dicts() if cached is not None else []):
             vocab.setdefault(r["token"], []).append(r["text"])

@@ -73,7 +73,7 @@ class MapParams(StepParams):
 class SelectTokenSets(StepParams):
     """What `select` builds Table-1 token sets from (types of the type-injection blocks and the transfer section)."""
 
-    types: tuple[str, ...]
+    types: tuple[str, ...] = ()
     high_threshold: float | dict[str, float] | None = None
     medium_threshold: float | None = None
     interference_min: float | None = None

@@ -113,6 +113,8 @@ class AtlasStats(Model):
     """Largest decoder components kept per feature (feature -> neuron links)."""
     logit_lens: int = Field(10, ge=0)
     """Top promoted tokens (W_dec . W_U) kept per feature."""
+    coactivation_tokens: int = Field(1024, gt=0)
+    """Corpus tokens whose feature activations are kept for the `coactivation` interference metric."""
 
 
 class Atlas(AtlasStats):

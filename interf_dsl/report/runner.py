@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from interf_dsl.lang.params import params_of
 from interf_dsl.report.figures import draw_figures
 from interf_dsl.steps import StepContext, StepResult, step_runner
 
@@ -18,8 +19,7 @@ def run_report(ctx: StepContext) -> StepResult:
     """Merge input tables by name (with a `step` column) and draw the figures they allow."""
     import polars as pl
 
-    section = ctx.params.get("report", ctx.params)
-    if not section.get("figures", True):
+    if not params_of("report", ctx.params).report.figures:
         return StepResult(meta={"figures": []})
     parts: dict[str, list[pl.DataFrame]] = {}
     for step_id in ctx.step.inputs:

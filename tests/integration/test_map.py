@@ -41,12 +41,14 @@ def test_zoo_map_and_select(tmp_path, monkeypatch):
     maps = {}
     for source, (_, hook, sae_ref) in SAES.items():
         base = {"source": source, "sae": sae_ref, "hook_name": hook}
-        atlas = get_runner("atlas")(Ctx(base | {"atlas": {"corpus": "zoo:heldout", "max_tokens": 8192, "context": 64,
+        atlas = get_runner("atlas")(Ctx(base | {"corpus_fingerprint": "zoo:heldout",
+                                                "atlas": {"corpus": "zoo:heldout", "max_tokens": 8192, "context": 64,
                                                           "batch_size": 32, "top_contexts": 10}},
                                         tmp_path / source / "atlas"))
         feats = atlas.tables["features"]
         assert feats.height == 1536 and int(feats["active"].sum()) > 300
-        expl = get_runner("explain")(Ctx({"explanations": {"kind": "auto"}}, tmp_path / source / "explain",
+        expl = get_runner("explain")(Ctx({"source": source, "sae": sae_ref, "explanations": {"kind": "auto"}},
+                                         tmp_path / source / "explain",
                                          {"atlas": ("atlas", atlas)}))
         emb = get_runner("embed")(Ctx({"embedding": {}}, tmp_path / source / "embed", {"explain": ("explain", expl)}))
         maps[source] = get_runner("map")(Ctx(base | {"map": MAP}, tmp_path / source / "map",

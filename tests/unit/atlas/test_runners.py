@@ -23,9 +23,11 @@ def pipeline(tiny_model, tiny_sae, corpus_file, tmp_path, monkeypatch):
                "top_token_ratio": 0.8, "max_top_tokens": 10, "neuron_alignments": 3, "logit_lens": 4,
                "coactivation_tokens": 32}
     results = {}
-    ctx = Ctx({"source": "m", "sae": "zoo", "hook_name": HOOK, "atlas": atlas_p}, tmp_path / "atlas", objects=objs)
+    ctx = Ctx({"source": "m", "sae": "zoo", "hook_name": HOOK, "atlas": atlas_p, "corpus_fingerprint": "test"},
+              tmp_path / "atlas", objects=objs)
     results["atlas"] = get_runner("atlas")(ctx)
-    ctx_e = Ctx({"explanations": {"kind": "auto"}}, tmp_path / "explain", {"atlas:m": ("atlas", results["atlas"])})
+    ctx_e = Ctx({"source": "m", "sae": "zoo", "explanations": {"kind": "auto"}}, tmp_path / "explain",
+                {"atlas:m": ("atlas", results["atlas"])})
     results["explain"] = get_runner("explain")(ctx_e)
     ctx_m = Ctx({"embedding": {}}, tmp_path / "embed", {"explain:m": ("explain", results["explain"])})
     results["embed"] = get_runner("embed")(ctx_m)
