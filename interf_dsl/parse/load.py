@@ -156,7 +156,8 @@ def _item(err: dict, data: Any, smap: SourceMap) -> ErrorItem:
     if typ == "extra_forbidden":
         model = model_at(kp[:-1], data)
         choices = tuple(model.model_fields) if model else ()
-        what = f"{model.__name__.lower()} " if model else ""
+        focus = next((n for n, m in FOCUS_MODELS.items() if m is model), None)
+        what = f"{focus} focus " if focus else f"{model.__name__.lower()} " if model else ""
         return ErrorItem(f"unknown {what}key '{kp[-1]}'", span=smap.span(kp, key=True),
                          key_path=format_key_path(kp[:-1]) or None, name=str(kp[-1]), choices=choices)
     if typ == "missing":

@@ -68,3 +68,11 @@ def test_every_registry_has_summaries() -> None:
     for kind in KINDS:
         entries = kind_entries(kind)
         assert entries and all(s.strip() for s in entries.values()), kind
+
+
+def test_a_key_a_focus_lacks_is_named_with_its_focus(tmp_path) -> None:
+    spec = BASE + "interventions:\n  - focus: token\n    conditions: [self]\n"
+    with pytest.raises(InterfError) as err:
+        load_spec_text(spec, "t.yaml")
+    text = render_error(err.value)
+    assert "unknown token focus key 'conditions'" in text and "t.yaml:10:5" in text and "layer_kinds" in text, text
