@@ -12,6 +12,7 @@ import pkgutil
 from typing import TYPE_CHECKING, Any
 
 from interf_dsl.foci._base import FOCI, Focus, Work, register
+from interf_dsl.lang.params import params_of
 
 if TYPE_CHECKING:
     import polars as pl
@@ -27,9 +28,9 @@ def _discover() -> None:
 _discover()
 
 
-def focus_of(params: dict[str, Any]) -> Focus:
+def focus_of(params: Any) -> Focus:
     """The registered focus of an `intervene` step's params (a located error naming the choices if unknown)."""
-    return FOCI.get(str(params.get("focus")))
+    return FOCI.get(str(params["focus"] if isinstance(params, dict) else params.focus))
 
 
 def run_focus(ctx: Any, backend: Any, inp: Any) -> pl.DataFrame:
@@ -40,15 +41,17 @@ def run_focus(ctx: Any, backend: Any, inp: Any) -> pl.DataFrame:
     return focus.run(Env(ctx, backend, inp, focus.params))
 
 
-def aggregate(table: pl.DataFrame, params: dict[str, Any], log: Any = print) -> tuple[pl.DataFrame, pl.DataFrame,
-                                                                                      pl.DataFrame]:
-    """`effects`, `regressions` and `effect_cases` of one focus's `interventions` table."""
+def aggregate(table: pl.DataFrame, params: Any, log: Any = print) -> tuple[pl.DataFrame, pl.DataFrame,
+                                                                           pl.DataFrame]:
+    """`effects`, `regressions` and `effect_cases` of one focus's `interventions` table (`params`: the intervene
+    step's, as stored or as `InterveneParams`)."""
     from interf_dsl.interventions.loops import effect_tables  # lazy: numpy only when a focus runs
 
+    params = params_of("intervene", params)
     rows: list[dict] = []
     regs: list[dict] = []
     if table.height == 0:
-        log(f"intervene {params.get('focus')}: no rows to aggregate (no targets with sentences)")
+        log(f"intervene {params.focus}: no rows to aggregate (no targets with sentences)")
     else:
         rows, regs = focus_of(params).effect_rows(table, params, log)
     return effect_tables(rows, regs, params)

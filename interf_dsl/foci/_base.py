@@ -88,7 +88,7 @@ class Focus:
         """A funnel stage at zero means no case at all (so the runner does not even load the model)."""
         return True
 
-    def funnel(self, inp: Any, params: dict[str, Any]) -> list[tuple[str, int]]:
+    def funnel(self, inp: Any, params: Any) -> list[tuple[str, int]]:
         """(stage, count) pairs saying how many cases survive each filter (`diagnose.py`)."""
         from interf_dsl.interventions.diagnose import steer_funnel  # lazy: numpy only when a focus runs
 
@@ -98,12 +98,11 @@ class Focus:
         """The `interventions` rows of one step (its unit loop, checkpointed through `ctx.units`)."""
         raise NotImplementedError
 
-    def effect_rows(self, table: pl.DataFrame, params: dict[str, Any], log: Any) -> tuple[list[dict], list[dict]]:
+    def effect_rows(self, table: pl.DataFrame, params: Any, log: Any) -> tuple[list[dict], list[dict]]:
         """Effect rows (both statistics modes) and regression rows of a non-empty `interventions` table."""
         from interf_dsl.interventions.loops import steering_rows  # lazy: numpy only when a focus runs
 
-        stats = {"seed": 0, **(params.get("stats") or {})}
-        return steering_rows(table, stats, self.name, log)
+        return steering_rows(table, stats_dict(params), self.name, log)
 
     def figures(self, table: pl.DataFrame, effects: pl.DataFrame, work_dir: Path) -> dict[str, Path]:
         """Figure files of the step, named relative to its work dir."""
@@ -111,6 +110,15 @@ class Focus:
 
         name = f"{self.name}_by_level.png"
         return {name: effect_by_level(effects, self.name, Path(work_dir) / name)}
+
+
+BOOTSTRAP_SEED = 0
+"""Seed of every bootstrap over the raw rows: a statistics rerun gives the same intervals for the same settings."""
+
+
+def stats_dict(params: Any) -> dict[str, Any]:
+    """The intervene step's statistics settings as the estimators read them (with the bootstrap seed)."""
+    return {"seed": BOOTSTRAP_SEED, **params.stats.model_dump(mode="json")}
 
 
 def site_of(hook: str) -> str | None:

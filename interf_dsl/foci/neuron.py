@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from interf_dsl.foci._base import Focus, Work, register
+from interf_dsl.foci._base import Focus, Work, register, stats_dict
 from interf_dsl.lang.fields import DegreeBins, Grid, Hooks
 from interf_dsl.lang.model import Model
 
@@ -63,7 +63,7 @@ class Neuron(Focus):
     def steers(self, block: dict[str, Any]) -> bool:
         return False
 
-    def funnel(self, inp: Any, params: dict[str, Any]) -> list[tuple[str, int]]:
+    def funnel(self, inp: Any, params: Any) -> list[tuple[str, int]]:
         from interf_dsl.interventions.diagnose import neuron_funnel  # lazy: numpy only when a focus runs
 
         return neuron_funnel(inp, params)
@@ -73,10 +73,10 @@ class Neuron(Focus):
 
         return neuron_units(env)
 
-    def effect_rows(self, table: Any, params: dict[str, Any], log: Any) -> tuple[list[dict], list[dict]]:
+    def effect_rows(self, table: Any, params: Any, log: Any) -> tuple[list[dict], list[dict]]:
         from interf_dsl.interventions import effects_rates  # lazy: numpy only when a focus runs
 
-        return effects_rates.neuron_effects(table, {"seed": 0, **(params.get("stats") or {})}, log), []
+        return effects_rates.neuron_effects(table, stats_dict(params), log), []
 
     def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
         from interf_dsl.interventions.figures import neuron_boxes  # lazy: numpy only when a focus runs

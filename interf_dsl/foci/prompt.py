@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from interf_dsl.foci._base import Focus, Work, register, sentences_per_target, targets_of
+from interf_dsl.foci._base import Focus, Work, register, sentences_per_target, stats_dict, targets_of
 from interf_dsl.lang.fields import Hooks
 from interf_dsl.lang.model import Model
 from interf_dsl.zoo.catalog import TOKEN_TYPES
@@ -114,10 +114,10 @@ class Prompt(Focus):
     def steers(self, block: dict[str, Any]) -> bool:
         return not _types_mode(block)
 
-    def funnel(self, inp: Any, params: dict[str, Any]) -> list[tuple[str, int]]:
+    def funnel(self, inp: Any, params: Any) -> list[tuple[str, int]]:
         from interf_dsl.interventions import diagnose  # lazy: numpy only when a focus runs
 
-        types = _types_mode(params.get("block") or {})
+        types = _types_mode(params.block)
         return diagnose.type_funnel(inp, params) if types else diagnose.steer_funnel(inp, params)
 
     def run(self, env: Any) -> Any:
@@ -126,13 +126,13 @@ class Prompt(Focus):
 
         return type_units(env) if _types_mode(env.block) else loops.target_units(env, self.name, loops.snippet_unit)
 
-    def effect_rows(self, table: Any, params: dict[str, Any], log: Any) -> tuple[list[dict], list[dict]]:
+    def effect_rows(self, table: Any, params: Any, log: Any) -> tuple[list[dict], list[dict]]:
         from interf_dsl.interventions.effects_rates import type_effects  # lazy: numpy only when a focus runs
 
-        if not _types_mode(params.get("block") or {}):
+        if not _types_mode(params.block):
             return super().effect_rows(table, params, log)
 
-        return type_effects(table, {"seed": 0, **(params.get("stats") or {})}), []
+        return type_effects(table, stats_dict(params)), []
 
     def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
         from interf_dsl.interventions.figures import type_grid  # lazy: numpy only when a focus runs

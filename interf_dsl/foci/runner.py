@@ -14,6 +14,7 @@ from interf_dsl.foci import aggregate, focus_of
 from interf_dsl.interventions._common import load_inputs
 from interf_dsl.interventions.diagnose import empty_reason
 from interf_dsl.interventions.loops import Env
+from interf_dsl.lang.params import params_of
 from interf_dsl.steps import StepResult, step_runner
 
 
@@ -27,15 +28,15 @@ def run_intervene(ctx: Any) -> StepResult:
     import polars as pl
 
 
-    params = ctx.params
+    params = params_of("intervene", ctx.params)
     focus = focus_of(params)
     inp = load_inputs(ctx)
     stages = focus.funnel(inp, params)
-    if focus.steers(params.get("block") or {}) and any(n == 0 for _, n in stages):
+    if focus.steers(params.block) and any(n == 0 for _, n in stages):
         # The funnel mirrors the focus's filters: a zero stage means no case, so do not even load the model.
         table = pl.DataFrame()
     else:
-        backend = HookedBackend(ctx.model(params["source"]), name=params["source"], counters=ctx.counters)
+        backend = HookedBackend(ctx.model(params.source), name=params.source, counters=ctx.counters)
         with backend.threads():
             table = focus.run(Env(ctx, backend, inp, focus.params))
     effects, regressions, cases = aggregate(table, params, ctx.log)
@@ -51,6 +52,6 @@ def run_intervene(ctx: Any) -> StepResult:
         ctx.log(f"WARNING: {reason}")
         meta["warnings"].append(reason)
         meta["empty_reason"] = reason
-        tables["intervene_warnings"] = pl.DataFrame({"source": [params["source"]], "focus": [params["focus"]],
+        tables["intervene_warnings"] = pl.DataFrame({"source": [params.source], "focus": [params.focus],
                                                      "warning": [reason]})
     return StepResult(tables=tables, files=files, meta=meta)

@@ -1,6 +1,6 @@
 """Interventions kind, helper: why an `intervene` step has fewer cases than planned (or none at all).
 
-Input: the step's params and its `FocusInputs`. Output: a funnel of counts (targets of this source → on the
+Input: the step's params (`InterveneParams`) and its `FocusInputs`. Output: a funnel of counts (targets of this source → on the
 block's hooks → of the focus's layer kinds → with target tokens → with vocabulary sentences; or the neuron and
 type-injection equivalents) and, when the step ends with no cases, one sentence naming the stage that emptied it.
 The runner logs it, records it in `StepResult.meta` and returns it as the `intervene_warnings` table, so an
@@ -15,11 +15,11 @@ from interf_dsl.interventions._common import layer_type, sentences_for_tokens
 from interf_dsl.interventions.targets import target_tokens
 
 
-def steer_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
+def steer_funnel(inp: Any, params: Any) -> list[tuple[str, int]]:
     import polars as pl
 
 
-    block, metrics, source = params.get("block") or {}, params.get("metrics") or {}, params["source"]
+    block, metrics, source = params.block, params.metrics, params.source
     if inp.targets is None:
         return [("select produced a targets table", 0)]
     t = inp.targets.filter(pl.col("source") == source)
@@ -35,7 +35,7 @@ def steer_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
         return out
     feats = inp.features.join(t.select("source", "hook", pl.col("target").alias("feature")).unique(),
                               on=["source", "hook", "feature"])
-    ratio, n_tok = float(metrics.get("target_ratio") or 0.8), int(metrics.get("target_tokens") or 5)
+    ratio, n_tok = float(metrics.target_ratio), int(metrics.target_tokens)
     with_tokens, with_sents = 0, 0
     for r in feats.to_dicts():
         toks = [s for s, _ in target_tokens(r, ratio, n_tok)]
@@ -45,10 +45,10 @@ def steer_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
     return out
 
 
-def type_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
+def type_funnel(inp: Any, params: Any) -> list[tuple[str, int]]:
     import polars as pl
 
-    source = params["source"]
+    source = params.source
     if inp.token_sets is None:
         return [("select produced a token_sets table", 0)]
     ts = inp.token_sets.filter(pl.col("source") == source)
@@ -56,10 +56,10 @@ def type_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
     return [(f"token-set rows of source '{source}'", ts.height), ("type sentences", n_sent)]
 
 
-def neuron_funnel(inp: Any, params: dict) -> list[tuple[str, int]]:
+def neuron_funnel(inp: Any, params: Any) -> list[tuple[str, int]]:
     import polars as pl
 
-    source = params["source"]
+    source = params.source
     if inp.neurons is None:
         return [("map produced a neurons table", 0)]
     n = inp.neurons.filter((pl.col("source") == source) & (pl.col("degree") > 0))

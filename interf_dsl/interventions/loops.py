@@ -20,6 +20,7 @@ from interf_dsl.interventions.feature import steer_target
 from interf_dsl.interventions.prompt_snippets import feature_snippets, snippet_rows
 from interf_dsl.interventions.sweep import MetricConfig, Probe
 from interf_dsl.interventions.targets import target_tokens
+from interf_dsl.lang.params import params_of
 from interf_dsl.metrics import nearest_target_cosine
 
 if TYPE_CHECKING:
@@ -68,12 +69,12 @@ class Env:
 
     def __init__(self, ctx: Any, backend: Any, inp: Any, block_model: Any) -> None:
         self.ctx, self.backend, self.inp = ctx, backend, inp
-        self.params = ctx.params
+        self.params = params_of("intervene", ctx.params)
         # the block as its focus's params model: every setting typed, its defaults in one place (the model)
-        self.block = block_model.model_validate({**(ctx.params.get("block") or {}), "focus": ctx.params["focus"]})
-        self.source = ctx.params["source"]
-        self.metrics = dict(ctx.params.get("metrics") or {})
-        self.cfg = MetricConfig.from_params(self.metrics)
+        self.block = block_model.model_validate({**self.params.block, "focus": self.params.focus})
+        self.source = self.params.source
+        self.metrics = self.params.metrics
+        self.cfg = MetricConfig(top_k=self.metrics.top_k, epsilon=self.metrics.epsilon)
         if getattr(self.block, "top_k", None) is not None:  # the foci that read their own top-k
             self.cfg.top_k = int(self.block.top_k)
         self.W_E = backend.embedding()
@@ -101,8 +102,8 @@ class Env:
 
     def probe_for(self, hook: str, feature: int) -> tuple[Probe, list[str]]:
 
-        tf = target_tokens(self.feature_row(hook, feature), float(self.metrics.get("target_ratio") or 0.8),
-                           int(self.metrics.get("target_tokens") or 5))
+        tf = target_tokens(self.feature_row(hook, feature), float(self.metrics.target_ratio),
+                           int(self.metrics.target_tokens))
         ids = [i for _, i in tf]
         return Probe(ids, nearest_target_cosine(self.W_E, ids)) if ids else Probe([], np.zeros(0)), [t for t, _ in tf]
 
@@ -190,12 +191,12 @@ def steering_rows(table: pl.DataFrame, stats: dict, focus: str, log: Any) -> tup
     bins = sorted(table.filter(pl.col("condition") == "bin")["level"].unique().to_list())
     control = "random_direction" if "random_direction" in levels else (bins[0] if bins else "self")
     rows = steering_effects(table, stats, control, init, first, log)
-    regs = regressions(table, stats, init, first, log) if stats.get("regression", True) else []
+    regs = regressions(table, stats, init, first, log) if stats["regression"] else []
     return rows, regs
 
 
-def effect_tables(rows: list[dict], regs: list[dict], params: dict) -> tuple[pl.DataFrame, pl.DataFrame,
-                                                                            pl.DataFrame]:
+def effect_tables(rows: list[dict], regs: list[dict], params: Any) -> tuple[pl.DataFrame, pl.DataFrame,
+                                                                           pl.DataFrame]:
     """`effects` (BH within (mode, primary) families), `regressions` and `effect_cases` from a focus's rows.
 
     `effect_cases` holds, per effect row (its key columns), one row per case with the value the estimate averages.
@@ -203,8 +204,7 @@ def effect_tables(rows: list[dict], regs: list[dict], params: dict) -> tuple[pl.
     import polars as pl
 
 
-    stats = params.get("stats") or {}
-    rows = bh_adjust(rows, float(stats.get("fdr", 0.05)), (params.get("metrics") or {}).get("primary"))
+    rows = bh_adjust(rows, float(params.stats.fdr), params.metrics.primary)
     cases = split_cases(rows)
     schema = {k: getattr(pl, v) for k, v in CASE_COLUMNS.items()}
     effects = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()

@@ -104,7 +104,7 @@ def neuron_units(env: Any) -> pl.DataFrame:
                 if not row.get("top_tokens"):
                     continue
                 tok_str, tok_id = row["top_tokens"][0], int(row["top_token_ids"][0])
-                ids = _nearest_tokens(env.W_E, tok_id, int(env.metrics["target_tokens"]))  # |T_f|, as elsewhere
+                ids = _nearest_tokens(env.W_E, tok_id, int(env.metrics.target_tokens))  # |T_f|, as elsewhere
 
                 probe = Probe(ids, nearest_target_cosine(env.W_E, ids))
                 sents = sentences_for_tokens(env.inp.need("sentences", env.ctx.step.id), [tok_str])

@@ -119,7 +119,7 @@ def _intervene_params(ctx: Any, step_id: str, stats: dict[str, Any]) -> dict[str
     """The intervene step's own params (its stats settings), or the transfer step's stats without a plan."""
     plan = getattr(ctx, "plan", None)
     step = plan.step(step_id) if plan is not None else None
-    params = dict(step.params) if step is not None else {"stats": dict(stats)}
+    params = dict(step.params) if step is not None else {"source": "sources", "metrics": {}, "stats": dict(stats)}
     # Route `aggregate` to the type-injection estimators whatever else the block says.
     return {**params, "focus": "prompt", "block": {**(params.get("block") or {}), "mode": "type_injection"}}
 

@@ -59,7 +59,8 @@ def _feature_run(tmp_path, fake_backend, tables):
 
 def test_effect_cases_average_to_the_estimate(tmp_path, fake_backend):
     _, table = _feature_run(tmp_path, fake_backend, make_tables())
-    eff, _, cases = foci.aggregate(table, {"focus": "feature", "stats": {"bootstrap": 200}}, lambda m: None)
+    eff, _, cases = foci.aggregate(table, {"focus": "feature", "source": "s", "block": {}, "metrics": {},
+                                           "stats": {"bootstrap": 200}}, lambda m: None)
     keys = ["source", "focus", "tau", "type", "level", "metric", "mode", "estimator"]
     assert set(cases.columns) == {*keys, "case", "value"}
     assert cases.select([*keys, "case"]).is_unique().all()
@@ -94,7 +95,10 @@ def test_no_targets_is_reported(tmp_path, fake_backend):
     tables["targets"] = tables["targets"].clear()
     _, table = _feature_run(tmp_path, fake_backend, tables)
     assert table.height == 0
-    params = {"focus": "feature", "source": "s", "block": {}, "metrics": {}}
+    from interf_dsl.lang.params import params_of
+
+    params = params_of("intervene", {"focus": "feature", "source": "s", "block": {}, "metrics": {"target_ratio": 0.8},
+                                     "stats": {}})
     stages = foci.focus_of(params).funnel(FocusInputs(**tables), params)
     msg = empty_reason(stages, "intervene:feature:s")
     assert "targets of source 's' in the select step: 0" in msg and "none left at" in msg

@@ -63,7 +63,8 @@ def _type_units(top_k: int, matched_random: bool | None = None) -> pl.DataFrame:
     block = {"mode": "type_injection", "types": ["thing"], "tokens_per_trial": 4, "top_k": top_k, "trials": 8,
              "sentences": 3,
              "matched_random": matched_random}
-    ctx = FakeCtx(params={"focus": "prompt", "source": "tiny", "block": block}, tables=tables, sae_obj=None,
+    ctx = FakeCtx(params={"focus": "prompt", "source": "tiny", "block": block, "metrics": {}, "stats": {}},
+                  tables=tables, sae_obj=None,
                   work_dir=Path("."))
     ctx.rng = lambda stream="": np.random.default_rng(7)  # FakeCtx's rng hashes str (varies per process)
     inp = SimpleNamespace(need=lambda name, step_id: tables[name])
@@ -87,7 +88,7 @@ def test_rescored_equals_direct_run_at_smaller_k():
     rescored = rescore_rows(wide, K_SMALL)
     cols = ["sentence_id", "condition", "trial", "count", "base_count", "success", "top_k", "ranks", "base_ranks"]
     assert_frame_equal(rescored.select(cols), direct.select(cols))
-    params = {"focus": "prompt", "block": {"mode": "type_injection"},
+    params = {"focus": "prompt", "source": "tiny", "block": {"mode": "type_injection"}, "metrics": {},
               "stats": {"mode": "both", "ci": 0.95, "bootstrap": 200}}
     eff_rescored, _, cases_rescored = aggregate(rescored, params)
     eff_direct, _, cases_direct = aggregate(direct, params)

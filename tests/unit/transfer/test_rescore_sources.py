@@ -17,7 +17,7 @@ from interf_dsl.steps import StepResult, get_runner
 from interf_dsl.transfer.faults import FaultConfig
 
 STATS = {"mode": "both", "bootstrap": 200, "ci": 0.95}
-PARAMS = {"focus": "prompt", "block": {"mode": "type_injection"}, "stats": STATS}
+PARAMS = {"focus": "prompt", "source": "tiny", "block": {"mode": "type_injection"}, "metrics": {}, "stats": STATS}
 SRC_K, CAP = 10, 5
 
 
