@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from interf_dsl.backends.loading import load_model, load_sae
 from interf_dsl.errors import ExecuteError
+from interf_dsl.lang.params import params_of
 from interf_dsl.steps import StepContext, StepResult, step_runner
 
 if TYPE_CHECKING:
@@ -22,16 +23,15 @@ if TYPE_CHECKING:
 @step_runner("load_model", summary="record a model reference and fingerprint (weights load lazily)")
 def run_load_model(ctx: StepContext) -> StepResult:
     """Record the model reference; the model itself loads on first `ctx.model(source)`."""
-    p = ctx.params
-    return StepResult(meta={"source": p.get("source"), "model": p.get("model"), "fingerprint": p.get("fingerprint")})
+    p = params_of("load_model", ctx.params)
+    return StepResult(meta={"source": p.source, "model": p.model, "fingerprint": p.fingerprint})
 
 
 @step_runner("load_sae", summary="record an SAE reference and fingerprint (weights load lazily)")
 def run_load_sae(ctx: StepContext) -> StepResult:
     """Record the SAE reference; the SAE itself loads on first `ctx.sae(source, hook_name)`."""
-    p = ctx.params
-    return StepResult(meta={"source": p.get("source"), "sae": p.get("sae"), "hook_name": p.get("hook_name"),
-                            "fingerprint": p.get("fingerprint")})
+    p = params_of("load_sae", ctx.params)
+    return StepResult(meta={"source": p.source, "sae": p.sae, "hook_name": p.hook_name, "fingerprint": p.fingerprint})
 
 
 def _default_model_loader(ref: Any) -> Any:
