@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
 # Set up interf on a fresh machine: a venv in .venv, torch (CPU build, from local disk) first, then the rest.
+# `--test` also installs the Debian packages the test suite needs: chromium (the report.html browser check) and
+# wordnet-base (the token-type labeller).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--test" ]; then
+  need=()
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  [ -d /usr/share/wordnet ] || need+=(wordnet-base)
+  if [ ${#need[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
