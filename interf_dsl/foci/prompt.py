@@ -73,7 +73,8 @@ class PromptFocus(Model):
 
 
 def _types_mode(block: Any) -> bool:
-    mode = block.get("mode", "snippets") if isinstance(block, dict) else block.mode
+    # a block as stored (a dict) takes the model's default mode when it names none
+    mode = block.get("mode", PromptFocus.model_fields["mode"].default) if isinstance(block, dict) else block.mode
     return mode == "type_injection"
 
 

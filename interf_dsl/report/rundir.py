@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from interf_dsl.errors import ExecuteError
 from interf_dsl.execute.atomic import atomic_write_bytes, atomic_write_text, check_name
 from interf_dsl.execute.provenance import git_state, package_versions, platform_info, scrub, secret_values
+from interf_dsl.lang.params import params_of
 from interf_dsl.report.build import build_report
 from interf_dsl.report.io import table_bytes
 from interf_dsl.report.schema import SCHEMA_VERSION, conform
@@ -108,8 +109,7 @@ def _wants_figures(plan: Plan) -> bool:
     """`report.figures` of the plan's report step (true when the plan has none): false keeps every step's figures
     out of the run directory and the report, not only the report step's own."""
     steps = [s for s in plan.steps if s.kind == "report"]
-    section = steps[0].params.get("report") if steps else None
-    return bool(section.get("figures", True)) if isinstance(section, dict) else True
+    return params_of("report", steps[0].params).report.figures if steps else True
 
 
 def _copy_figures(run_dir: Path, record: RunRecord, files: Callable[[str], dict[str, Path]]) -> list[str]:
