@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from interf_dsl.errors import ExecuteError
 from interf_dsl.execute.units import DirUnitStore
+from interf_dsl.lang.params import STEP_PARAMS, params_of
 from interf_dsl.steps import Counters, StepResult
 
 if TYPE_CHECKING:
@@ -19,10 +20,15 @@ if TYPE_CHECKING:
     from interf_dsl.plan.ir import Plan, Step
 
 
-def stream_seed(plan_seed: int, data_hash: str, stream: str) -> int:
-    """A 64-bit seed from the plan seed, the step's data hash (what its data is: never statistics, reporting,
-    execution settings or endpoint URLs) and a stream naming what the draw is for (hook, target, type, ...)."""
-    digest = hashlib.sha256(f"{plan_seed}:{data_hash}:{stream}".encode()).digest()
+def stream_seed(plan_seed: int, step_id: str, stream: str) -> int:
+    """A 64-bit seed from the plan seed, the step's id (what the step is: `intervene:feature:pythia`, named from the
+    spec) and a stream naming what the draw is for (hook, target feature, type, trial, ...).
+
+    Settings never enter the seed: changing statistics, reporting, execution or an endpoint URL cannot touch a draw,
+    and neither can adding a metric, a scale or a new spec field. A draw whose size a setting shapes (more random
+    controls, more trials) takes more values from the same stream, so the draws that both runs share match.
+    """
+    digest = hashlib.sha256(f"{plan_seed}:{step_id}:{stream}".encode()).digest()
     return int.from_bytes(digest[:8], "little")
 
 
@@ -33,7 +39,8 @@ class RunStepContext:
                  results: Callable[[str], StepResult], progress: RunProgress) -> None:
         self.plan = plan
         self.step = step
-        self.params: dict[str, Any] = step.params
+        # Typed: the step kind's params model (lang/params.py); a kind without one (tests' toy kinds) keeps its JSON.
+        self.params: Any = params_of(step.kind, step.params) if step.kind in STEP_PARAMS else step.params
         self.counters = Counters()
         self.work_dir = work_dir
         self._resources = resources
@@ -72,11 +79,11 @@ class RunStepContext:
         return self._progress.task(total, description or self.step.id)
 
     def rng(self, stream: str = "") -> np.random.Generator:
-        """A numpy Generator seeded from the plan seed, this step's data hash and `stream`."""
+        """A numpy Generator seeded from the plan seed, this step's id and `stream` (see `stream_seed`)."""
         import numpy as np
 
         self.rng_used = True
-        return np.random.default_rng(stream_seed(self.plan.seed, self.step.data_hash or self.step.hash, stream))
+        return np.random.default_rng(stream_seed(self.plan.seed, self.step.id, stream))
 
     def log(self, message: str) -> None:
         """A log line, prefixed with the step id."""

@@ -40,7 +40,6 @@ def _wanted(inp: Any, metrics: dict) -> tuple[list[str], dict[str, list[str]]]:
 @step_runner("prompts")
 def run_prompts(ctx: Any) -> StepResult:
     """Build the sentences table from the held-out corpus, a file or an LLM."""
-    import numpy as np
     import polars as pl
 
     params = params_of("prompts", ctx.params)
@@ -62,7 +61,7 @@ def run_prompts(ctx: Any) -> StepResult:
             key = json.dumps(t)
             if not store.done(key):
                 store.save(key, pl.DataFrame({"token": [t] * per_token,
-                                              "text": llm_sentences(t, per_token, p.model)[:per_token]}))
+                                              "text": llm_sentences(t, per_token, p)[:per_token]}))
         cached = store.load_all()
         for r in (cached.to_dicts() if cached is not None else []):
             vocab.setdefault(r["token"], []).append(r["text"])
@@ -73,9 +72,8 @@ def run_prompts(ctx: Any) -> StepResult:
         for t in tokens:
             vocab[t] = mine_prefixes(docs, t, per_token)
             prog.advance()
-        rng = np.random.default_rng(0)
         for typ, strs in types.items():
-            out: list[str] = []
+            rng, out = ctx.rng(f"mine|{typ}"), []
             for i in rng.permutation(len(strs)):
                 out += [s for s in mine_prefixes(docs, strs[int(i)], 2) if s not in out]
                 if len(out) >= per_type:
