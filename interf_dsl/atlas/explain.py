@@ -23,6 +23,8 @@ from interf_dsl.registry import Registry
 if TYPE_CHECKING:
     import polars as pl
 
+    from interf_dsl.lang.sections import Explanations
+
 EXPLAINERS: Registry[Callable[..., dict[int, str]]] = Registry("explainer")
 
 SYSTEM_PROMPT = (
@@ -37,12 +39,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("INTERF_CACHE_DIR", "~/.cache/interf")).expanduser()
 
 
+LOCAL_API_KEY = "sk-interf-local"
+"""The key sent to an `api_base` given without `api_key_env` (a local OpenAI-compatible server needs none, but
+the OpenAI client refuses to send a request without one)."""
+
 AUTO_TOKENS = 8
 """Top tokens and logit-lens tokens each read by the `auto` explainer."""
 
 
 @EXPLAINERS.register("auto", summary="deterministic description from top tokens and logit-lens tokens")
-def explain_auto(features: pl.DataFrame, contexts: pl.DataFrame, settings: dict, **_: Any) -> dict[int, str]:
+def explain_auto(features: pl.DataFrame, contexts: pl.DataFrame, settings: Explanations, **_: Any) -> dict[int, str]:
     """The words among a feature's top tokens, then among its logit-lens tokens, deduplicated ("said so every …").
 
     Content only, no template: S is the cosine of embedded explanations, and a shared template ("auto: fires on
@@ -74,11 +80,11 @@ def _distinct(items: Any) -> list[str]:
 
 
 @EXPLAINERS.register("neuronpedia", summary="explanations from a local Neuronpedia export folder")
-def explain_neuronpedia(features: pl.DataFrame, contexts: pl.DataFrame, settings: dict, **_: Any) -> dict[int, str]:
+def explain_neuronpedia(features: pl.DataFrame, contexts: pl.DataFrame, settings: Explanations, **_: Any) -> dict[int, str]:
 
-    if not settings.get("path"):
+    if not settings.path:
         raise SpecError("atlas.explanations.path is required for kind 'neuronpedia'")
-    table = read_export(settings["path"], n_features=features.height)["explanations"]
+    table = read_export(settings.path, n_features=features.height)["explanations"]
     return dict(zip(table["feature"].to_list(), table["explanation"].to_list(), strict=True))
 
 
@@ -95,16 +101,16 @@ def user_prompt(contexts: pl.DataFrame, feature: int, n_docs: int = 5) -> str:
 
 
 @EXPLAINERS.register("llm", summary="explanations written by a litellm model (METHOD.md §1.4 prompt, cached)")
-def explain_llm(features: pl.DataFrame, contexts: pl.DataFrame, settings: dict, counters: Any = None,
+def explain_llm(features: pl.DataFrame, contexts: pl.DataFrame, settings: Explanations, counters: Any = None,
                 **_: Any) -> dict[int, str]:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
-    model = settings.get("model")
+    model = settings.model
     if not model:
         raise SpecError("atlas.explanations.model is required for kind 'llm'")
-    key_env = settings.get("api_key_env")
-    api_key = os.environ.get(key_env) if key_env else None
+    key_env = settings.api_key_env
+    api_key = os.environ.get(key_env) if key_env else (LOCAL_API_KEY if settings.api_base else None)
     if key_env and api_key is None:
         raise BackendError(f"environment variable {key_env} (atlas.explanations.api_key_env) is not set")
     store = cache_dir() / "llm_explanations"
@@ -114,13 +120,13 @@ def explain_llm(features: pl.DataFrame, contexts: pl.DataFrame, settings: dict, 
     for f in active:
         messages = [{"role": "system", "content": SYSTEM_PROMPT},
                     {"role": "user", "content": user_prompt(contexts, f)}]
-        key = hashlib.sha256(json.dumps([model, settings.get("api_base"), messages]).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps([model, settings.api_base, messages]).encode()).hexdigest()
         path = store / f"{key}.json"
         if path.exists():
             out[int(f)] = json.loads(path.read_text(encoding="utf-8"))["text"]
             continue
         try:
-            resp = litellm.completion(model=model, messages=messages, api_base=settings.get("api_base"),
+            resp = litellm.completion(model=model, messages=messages, api_base=settings.api_base,
                                       api_key=api_key, num_retries=2, timeout=60, temperature=0)
         except Exception as exc:  # litellm raises many provider-specific types
             raise BackendError(f"explainer llm ({model}) failed on feature {f}: {exc}") from None
@@ -133,13 +139,13 @@ def explain_llm(features: pl.DataFrame, contexts: pl.DataFrame, settings: dict, 
     return out
 
 
-def explain_features(features: pl.DataFrame, contexts: pl.DataFrame, settings: dict, counters: Any = None
+def explain_features(features: pl.DataFrame, contexts: pl.DataFrame, settings: Explanations, counters: Any = None
                      ) -> pl.DataFrame:
     """The explanations table (feature, explanation, explainer) from `atlas.explanations`."""
     import polars as pl
 
-    kind = (settings or {}).get("kind") or "auto"
-    texts = EXPLAINERS.get(kind)(features, contexts, settings or {}, counters=counters)
+    kind = settings.kind
+    texts = EXPLAINERS.get(kind)(features, contexts, settings, counters=counters)
     return pl.DataFrame({"feature": list(texts), "explanation": list(texts.values())},
                         schema={"feature": pl.Int64, "explanation": pl.Utf8}).with_columns(
         pl.lit(kind).alias("explainer")).sort("feature")

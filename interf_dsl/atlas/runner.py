@@ -44,12 +44,12 @@ def run_atlas(ctx: StepContext) -> StepResult:
 
 
     p = params_of("atlas", ctx.params)
-    source, hook, settings = p.source, p.hook_name, p.atlas.model_dump(mode="json")
+    source, hook = p.source, p.hook_name
     model, sae = ctx.model(source), ctx.sae(source, hook)
     docs = read_corpus(p.atlas.corpus)
     windows = token_windows(model.tokenizer, docs, p.atlas.context, p.atlas.max_tokens)
     prog = ctx.progress(windows.shape[0], f"atlas {source}/{hook}")
-    atlas = compute_atlas(model, sae, hook, windows, settings, counters=ctx.counters, progress=prog,
+    atlas = compute_atlas(model, sae, hook, windows, p.atlas, counters=ctx.counters, progress=prog,
                           store=ctx.units("atlas_pass1"))
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     vec_path = ctx.work_dir / "atlas_vectors.safetensors"
@@ -75,7 +75,7 @@ def run_explain(ctx: StepContext) -> StepResult:
     atlas = only_input(ctx, "atlas")
     feats = atlas.tables["features"]
     source, hook = feats["source"][0], feats["hook"][0]
-    settings = params_of("explain", ctx.params).explanations.model_dump(mode="json")
+    settings = params_of("explain", ctx.params).explanations
     table = explain_features(feats, atlas.tables["contexts"], settings, ctx.counters)
     n = feats.height
     bad = table.filter((table["feature"] < 0) | (table["feature"] >= n))
@@ -89,7 +89,7 @@ def run_embed(ctx: StepContext) -> StepResult:
     """Unit embeddings of one SAE's explanations."""
 
     expl = only_input(ctx, "explain").tables["explanations"]
-    table = embed_explanations(expl, params_of("embed", ctx.params).embedding.model_dump(mode="json"))
+    table = embed_explanations(expl, params_of("embed", ctx.params).embedding)
     if expl.height:
         table = _tag(table, expl["source"][0], expl["hook"][0])
     return StepResult(tables={"embeddings": table}, meta={"n_embedded": table.height})

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import polars as pl
     import torch
 
+    from interf_dsl.lang.sections import AtlasStats
+
 
 @dataclass
 class Atlas:
@@ -66,21 +68,22 @@ def check_sae(sae: Any, model: Any, hook_name: str) -> None:
         raise BackendError(f"SAE for '{hook_name}' has d_in = {sae.cfg.d_in}, but the hook has width {width}")
 
 
-def compute_atlas(model: Any, sae: Any, hook_name: str, windows: torch.Tensor, settings: dict, *,
-                  counters: Any = None, progress: Any = None, store: Any = None) -> Atlas:
+def compute_atlas(model: Any, sae: Any, hook_name: str, windows: torch.Tensor, settings: AtlasStats, *,
+                  counters: Any = None, progress: Any = None, store: Any = None,
+                  checkpoint_batches: int = CHECKPOINT_BATCHES, raw_cache_bytes: int = RAW_CACHE_BYTES) -> Atlas:
     """Stream the corpus windows through model and SAE and build the atlas of every feature.
 
     Args:
+        settings: the spec's atlas section (its corpus fields are the caller's: `windows` are already cut).
         store: optional `UnitStore` for pass-1 checkpoints (resume after a kill); None = no checkpoints.
+        checkpoint_batches, raw_cache_bytes: execution knobs (checkpoint period, pass-2 activation cache);
+            they never change the result.
     """
     import torch
 
 
     check_sae(sae, model, hook_name)
-    k_ctx = int(settings.get("top_contexts") or 50)
-    bs = int(settings.get("batch_size") or 16)
-    n_sample = int(settings.get("coactivation_tokens") or 1024)
-    every = int(settings.get("checkpoint_batches") or CHECKPOINT_BATCHES)
+    k_ctx, bs, n_sample, every = settings.top_contexts, settings.batch_size, settings.coactivation_tokens, checkpoint_batches
     n_f, vocab = int(sae.cfg.d_sae), int(model.cfg.d_vocab)
     n_win, t_len = windows.shape
     counts = torch.bincount(windows.reshape(-1), minlength=vocab)[:vocab]
@@ -92,7 +95,7 @@ def compute_atlas(model: Any, sae: Any, hook_name: str, windows: torch.Tensor, s
         progress.advance(st.next_window)
     # Pass 2 only needs the hook activations of the top windows: keep pass 1's in memory when they fit, so pass 2
     # re-encodes them with the SAE instead of re-running the model (half the forward passes).
-    raw_keep = RawCache.for_shape(n_win, t_len, int(sae.cfg.d_in), int(settings.get("raw_cache_bytes") or RAW_CACHE_BYTES))
+    raw_keep = RawCache.for_shape(n_win, t_len, int(sae.cfg.d_in), raw_cache_bytes)
     with torch.no_grad():
         for b_idx, w0 in enumerate(range(st.next_window, n_win, bs), 1):
             batch = windows[w0:w0 + bs]

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import polars as pl
     import torch
 
+    from interf_dsl.lang.sections import AtlasStats
+
 def contexts_table(cols: dict[str, torch.Tensor], strings: list[str]) -> pl.DataFrame:
     """Contexts, one row per (feature, rank), with token strings, built column-wise from pass-2 arrays.
 
@@ -75,16 +77,17 @@ def logit_lens(sae: Any, model: Any, k: int, chunk: int = 1024) -> torch.Tensor:
 
 
 def features_table(contexts: pl.DataFrame, frequency: torch.Tensor, max_act: torch.Tensor, sae: Any, model: Any,
-                   strings: list[str], settings: dict) -> pl.DataFrame:
+                   strings: list[str], settings: AtlasStats) -> pl.DataFrame:
     """The `features` table (without source/hook; the runner adds them)."""
     import polars as pl
     import torch
 
-    ratio = float(settings.get("top_token_ratio") or 0.8)
-    limit = int(settings.get("max_top_tokens") or 100)
+    if settings.top_token_ratio is None:
+        raise ValueError("atlas.top_token_ratio is unset: the spec's preset resolves it before the plan is built")
+    ratio, limit = settings.top_token_ratio, settings.max_top_tokens
     with torch.no_grad():
-        n_val, n_idx = neuron_alignments(sae, int(settings.get("neuron_alignments") or 3))
-        lens = logit_lens(sae, model, int(settings.get("logit_lens") or 10))
+        n_val, n_idx = neuron_alignments(sae, settings.neuron_alignments)
+        lens = logit_lens(sae, model, settings.logit_lens)
     base = pl.DataFrame({
         "feature": pl.Series(range(frequency.numel()), dtype=pl.Int64),
         "frequency": frequency.double().numpy(), "max_act": max_act.double().numpy(),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from interf_dsl.backends.loading import LOCAL_COPY_HINT, model_problem, sae_problem
 from interf_dsl.errors import BackendError, ErrorItem
+from interf_dsl.lang.params import params_of
 from interf_dsl.plan.ir import Plan, Step
 from interf_dsl.transfer.targets import check_target_ready
 
@@ -52,10 +53,11 @@ def _api_key_problems(step: Step) -> list[str]:
     import os
 
     section = {"explain": "explanations", "embed": "embedding", "prompts": "prompts"}.get(step.kind)
-    cfg = step.params.get(section) if section else None
-    var = cfg.get("api_key_env") if isinstance(cfg, dict) else None
-    if var and not os.environ.get(var):
-        return [f"{section} ({cfg.get('model')}): environment variable {var} (the API key) is not set"]
+    if section is None:
+        return []
+    cfg = getattr(params_of(step.kind, step.params), section)
+    if cfg.api_key_env and not os.environ.get(cfg.api_key_env):
+        return [f"{section} ({cfg.model}): environment variable {cfg.api_key_env} (the API key) is not set"]
     return []
 
 

@@ -49,9 +49,9 @@ class Resources:
 
     def __init__(self, plan: Plan, *, model_loader: Callable[[Any], Any] | None = None,
                  sae_loader: Callable[[Any], Any] | None = None) -> None:
-        self._models = {s.params.get("source"): s for s in plan.steps if s.kind == "load_model"}
-        self._saes = {(s.params.get("source"), s.params.get("hook_name")): s
-                      for s in plan.steps if s.kind == "load_sae"}
+        self._models = {params_of("load_model", s.params).source: s for s in plan.steps if s.kind == "load_model"}
+        self._saes = {(p.source, p.hook_name): s for s in plan.steps if s.kind == "load_sae"
+                      for p in [params_of("load_sae", s.params)]}
         self._model_loader = model_loader or _default_model_loader
         self._sae_loader = sae_loader or _default_sae_loader
         self._loaded: dict[Any, Any] = {}

@@ -22,6 +22,7 @@ from interf_dsl.execute.progress import RunProgress
 from interf_dsl.execute.record import RunRecord, StepRecord
 from interf_dsl.execute.resources import Resources
 from interf_dsl.execute.selection import forced_steps, new_run_id, run_directory
+from interf_dsl.lang.params import params_of
 from interf_dsl.steps import RUNNER_MODULES, STEP_RUNNERS, Counters, StepResult, get_runner
 
 if TYPE_CHECKING:
@@ -132,8 +133,8 @@ def _api_by_target(plan: Plan, records: list[StepRecord]) -> dict[str, dict[str,
                 agg["tokens"] += u.get("tokens", 0)
                 agg["cost_usd"] += u.get("cost_usd", 0.0) or 0.0
         elif rec.counters.get("api_requests"):
-            target = plan.step(rec.id).params.get("target")
-            name = target.get("name", rec.id) if isinstance(target, dict) else rec.id
+            step = plan.step(rec.id)
+            name = params_of("transfer", step.params).target.name if step.kind == "transfer" else rec.id
             agg = out.setdefault(str(name), {"requests": 0, "tokens": 0, "cost_usd": 0.0})
             agg["requests"] += rec.counters["api_requests"]
             agg["tokens"] += rec.counters.get("api_tokens", 0)

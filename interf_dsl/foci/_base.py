@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import polars as pl
 
 
+STEERING_METRICS = ("weighted_cosine", "weighted_overlap", "kl")
+"""What a steering focus reports: toward-target change in both metrics, and disruption (KL) at the chosen α."""
 PAPER_SCALES = "±{0.5, 1, 1.5, 2, 3..10, 12, 14, 17, 20}"
 """The paper's 32 steering scales α (METHOD.md §5.1)."""
 SOURCES_DOC = "Sources this block runs on (default: all)."
@@ -83,6 +85,10 @@ class Focus:
         """What the `select` step must build for this focus's blocks (merged into its params); usually nothing."""
         return {}
 
+    def reports(self, block: Any) -> tuple[str, ...]:
+        """The output metrics (METRICS names) this block's effects measure; `metrics.names` must list one."""
+        return STEERING_METRICS
+
     # execute ---------------------------------------------------------------------------------------------------
     def steers(self, block: dict[str, Any]) -> bool:
         """A funnel stage at zero means no case at all (so the runner does not even load the model)."""
@@ -102,7 +108,7 @@ class Focus:
         """Effect rows (both statistics modes) and regression rows of a non-empty `interventions` table."""
         from interf_dsl.interventions.loops import steering_rows  # lazy: numpy only when a focus runs
 
-        return steering_rows(table, stats_dict(params), self.name, log)
+        return steering_rows(table, params.stats, self.name, log)
 
     def figures(self, table: pl.DataFrame, effects: pl.DataFrame, work_dir: Path) -> dict[str, Path]:
         """Figure files of the step, named relative to its work dir."""
@@ -110,15 +116,6 @@ class Focus:
 
         name = f"{self.name}_by_level.png"
         return {name: effect_by_level(effects, self.name, Path(work_dir) / name)}
-
-
-BOOTSTRAP_SEED = 0
-"""Seed of every bootstrap over the raw rows: a statistics rerun gives the same intervals for the same settings."""
-
-
-def stats_dict(params: Any) -> dict[str, Any]:
-    """The intervene step's statistics settings as the estimators read them (with the bootstrap seed)."""
-    return {"seed": BOOTSTRAP_SEED, **params.stats.model_dump(mode="json")}
 
 
 def site_of(hook: str) -> str | None:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from interf_dsl.foci._base import Focus, Work, register, stats_dict
+from interf_dsl.foci._base import Focus, Work, register
 from interf_dsl.lang.fields import DegreeBins, Grid, Hooks
 from interf_dsl.lang.model import Model
 
@@ -54,6 +54,9 @@ class Neuron(Focus):
     params = NeuronFocus
     needs_map = True
 
+    def reports(self, block: Any) -> tuple[str, ...]:
+        return ("weighted_cosine",)  # Δ weighted cosine under masking and amplifying (METHOD.md §5.4)
+
     def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
         neurons = n_hooks * len(block.degree_bins) * block.neurons_per_bin * (2 if block.random_control else 1)
         features = neurons * block.clusters_per_neuron * block.features_per_cluster
@@ -76,7 +79,7 @@ class Neuron(Focus):
     def effect_rows(self, table: Any, params: Any, log: Any) -> tuple[list[dict], list[dict]]:
         from interf_dsl.interventions import effects_rates  # lazy: numpy only when a focus runs
 
-        return effects_rates.neuron_effects(table, stats_dict(params), log), []
+        return effects_rates.neuron_effects(table, params.stats, log), []
 
     def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
         from interf_dsl.interventions.figures import neuron_boxes  # lazy: numpy only when a focus runs

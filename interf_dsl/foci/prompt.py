@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from interf_dsl.foci._base import Focus, Work, register, sentences_per_target, stats_dict, targets_of
+from interf_dsl.foci._base import Focus, Work, register, sentences_per_target, targets_of
 from interf_dsl.lang.fields import Hooks
 from interf_dsl.lang.model import Model
 from interf_dsl.zoo.catalog import TOKEN_TYPES
@@ -72,6 +72,13 @@ class PromptFocus(Model):
     """Most vocabulary sentences used per target (default: all mined, metrics.target_tokens x prompts.per_token)."""
 
 
+def injection_protocol(transfer: Any, block: PromptFocus | None) -> tuple[int, str, int | None]:
+    """Tokens per trial, template and the sources' top_k of black-box trials: the transfer section's own values,
+    else the sources' type-injection block's, else that block's defaults (top_k None without a block)."""
+    b = block or PromptFocus(focus="prompt")
+    return transfer.tokens_per_trial or b.tokens_per_trial, transfer.format or b.format, block.top_k if block else None
+
+
 def _types_mode(block: Any) -> bool:
     # a block as stored (a dict) takes the model's default mode when it names none
     mode = block.get("mode", PromptFocus.model_fields["mode"].default) if isinstance(block, dict) else block.mode
@@ -83,6 +90,9 @@ class Prompt(Focus):
     name = "prompt"
     params = PromptFocus
     feeds_transfer = True
+
+    def reports(self, block: Any) -> tuple[str, ...]:
+        return ("type_success",) if _types_mode(block) else super().reports(block)
 
     def check(self, block: Any, key_path: tuple, sources: tuple[str, ...], error: Any) -> None:
         for s in block.high_thresholds:
@@ -133,7 +143,7 @@ class Prompt(Focus):
         if not _types_mode(params.block):
             return super().effect_rows(table, params, log)
 
-        return type_effects(table, stats_dict(params)), []
+        return type_effects(table, params.stats), []
 
     def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
         from interf_dsl.interventions.figures import type_grid  # lazy: numpy only when a focus runs

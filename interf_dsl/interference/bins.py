@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from interf_dsl.errors import SpecError
+from interf_dsl.lang.sections import PAPER_BINS, Map
 
 if TYPE_CHECKING:
     import torch
 
-PAPER_BINS = "[0,.1) [.1,.2) [.2,.3) [.3,.4) [.4,1]"
-PAPER_THRESHOLDS = (0.4, 0.3, 0.2, 0.15)
+    from interf_dsl.lang.ast import Bin
+
+PAPER_THRESHOLDS: tuple[float, ...] = Map.model_fields["thresholds"].default
 _BIN_RE = re.compile(r"([\[(])\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*([\])])")
 
 
@@ -61,11 +63,12 @@ class Bins:
         return self.n - 1
 
 
-def parse_bins(spec: Any) -> Bins:
+def parse_bins(spec: Any, *, last_closed: bool = True) -> Bins:
     """Parse `map.bins` into `Bins`; the bins must be contiguous and ascending.
 
     Args:
         spec: a string of intervals ("[0,.1) [.1,1]"), a list of [lo, hi] pairs, or None for the paper's bins.
+        last_closed: for a list of pairs, whether the last bin includes its upper edge (a string says it itself).
 
     Raises:
         SpecError: malformed or non-contiguous bins.
@@ -83,11 +86,15 @@ def parse_bins(spec: Any) -> Bins:
             pairs = [(float(p[0]), float(p[1])) for p in spec]
         except (TypeError, ValueError, IndexError):
             raise SpecError(f"map.bins: expected a list of [lo, hi] pairs, got {spec!r}") from None
-        last_closed = True
     for (a, b), nxt in zip(pairs, pairs[1:] + [None], strict=True):
         if not a < b or (nxt is not None and nxt[0] != b):
             raise SpecError(f"map.bins: bins must be ascending and contiguous, got {spec!r}")
     return Bins(tuple([p[0] for p in pairs] + [pairs[-1][1]]), last_closed)
+
+
+def bins_of(intervals: tuple[Bin, ...]) -> Bins:
+    """`Bins` from the map section's validated intervals (`Map.bins`), checked ascending and contiguous."""
+    return parse_bins([(b.lo, b.hi) for b in intervals], last_closed=intervals[-1].hi_closed)
 
 
 def parse_thresholds(values: Any) -> tuple[float, ...]:

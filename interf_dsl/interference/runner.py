@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from interf_dsl.atlas.runner import only_input
 from interf_dsl.errors import ExecuteError, SpecError
-from interf_dsl.interference.bins import parse_bins, parse_thresholds
+from interf_dsl.interference.bins import bins_of, parse_thresholds
 from interf_dsl.interference.blocked import compute_map
 from interf_dsl.interference.clusters import cluster_features
 from interf_dsl.interference.figures import map_figures
@@ -30,7 +30,7 @@ from interf_dsl.interference.token_sets import (
     combine_sources,
     source_token_sets,
 )
-from interf_dsl.lang.params import params_of
+from interf_dsl.lang.params import SelectTokenSets, params_of
 from interf_dsl.steps import StepResult, step_runner
 from interf_dsl.zoo.catalog import read_token_types
 
@@ -70,16 +70,16 @@ def run_map(ctx: StepContext) -> StepResult:
 
 
     p = params_of("map", ctx.params)
-    mp = p.map.model_dump(mode="json")  # the map section as the plan wrote it: every key present
+    mp = p.map
     source, hook = p.source, p.hook_name
-    bins, taus = parse_bins(mp["bins"]), parse_thresholds(mp["thresholds"])
-    metrics = list(mp["metrics"])
+    bins, taus = bins_of(mp.bins), parse_thresholds(mp.thresholds)
+    metrics = list(mp.metrics)
     for name in metrics:
         INTERFERENCE_METRICS.entry(name)  # unknown names fail here, with choices
-    selection = mp["selection"]  # None only in a section no preset was applied to
+    selection = mp.selection  # None only in a section no preset was applied to
     if selection not in SELECTIONS:
         raise SpecError(f"map.selection: unknown mode '{selection}'", name=selection, choices=SELECTIONS)
-    budget = float(mp["memory_budget_mb"])
+    budget = mp.memory_budget_mb
     atlas = only_input(ctx, "atlas")
     feats = atlas.tables["features"].sort("feature")
     emb = only_input(ctx, "embed").tables["embeddings"]
@@ -95,7 +95,7 @@ def run_map(ctx: StepContext) -> StepResult:
                          .reshape(len(ids), width))  # np.array copies: polars' buffer is read-only
     del mapped
     cutoffs = tuple(sorted(set(taus) | {NEURON_CUTOFF}, reverse=True))
-    linkage = mp["linkage"]
+    linkage = mp.linkage
     clustering = cluster_features(e.numpy(), cutoffs, linkage, budget)
     labels = clustering.labels
     inputs = _metric_inputs(ctx, atlas, feats, ids, metrics)
@@ -109,7 +109,7 @@ def run_map(ctx: StepContext) -> StepResult:
         if k == len(metrics) - 1:
             inputs = None  # the SAE weight copies (~200 MB at 32k × 768) are not needed past the last metric
         cl = [torch.from_numpy(labels[t]) for t in taus] if selection == "cluster_exclusion" else None
-        m = compute_map(mv.vectors, e, bins, taus, top_partners=int(mp["top_partners"]),
+        m = compute_map(mv.vectors, e, bins, taus, top_partners=mp.top_partners,
                         memory_budget_mb=budget, transform=mv.transform, cluster_labels=cl,
                         seed=_partner_seed(ctx, name), progress=ctx.progress(len(ids), f"map {name} {hook}"))
         del mv  # its vectors are not needed past compute_map: freed before the tables are built
@@ -134,21 +134,20 @@ def run_map(ctx: StepContext) -> StepResult:
     return StepResult(tables=out, meta=meta, files=files)
 
 
-def _token_params(tp: dict[str, Any], source: str):
+def _token_params(tp: SelectTokenSets, source: str) -> tuple[TokenSetParams, float | None]:
+    """The token-set builder's params (its own defaults where the spec leaves a field unset) and the source's HIGH
+    threshold (one for all sources, or per source)."""
+    fields = {k: getattr(tp, k) for k in ("medium_threshold", "interference_min", "semantic_max", "tokens_per_feature")
+              if getattr(tp, k) is not None}
+    high = tp.high_threshold
+    return TokenSetParams(types=tp.types, **fields), high.get(source) if isinstance(high, dict) else high
 
-    high = tp.get("high_threshold")
-    fields = {k: tp[k] for k in ("medium_threshold", "interference_min", "semantic_max", "tokens_per_feature")
-              if tp.get(k) is not None}
-    params = TokenSetParams(types=tuple(tp.get("types") or ()), **fields)
-    per_source = high.get(source) if isinstance(high, dict) else high
-    return params, per_source
 
-
-def _labels(sae_ref: Any, source: str, tp: dict[str, Any], vocab: pl.DataFrame) -> dict[int, str] | None:
+def _labels(sae_ref: Any, source: str, tp: SelectTokenSets, vocab: pl.DataFrame) -> dict[int, str] | None:
     """Token-type labels {token_id: type}: the zoo's, or a JSON {token_str: type} file from token_sets.labels."""
     import json
 
-    path = (tp.get("labels") or {}).get(source)
+    path = (tp.labels or {}).get(source)
     if path:
         by_str = json.loads(open(path, encoding="utf-8").read())
         return {i: by_str[s] for i, s in vocab.select("token_id", "token_str").iter_rows() if s in by_str}
@@ -172,9 +171,9 @@ def run_select(ctx: StepContext) -> StepResult:
 
 
     p = params_of("select", ctx.params)
-    mp, seeds = p.map.model_dump(mode="json"), dict(p.seeds)
-    tp = p.token_sets.model_dump(mode="json", exclude_none=True) if p.token_sets is not None else {}
-    bins, taus = parse_bins(mp["bins"]), parse_thresholds(mp["thresholds"])
+    mp, seeds = p.map, dict(p.seeds)
+    tp = p.token_sets or SelectTokenSets()
+    bins, taus = bins_of(mp.bins), parse_thresholds(mp.thresholds)
     maps = sorted(ctx.inputs_of_kind("map"), key=lambda kv: kv[0])
     rngs = {s: np.random.default_rng(int(seed)) for s, seed in seeds.items()}
     targets, partners, per_source, pairsets = [], [], {}, []
@@ -183,8 +182,8 @@ def run_select(ctx: StepContext) -> StepResult:
     for _, res in maps:
         t = res.tables
         source, hook, primary = res.meta["source"], res.meta["hook"], res.meta["metrics"][0]
-        rng = rngs.setdefault(source, np.random.default_rng(0))
-        counts, per_layer = t["partner_counts"], int(mp["targets_per_layer"])
+        rng = rngs[source]  # the source's selection seed, drawn across its SAEs in map order (paper protocol)
+        counts, per_layer = t["partner_counts"], mp.targets_per_layer
         if (source, hook) in explicit:  # map.targets: the listed features that qualify, no sampling
             counts, per_layer = _explicit_counts(counts, explicit[(source, hook)], bins.n, taus, f"{source}/{hook}",
                                                  warnings)
@@ -192,8 +191,8 @@ def run_select(ctx: StepContext) -> StepResult:
                                                                            & (pl.col("metric") == primary)),
                             bins, taus, source=source, hook=hook,
                             targets_per_layer=per_layer,
-                            partners_per_bin=int(mp["partners_per_bin"]), rng=rng,
-                            check_semantic=mp["selection"] == "pairwise")
+                            partners_per_bin=mp.partners_per_bin, rng=rng,
+                            check_semantic=mp.selection == "pairwise")
         targets.append(tg)
         partners.append(pt)
         per_source.setdefault(source, {"saes": [], "vocab": t["vocab"], "sae": res.meta.get("sae", "zoo")})
@@ -214,7 +213,7 @@ def run_select(ctx: StepContext) -> StepResult:
     token_sets = pl.concat(token_rows) if token_rows else None
     if token_sets is not None:
         token_sets = pl.concat([token_sets, combine_sources(token_sets)])
-    share = float(mp["share_similarity"])
+    share = mp.share_similarity
     shared = [shared_pairs(a, b, share_similarity=share) for k, a in enumerate(pairsets) for b in pairsets[k + 1:]
               if a.source != b.source]
     tables = {"targets": pl.concat(targets), "partners": pl.concat(partners)}

@@ -18,6 +18,7 @@ import numpy as np
 
 from interf_dsl.errors import SpecError
 from interf_dsl.metrics import is_primary_effect, relative_change_authors
+from interf_dsl.stats import BOOTSTRAP_SEED
 from interf_dsl.stats.estimate import Estimate
 from interf_dsl.stats.paper import best_over_scales, paper_mean, welch_t
 from interf_dsl.stats.proportions import benjamini_hochberg
@@ -26,6 +27,8 @@ from interf_dsl.stats.rigorous import cluster_bootstrap_diff, cluster_bootstrap_
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from interf_dsl.lang.sections import Stats
 
 CASE = ["source", "hook", "tau", "target", "coordinate", "sentence_id"]
 STEER_METRICS = ("wc", "wo")
@@ -125,12 +128,12 @@ def rigorous_cases(df: pl.DataFrame, metric: str, log: Any = print) -> pl.DataFr
     return pl.concat(out) if out else per.clear()
 
 
-def steering_effects(df: pl.DataFrame, stats: dict, control: str, init: str, first_candidate: bool,
+def steering_effects(df: pl.DataFrame, stats: Stats, control: str, init: str, first_candidate: bool,
                      log: Any = print) -> list[dict]:
     """Effects rows of a steering-like focus (feature, token, snippets), both modes, every level."""
     import polars as pl
 
-    ci, n_boot, seed = float(stats.get("ci", 0.95)), int(stats.get("bootstrap", 2000)), int(stats.get("seed", 0))
+    ci, n_boot, seed = stats.ci, stats.bootstrap, BOOTSTRAP_SEED
     rows: list[dict] = []
     focus = df["focus"][0]
     for metric in STEER_METRICS:
@@ -189,12 +192,12 @@ def steering_effects(df: pl.DataFrame, stats: dict, control: str, init: str, fir
     return rows
 
 
-def regressions(df: pl.DataFrame, stats: dict, init: str, first_candidate: bool, log: Any = print) -> list[dict]:
+def regressions(df: pl.DataFrame, stats: Stats, init: str, first_candidate: bool, log: Any = print) -> list[dict]:
     """Models A (metric ~ I + S + baseline + layer type) and B (relative change ~ I + S + layer type), both modes."""
     import polars as pl
 
 
-    ci = float(stats.get("ci", 0.95))
+    ci = stats.ci
     out = []
     for metric in STEER_METRICS:
         data = {"paper": paper_cases(df, metric, init, first_candidate).rename({"best": "value", "base": "baseline"}),

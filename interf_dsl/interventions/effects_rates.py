@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from interf_dsl.interventions.effects import _row, case_ids, t_interval
+from interf_dsl.stats import BOOTSTRAP_SEED
 from interf_dsl.stats.estimate import Estimate
 from interf_dsl.stats.paper import stars, welch_t
 from interf_dsl.stats.proportions import cluster_robust_proportion_test, cohens_h, wilson_ci
@@ -22,14 +23,16 @@ from interf_dsl.stats.rigorous import cluster_bootstrap_mean, holdout_alpha
 if TYPE_CHECKING:
     import polars as pl
 
+    from interf_dsl.lang.sections import Stats
+
 NEURON_CASE = ["source", "hook", "condition", "level", "coordinate", "target", "sentence_id"]
 
 
-def neuron_effects(df: pl.DataFrame, stats: dict, log: Any = print) -> list[dict]:
+def neuron_effects(df: pl.DataFrame, stats: Stats, log: Any = print) -> list[dict]:
     """Masking and amplifying effects on weighted cosine (Δc absolute) per condition × degree bin."""
     import polars as pl
 
-    ci, n_boot, seed = float(stats.get("ci", 0.95)), int(stats.get("bootstrap", 2000)), int(stats.get("seed", 0))
+    ci, n_boot, seed = stats.ci, stats.bootstrap, BOOTSTRAP_SEED
     rows: list[dict] = []
     for direction, sel_scale, sign in (("masking", pl.col("alpha") < 1, -1.0), ("amplifying", pl.col("alpha") > 1, 1.0)):
         part = df.filter(sel_scale)
@@ -68,11 +71,11 @@ def neuron_effects(df: pl.DataFrame, stats: dict, log: Any = print) -> list[dict
     return rows
 
 
-def type_effects(df: pl.DataFrame, stats: dict, control: str = "random") -> list[dict]:
+def type_effects(df: pl.DataFrame, stats: Stats, control: str = "random") -> list[dict]:
     """Success rates per (source, type, condition) and their comparison with the random condition."""
     import polars as pl
 
-    ci = float(stats.get("ci", 0.95))
+    ci = stats.ci
     rows: list[dict] = []
     if "trial" not in df.columns:  # trials numbered within each sentence and condition, for the case ids
         df = df.with_columns(pl.int_range(pl.len()).over(["source", "type", "condition", "sentence_id"])

@@ -21,10 +21,12 @@ from interf_dsl.interventions.prompt_snippets import feature_snippets, snippet_r
 from interf_dsl.interventions.sweep import MetricConfig, Probe
 from interf_dsl.interventions.targets import target_tokens
 from interf_dsl.lang.params import params_of
-from interf_dsl.metrics import nearest_target_cosine
+from interf_dsl.metrics import metric_of_effect, nearest_target_cosine
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from interf_dsl.lang.sections import Stats
 
 CASE_COLUMNS = {"source": "String", "focus": "String", "tau": "Float64", "type": "String", "level": "String",
                 "metric": "String", "mode": "String", "estimator": "String", "case": "String", "value": "Float64"}
@@ -179,7 +181,7 @@ def target_units(env: Env, focus: str, unit: Any, kinds: list[str] | None = None
     return out if out is not None else pl.DataFrame()
 
 
-def steering_rows(table: pl.DataFrame, stats: dict, focus: str, log: Any) -> tuple[list[dict], list[dict]]:
+def steering_rows(table: pl.DataFrame, stats: Stats, focus: str, log: Any) -> tuple[list[dict], list[dict]]:
     """Effect and regression rows of a steering table (feature, token and prompt-snippet foci)."""
     import polars as pl
 
@@ -191,7 +193,7 @@ def steering_rows(table: pl.DataFrame, stats: dict, focus: str, log: Any) -> tup
     bins = sorted(table.filter(pl.col("condition") == "bin")["level"].unique().to_list())
     control = "random_direction" if "random_direction" in levels else (bins[0] if bins else "self")
     rows = steering_effects(table, stats, control, init, first, log)
-    regs = regressions(table, stats, init, first, log) if stats["regression"] else []
+    regs = regressions(table, stats, init, first, log) if stats.regression else []
     return rows, regs
 
 
@@ -204,6 +206,10 @@ def effect_tables(rows: list[dict], regs: list[dict], params: Any) -> tuple[pl.D
     import polars as pl
 
 
+    # `metrics.names` says which output metrics are reported: rows of others are left out before BH families form.
+    names = set(params.metrics.names)
+    rows = [r for r in rows if metric_of_effect(str(r["metric"])) in names | {None}]
+    regs = [r for r in regs if metric_of_effect(str(r["metric"])) in names | {None}]
     rows = bh_adjust(rows, float(params.stats.fdr), params.metrics.primary)
     cases = split_cases(rows)
     schema = {k: getattr(pl, v) for k, v in CASE_COLUMNS.items()}

@@ -12,9 +12,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from interf_dsl.atlas.explain import LOCAL_API_KEY
 from interf_dsl.errors import BackendError, SpecError
+
+if TYPE_CHECKING:
+    from interf_dsl.lang.sections import Prompts
 
 _WORD_END = re.compile(r"[A-Za-z0-9]")
 
@@ -74,16 +78,26 @@ VOCAB_SYSTEM = ("Write exactly {n} different incomplete English sentences after 
                 'red", ...]}}.')
 
 
-def llm_sentences(token: str, n: int, model: str, **kw: Any) -> list[str]:
-    """The §4.1 protocol for one token, through litellm (the caller caches the answer)."""
+def llm_sentences(token: str, n: int, prompts: Prompts) -> list[str]:
+    """The §4.1 protocol for one token, through litellm at `prompts.model` / `api_base` with the key named by
+    `api_key_env` (the caller caches the answer)."""
     import os
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
-    resp = litellm.completion(model=model, num_retries=kw.pop("num_retries", 2), messages=[
-        {"role": "system", "content": VOCAB_SYSTEM.format(n=n)},
-        {"role": "user", "content": f"target_token={token}"}], **kw)
+    model, key_env = prompts.model, prompts.api_key_env
+    if not model:
+        raise SpecError("prompts.model is required for source 'llm'")
+    api_key = os.environ.get(key_env) if key_env else (LOCAL_API_KEY if prompts.api_base else None)
+    if key_env and api_key is None:
+        raise BackendError(f"environment variable {key_env} (prompts.api_key_env) is not set")
+    try:
+        resp = litellm.completion(model=model, api_base=prompts.api_base, api_key=api_key, num_retries=2, timeout=60,
+                                  messages=[{"role": "system", "content": VOCAB_SYSTEM.format(n=n)},
+                                            {"role": "user", "content": f"target_token={token}"}])
+    except Exception as exc:  # litellm raises many provider-specific types
+        raise BackendError(f"sentence model {model} failed on token {token!r}: {exc}") from None
     text = resp.choices[0].message.content or ""
     try:
         data = json.loads(text[text.find("{") : text.rfind("}") + 1])

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from interf_dsl.lang.sections import Metrics
 from interf_dsl.metrics import (
     absolute_change,
     entropy_change,
@@ -57,11 +58,8 @@ class MetricConfig:
     """The `metrics` section fields the sweep needs."""
 
     top_k: int | None = None
-    epsilon: float = 1e-8
-
-    @classmethod
-    def from_params(cls, params: dict) -> MetricConfig:
-        return cls(top_k=params.get("top_k"), epsilon=float(params.get("epsilon") or 1e-8))
+    """Vocabulary restricted to the baseline's top k (None: the full vocabulary)."""
+    epsilon: float = Metrics.model_fields["epsilon"].default
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

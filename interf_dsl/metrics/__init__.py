@@ -62,13 +62,19 @@ METRICS.add("type_success", _lazy("type_success"), direction=TOWARD, inputs=("co
             summary="more target-type tokens in the top-k after injection than without, strict (METHOD §3.4)")
 
 
+def metric_of_effect(effect_metric: str) -> str | None:
+    """The output metric an `effects` or `regressions` row measures (`wc_rel`, `wc` -> weighted_cosine,
+    `kl_at_wo_alpha` -> kl, `success_rate` -> type_success), by its registry entry's `effect_prefix`; None if none."""
+    for entry in METRICS:
+        prefix = entry.extra.get("effect_prefix")
+        if prefix is not None and (effect_metric == prefix or effect_metric.startswith(f"{prefix}_")):
+            return entry.name
+    return None
+
+
 def is_primary_effect(effect_metric: str, primary: str | None) -> bool:
-    """Whether an `effects` row's metric (`wc_rel`, `wo_delta`, `success_rate`, `kl_at_wc_alpha`, ...) measures the
-    primary output metric `metrics.primary` (its registry entry's `effect_prefix`)."""
-    if primary is None or primary not in METRICS:
-        return False
-    prefix = METRICS.entry(primary).extra.get("effect_prefix")
-    return prefix is not None and effect_metric.startswith(f"{prefix}_")
+    """Whether an `effects` row's metric measures the primary output metric `metrics.primary`."""
+    return primary is not None and metric_of_effect(effect_metric) == primary
 
 
-__all__ = ["DISRUPTION", "METRICS", "TOWARD", "is_primary_effect", *_IMPLEMENTATIONS]  # noqa: PLE0604
+__all__ = ["DISRUPTION", "METRICS", "TOWARD", "is_primary_effect", "metric_of_effect", *_IMPLEMENTATIONS]  # noqa: PLE0604

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from interf_dsl.foci import FOCI
+from interf_dsl.foci.prompt import PromptFocus, injection_protocol
 from interf_dsl.plan.ir import WorkEstimate
 from interf_dsl.prices import estimate_transfer
 from interf_dsl.resolve.resolved import ResolvedSpec
@@ -55,10 +56,11 @@ def transfer(r: ResolvedSpec, target: Any) -> WorkEstimate:
     tr = r.transfer
     if tr is None:
         return WorkEstimate()
-    prompt_blocks = [b for b in r.interventions if FOCI.get(b.focus).feeds_transfer]
-    per_trial = prompt_blocks[0].tokens_per_trial if prompt_blocks else 30
+    blocks = [b for b in r.interventions if isinstance(b, PromptFocus) and b.mode == "type_injection"]
+    per_trial, _, _ = injection_protocol(tr, blocks[0] if blocks else None)
     conditions = len(TRANSFER_CONDITIONS) + (1 if tr.matched_random else 0)
-    requests, tokens, cost = estimate_transfer(target.model_dump(mode="json"), tr.model_dump(mode="json"),
-                                               len(tr.types), tr.sentences, conditions=conditions,
-                                               prompt_tokens=per_trial + SENTENCE_TOKENS + 2)
+    requests, tokens, cost = estimate_transfer(target.model, trials=tr.trials, n_types=len(tr.types),
+                                               n_sentences=tr.sentences, conditions=conditions,
+                                               prompt_tokens=per_trial + SENTENCE_TOKENS + 2, batch=target.batch,
+                                               raw=target.mode == "raw", served=target.serve is not None)
     return WorkEstimate(api_requests=requests, api_tokens=tokens, cost_usd=cost, units=len(tr.types) * tr.sentences)

@@ -82,6 +82,11 @@ def _fill_block(block: Any, i: int, spec: Spec, sources: dict, preset: str, mark
     update: dict[str, Any] = {"sources": names}
     focus = FOCI.get(block.focus)
     focus.check(block, kp, tuple(spec.sources), ctx.error)
+    reported = focus.reports(block)
+    named = set(spec.metrics.names)
+    if not set(reported) & named and named <= set(catalogs.kind_names("metric")):  # unknown names: already an error
+        ctx.error(f"the {block.focus} focus reports none of metrics.names (it measures {', '.join(reported)})",
+                  ("metrics", "names"), hint=f"add {reported[0]} to metrics.names, or drop this focus block")
     hooks: list[str] = []
     for s in names:
         available = sources[s].hooks()

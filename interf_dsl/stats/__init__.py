@@ -6,3 +6,6 @@
 Import the submodules directly (`from interf_dsl.stats.rigorous import cluster_bootstrap_mean`); scipy and
 statsmodels load only when a function needs them.
 """
+
+BOOTSTRAP_SEED = 0
+"""Seed of every bootstrap over raw rows: a statistics rerun gives the same intervals for the same settings."""

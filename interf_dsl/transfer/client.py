@@ -111,9 +111,8 @@ class TransferClient:
 
     def with_mode(self, mode: str) -> TransferClient:
         """A client for the same target through the other endpoint, sharing cache and accounting."""
-        import dataclasses
 
-        other = TransferClient(dataclasses.replace(self.target, mode=mode), self.cache.root, api_base=self.api_base,
+        other = TransferClient(self.target.model_copy(update={"mode": mode}), self.cache.root, api_base=self.api_base,
                                on_request=self.on_request)
         other.acct = self.acct
         other._workers = self._workers

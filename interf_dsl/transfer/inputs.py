@@ -11,18 +11,22 @@ sources'.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from interf_dsl.errors import ExecuteError, SpecError
 from interf_dsl.foci import aggregate
+from interf_dsl.foci.prompt import PromptFocus, injection_protocol
 from interf_dsl.interventions.prompt_types import can_rescore, rescore_rows
+from interf_dsl.lang.params import params_of
 from interf_dsl.lang.sections import TransferSettings
 from interf_dsl.transfer.sets import load_prompt_sets, load_token_sets
-from interf_dsl.transfer.trials import CONDITIONS, DEFAULT_FORMAT
+from interf_dsl.transfer.trials import CONDITIONS
 
-PAPER_TOKENS_PER_TRIAL = 30
+if TYPE_CHECKING:
+    from interf_dsl.lang.sections import Stats
+
 
 
 def token_sets(ctx: Any, tr: TransferSettings) -> dict[str, dict[str, list[str]]]:
@@ -90,20 +94,17 @@ def source_effects(ctx: Any) -> pl.DataFrame:
 
 def prompt_protocol(ctx: Any, tr: TransferSettings) -> dict[str, Any]:
     """tokens_per_trial, format and the sources' top_k, from transfer params, else the prompt focus block."""
-    block: dict[str, Any] = {}
+    block: PromptFocus | None = None
     plan = getattr(ctx, "plan", None)
     for step_id in getattr(getattr(ctx, "step", None), "inputs", ()) or ():
         step = plan.step(step_id) if plan is not None else None
-        if step is not None and step.kind == "intervene" and step.params.get("focus") == "prompt":
-            b = step.params.get("block", {})
-            if (b.get("mode") or "type_injection") == "type_injection":
+        if step is not None and step.kind == "intervene" and params_of("intervene", step.params).focus == "prompt":
+            b = PromptFocus.model_validate(step.params["block"])
+            if b.mode == "type_injection":
                 block = b
                 break
-    return {
-        "tokens_per_trial": int(tr.tokens_per_trial or block.get("tokens_per_trial") or PAPER_TOKENS_PER_TRIAL),
-        "format": str(tr.format or block.get("format") or DEFAULT_FORMAT),
-        "source_top_k": int(block["top_k"]) if block.get("top_k") else None,
-    }
+    per_trial, fmt, top_k = injection_protocol(tr, block)
+    return {"tokens_per_trial": per_trial, "format": fmt, "source_top_k": top_k}
 
 
 def _type_trials(res: Any) -> pl.DataFrame | None:
@@ -115,11 +116,11 @@ def _type_trials(res: Any) -> pl.DataFrame | None:
     return df if df.height else None
 
 
-def _intervene_params(ctx: Any, step_id: str, stats: dict[str, Any]) -> dict[str, Any]:
+def _intervene_params(ctx: Any, step_id: str, stats: Stats) -> dict[str, Any]:
     """The intervene step's own params (its stats settings), or the transfer step's stats without a plan."""
     plan = getattr(ctx, "plan", None)
     step = plan.step(step_id) if plan is not None else None
-    params = dict(step.params) if step is not None else {"source": "sources", "metrics": {}, "stats": dict(stats)}
+    params = dict(step.params) if step is not None else {"source": "sources", "metrics": {}, "stats": stats.model_dump(mode="json")}
     # Route `aggregate` to the type-injection estimators whatever else the block says.
     return {**params, "focus": "prompt", "block": {**(params.get("block") or {}), "mode": "type_injection"}}
 
@@ -131,7 +132,7 @@ def source_trials_top_k(ctx: Any) -> int | None:
     return min(ks) if ks else None
 
 
-def rescored_source_effects(ctx: Any, k: int, stats: dict[str, Any]) -> tuple[pl.DataFrame | None, str]:
+def rescored_source_effects(ctx: Any, k: int, stats: Stats) -> tuple[pl.DataFrame | None, str]:
     """The sources' prompt-focus effects recomputed with every trial rescored at top-k = `k`.
 
     Every intervene input's type-injection rows are rescored from their per-trial ranks

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -35,13 +35,16 @@ from interf_dsl.transfer.summary import grid_rows, source_diffs, summarize, tran
 from interf_dsl.transfer.targets import TargetSpec, check_target_ready, source_recompute_k
 from interf_dsl.transfer.trials import TypeLookup, build_sentence_trials, sample_prompt_sentences
 
+if TYPE_CHECKING:
+    from interf_dsl.lang.sections import Stats
+
 
 @step_runner("transfer", summary="Token-type injection into one black-box target through litellm (Table 1).")
 def run(ctx: Any) -> StepResult:
     """Run the transfer step of one target (see the module docstring)."""
     params = params_of("transfer", ctx.params)
     target = TargetSpec.from_params(params.target.model_dump(mode="json"))
-    tr, stats = params.transfer, params.stats.model_dump(mode="json")
+    tr, stats = params.transfer, params.stats
     sets = tin.token_sets(ctx, tr)
     sentences = tin.type_sentences(ctx, tr, list(sets))
     effects = tin.source_effects(ctx)
@@ -97,7 +100,7 @@ def _saved_probe(probes: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
 
 
 def _sources_at_k(ctx: Any, effects: pl.DataFrame, proto: dict, protocol: dict,
-                  stats: dict) -> tuple[pl.DataFrame, dict[str, Any]]:
+                  stats: Stats) -> tuple[pl.DataFrame, dict[str, Any]]:
     """The sources' effects at the target's k when it is below theirs (rescored), else as they are; and what was done.
 
     Returns:
@@ -186,7 +189,7 @@ def _meta(target: TargetSpec, caps: dict[str, Any], protocol: dict, acct: Accoun
     }
 
 
-def _result(ctx: Any, store: Any, units: list[Unit], protocol: dict, stats: dict, effects: pl.DataFrame,
+def _result(ctx: Any, store: Any, units: list[Unit], protocol: dict, stats: Stats, effects: pl.DataFrame,
             meta: dict, target: TargetSpec) -> StepResult:
 
     keys = {u.key(protocol) for u in units}
@@ -194,7 +197,7 @@ def _result(ctx: Any, store: Any, units: list[Unit], protocol: dict, stats: dict
     trials = (pl.concat(parts) if parts else pl.DataFrame(schema=TRIALS_SCHEMA)).sort(
         ["type", "condition", "sentence_id", "trial"])
     summary = summarize(trials, stats) if trials.height else pl.DataFrame()
-    ratio = transfer_ratios(summary, source_diffs(effects), float(stats.get("ci", 0.95)), meta["sources_k"]) \
+    ratio = transfer_ratios(summary, source_diffs(effects), stats.ci, meta["sources_k"]) \
         if trials.height else pl.DataFrame()
     grid = grid_rows(summary, effects, meta["sources_k"]) if trials.height else pl.DataFrame()
     files = {}

@@ -16,25 +16,31 @@ SE(R) ≈ sqrt(SE_t² / s² + t² SE_s² / s⁴). Undefined (NaN) when the sourc
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
+from interf_dsl.stats import BOOTSTRAP_SEED
 from interf_dsl.stats.paper import stars, welch_t
 from interf_dsl.stats.proportions import benjamini_hochberg, cluster_robust_proportion_test, cohens_h
 from interf_dsl.stats.rates import clustered_rate, paired_rate_diff
 from interf_dsl.transfer.trials import CONDITIONS, CONTROL
 
+if TYPE_CHECKING:
+    from interf_dsl.lang.sections import Stats
+
 SUMMARY_KEYS = ["target", "type", "condition"]
 
 
-def summarize(trials: pl.DataFrame, stats: dict[str, Any]) -> pl.DataFrame:
+def summarize(trials: pl.DataFrame, stats: Stats) -> pl.DataFrame:
     """The `transfer` summary table (one row per target × type × condition)."""
 
-    mode = str(stats.get("mode") or "paper")
+    if stats.mode is None:
+        raise ValueError("stats.mode is unset: the spec's preset resolves it before the plan is built")
+    mode = stats.mode
     paper, rigorous = mode in ("paper", "both"), mode in ("rigorous", "both")
-    ci, n_boot, seed = float(stats.get("ci", 0.95)), int(stats.get("bootstrap", 2000)), int(stats.get("seed", 0))
+    ci, n_boot, seed = stats.ci, stats.bootstrap, BOOTSTRAP_SEED
     rows: list[dict[str, Any]] = []
     for (target, typ), part in sorted(trials.group_by(["target", "type"]), key=lambda kv: kv[0]):
         part = part.sort(["sentence_id", "trial"])
@@ -67,7 +73,7 @@ def summarize(trials: pl.DataFrame, stats: dict[str, Any]) -> pl.DataFrame:
         for target in out["target"].unique().to_list():
             mask = (out["target"] == target) & out["p_cluster"].is_not_null()
             if mask.any():
-                _, q = benjamini_hochberg(out.filter(mask)["p_cluster"].to_numpy(), float(stats.get("fdr", 0.05)))
+                _, q = benjamini_hochberg(out.filter(mask)["p_cluster"].to_numpy(), stats.fdr)
                 idx = np.flatnonzero(mask.to_numpy())
                 qs = out["q_bh"].to_list()
                 for i, v in zip(idx, q, strict=True):

@@ -10,66 +10,39 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import asdict, dataclass, fields
 from typing import Any
 from urllib.parse import urlparse
 
+from pydantic import ValidationError
+
+from interf_dsl.atlas.explain import LOCAL_API_KEY
 from interf_dsl.errors import SpecError
+from interf_dsl.lang.sections import Target
 from interf_dsl.zoo import catalog as zoo_catalog
 
-MODES = ("raw", "chat")
-DUMMY_KEY = "sk-interf-local"
+DUMMY_KEY = LOCAL_API_KEY
 """The key sent to a server `interf` started itself (`serve:`), or to an `api_base` without `api_key_env`."""
 
 
-@dataclass(frozen=True)
-class TargetSpec:
-    """One black-box target: a litellm model string with its settings."""
-
-    name: str
-    model: str
-    api_base: str | None = None
-    api_key_env: str | None = None
-    serve: str | None = None
-    mode: str = "raw"
-    top_k: int = 30
-    samples: int = 20
-    concurrency: int = 8
-    workers: int = 1
-    """Processes making the litellm calls (litellm costs ~4 ms of CPU a call: one process tops out near 250/s)."""
-    batch: int = 1
-    """Prompts per request (raw mode, logprob queries): the completions API's prompt arrays; 1 = one per request."""
-    rpm: float | None = None
-    tpm: float | None = None
-    timeout_s: float = 30.0
-    max_retries: int = 4
-    backoff_s: float = 0.5
-    """First retry wait in seconds when the server sends no Retry-After (doubles per attempt, capped at 30 s)."""
+class TargetSpec(Target):
+    """One black-box target: the spec's `transfer.targets` entry, with what the client needs of it."""
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TargetSpec:
-        """Build from a spec/plan mapping; unknown keys are a `SpecError` naming the valid ones."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - names)
-        if unknown:
-            raise SpecError(f"unknown transfer target setting '{unknown[0]}'", name=unknown[0], choices=sorted(names),
-                            key_path=f"transfer.targets.{params.get('name', '?')}")
-        values = {k: v for k, v in params.items() if v is not None or k in ("api_base", "api_key_env", "serve")}
-        if "name" not in values or "model" not in values and "serve" not in values:
-            raise SpecError("a transfer target needs `name` and `model` (or `serve`)", key_path="transfer.targets")
-        if "model" not in values:
-            values["model"] = "openai/" + str(values["serve"]).split(":")[-1]
-        spec = cls(**values)
-        if spec.mode not in MODES:
-            raise SpecError(f"unknown target mode '{spec.mode}'", name=spec.mode, choices=MODES,
-                            key_path=f"transfer.targets.{spec.name}.mode")
-        for key in ("top_k", "samples", "concurrency", "workers", "batch"):
-            if int(getattr(spec, key)) < 1:
-                raise SpecError(f"target {spec.name}: {key} must be >= 1", key_path=f"transfer.targets.{spec.name}.{key}")
-        return spec
+        """Build from a spec/plan mapping; an unknown key or a bad value is a `SpecError` naming the valid ones."""
+        try:
+            return cls.model_validate(params)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            key_path = f"transfer.targets.{params.get('name', '?')}"
+            if err["type"] == "extra_forbidden":
+                raise SpecError(f"unknown transfer target setting '{where}'", name=where,
+                                choices=sorted(Target.model_fields), key_path=key_path) from None
+            raise SpecError(f"transfer target {where}: {err['msg']}", key_path=f"{key_path}.{where}") from None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump(mode="json")
 
     def cache_identity(self) -> dict[str, Any]:
         """What identifies the answering model in cache keys: never the key, a served port or the endpoint URL

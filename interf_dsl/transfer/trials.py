@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 CONDITIONS: tuple[str, ...] = ("target", "high", "medium", "random", "random_matched")
 """Injection conditions in table order (the sets' levels; random_matched only in rigorous mode)."""
 CONTROL = "random"
-DEFAULT_FORMAT = "({tokens}){sentence}"
 
 
 @dataclass(frozen=True)

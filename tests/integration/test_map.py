@@ -43,7 +43,8 @@ def test_zoo_map_and_select(tmp_path, monkeypatch):
         base = {"source": source, "sae": sae_ref, "hook_name": hook}
         atlas = get_runner("atlas")(Ctx(base | {"corpus_fingerprint": "zoo:heldout",
                                                 "atlas": {"corpus": "zoo:heldout", "max_tokens": 8192, "context": 64,
-                                                          "batch_size": 32, "top_contexts": 10}},
+                                                          "batch_size": 32, "top_contexts": 10,
+                                                          "top_token_ratio": 0.8}},
                                         tmp_path / source / "atlas"))
         feats = atlas.tables["features"]
         assert feats.height == 1536 and int(feats["active"].sum()) > 300

@@ -72,6 +72,7 @@ class _Chat(BaseHTTPRequestHandler):
 
 def test_llm_explainer_over_http(tmp_path, monkeypatch):
     from interf_dsl.atlas.explain import explain_features
+    from interf_dsl.lang.sections import Explanations
     from interf_dsl.steps import Counters
 
     monkeypatch.setenv("INTERF_CACHE_DIR", str(tmp_path / "cache"))
@@ -80,8 +81,8 @@ def test_llm_explainer_over_http(tmp_path, monkeypatch):
     try:
         feats = pl.DataFrame({"feature": [0, 1], "active": [True, False]})
         ctx = pl.DataFrame({"feature": [0], "rank": [0], "tokens": [["a", " cat"]], "acts": [[0.0, 2.0]]})
-        settings = {"kind": "llm", "model": "openai/tiny", "api_base": f"http://127.0.0.1:{server.server_port}/v1",
-                    "api_key_env": "TINY_KEY"}
+        settings = Explanations(kind="llm", model="openai/tiny", api_base=f"http://127.0.0.1:{server.server_port}/v1",
+                                api_key_env="TINY_KEY")
         monkeypatch.setenv("TINY_KEY", "sk-test")
         counters = Counters()
         out = explain_features(feats, ctx, settings, counters)
@@ -98,11 +99,12 @@ def test_llm_explainer_over_http(tmp_path, monkeypatch):
 def test_auto_explainer_is_content_only_words():
     """Words of the top tokens, then of the logit-lens tokens, deduplicated; no template shared by every feature."""
     from interf_dsl.atlas.explain import explain_auto
+    from interf_dsl.lang.sections import Explanations
 
     features = pl.DataFrame({
         "feature": [0, 1, 2, 3],
         "top_tokens": [[" Paris", " London", ",", " paris", "ation"], [" (", ")"], [], [" 42", " dog"]],
         "logit_tokens": [[" France", " London", "\n"], [" ;", ""], [], [" Dog", " cat's", "_x"]],
     })
-    out = explain_auto(features, pl.DataFrame(), {})
+    out = explain_auto(features, pl.DataFrame(), Explanations())
     assert out == {0: "Paris London ation France", 1: "( ) ;", 2: "nothing on the corpus", 3: "dog cat's"}

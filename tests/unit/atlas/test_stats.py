@@ -7,9 +7,10 @@ import pytest
 from interf_dsl.atlas.corpus import read_corpus, token_windows
 from interf_dsl.atlas.stats import compute_atlas
 from interf_dsl.errors import BackendError
+from interf_dsl.lang.sections import AtlasStats
 
-SETTINGS = {"top_contexts": 5, "batch_size": 3, "top_token_ratio": 0.8, "max_top_tokens": 10,
-            "neuron_alignments": 3, "logit_lens": 4, "coactivation_tokens": 40}
+SETTINGS = AtlasStats(top_contexts=5, batch_size=3, top_token_ratio=0.8, max_top_tokens=10, neuron_alignments=3,
+                      logit_lens=4, coactivation_tokens=40)
 
 
 class Counter:
@@ -95,15 +96,15 @@ def test_pass1_resumes_identically_after_a_kill(tiny_model, tiny_sae, corpus_fil
 
     hook = "blocks.0.hook_resid_post"
     windows = token_windows(tiny_model.tokenizer, read_corpus(str(corpus_file)), context=8, max_tokens=400)
-    settings = SETTINGS | {"checkpoint_batches": 2}
+    settings = SETTINGS
     fresh_count = Counter()
-    ref = compute_atlas(tiny_model, tiny_sae, hook, windows, settings, counters=fresh_count)
+    ref = compute_atlas(tiny_model, tiny_sae, hook, windows, settings, counters=fresh_count, checkpoint_batches=2)
     with pytest.raises(Killed):
         compute_atlas(tiny_model, tiny_sae, hook, windows, settings, progress=KillAfter(windows.shape[0] // 2 + 1),
-                      store=DirUnitStore(tmp_path, "atlas_pass1"))
+                      store=DirUnitStore(tmp_path, "atlas_pass1"), checkpoint_batches=2)
     resumed_count = Counter()
     again = compute_atlas(tiny_model, tiny_sae, hook, windows, settings, counters=resumed_count,
-                          store=DirUnitStore(tmp_path, "atlas_pass1"))
+                          store=DirUnitStore(tmp_path, "atlas_pass1"), checkpoint_batches=2)
     assert again.features.equals(ref.features) and again.contexts.equals(ref.contexts)
     assert torch.equal(again.activation_sample, ref.activation_sample)
     assert torch.equal(again.context_means, ref.context_means)
@@ -124,7 +125,7 @@ def test_kept_activations_match_second_model_pass(tiny_model, tiny_sae, corpus_f
     windows = token_windows(tiny_model.tokenizer, read_corpus(str(corpus_file)), context=8, max_tokens=400)
     kept, rerun = Counter(), Counter()
     a = compute_atlas(tiny_model, tiny_sae, hook, windows, SETTINGS, counters=kept)
-    b = compute_atlas(tiny_model, tiny_sae, hook, windows, {**SETTINGS, "raw_cache_bytes": 1}, counters=rerun)
+    b = compute_atlas(tiny_model, tiny_sae, hook, windows, SETTINGS, counters=rerun, raw_cache_bytes=1)
     assert kept.forward_passes == windows.shape[0]
     assert rerun.forward_passes > windows.shape[0]
     # equal up to float noise (a second model pass batches the windows differently)

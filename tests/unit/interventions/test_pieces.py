@@ -22,6 +22,7 @@ from interf_dsl.interventions.sweep import (
     sweep_sentence,
 )
 from interf_dsl.interventions.targets import target_tokens
+from interf_dsl.lang.sections import Stats
 
 
 def test_target_tokens_ratio_and_first_id():
@@ -114,7 +115,7 @@ def test_type_effects_table1_stars():
                              "sentence_id": np.arange(10000) % 100})
 
     df = pl.concat([arm(0.3693, "high"), arm(0.3253, "medium"), arm(0.3506, "random")])
-    eff = pl.DataFrame(type_effects(df, {"ci": 0.95}), infer_schema_length=None)
+    eff = pl.DataFrame(type_effects(df, Stats()), infer_schema_length=None)
     paper = {r["level"]: r for r in eff.filter(pl.col("mode") == "paper").iter_rows(named=True)}
     assert paper["high"]["stars"] == "**"
     # Low 32.53 vs 35.06 is a 2.5 pp drop: p < 0.001 at this n, yet the paper prints no star (§7.5 inconsistency).

@@ -11,6 +11,7 @@ from interf_dsl import foci
 from interf_dsl.errors import SpecError
 from interf_dsl.interventions._common import FocusInputs
 from interf_dsl.interventions.neuron import degree_bin, parse_degree_bins
+from interf_dsl.lang.sections import Stats
 
 
 def _demo_steps():
@@ -81,7 +82,7 @@ def test_type_effect_cases_pair_trials():
     df = pl.DataFrame({"source": "s", "type": "t", "condition": np.repeat(["high", "random"], 40),
                        "sentence_id": np.tile(np.repeat(np.arange(10), 4), 2), "trial": np.tile(np.arange(4), 20),
                        "success": rng.random(80) < 0.5})
-    rows = type_effects(df, {"ci": 0.95})
+    rows = type_effects(df, Stats())
     cases = pl.DataFrame(split_cases(rows))
     diff = [r for r in rows if r["estimator"] == "diff_vs_random"][0]
     d = cases.filter(pl.col("estimator") == "diff_vs_random")

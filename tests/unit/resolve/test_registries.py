@@ -76,3 +76,34 @@ def test_a_key_a_focus_lacks_is_named_with_its_focus(tmp_path) -> None:
         load_spec_text(spec, "t.yaml")
     text = render_error(err.value)
     assert "unknown token focus key 'conditions'" in text and "t.yaml:10:5" in text and "layer_kinds" in text, text
+
+
+def test_a_focus_whose_metrics_are_not_named_is_refused(tmp_path, fake_zoo) -> None:
+    """metrics.names chooses the reported metrics: a block that measures none of them could report nothing."""
+    spec = BASE + ("metrics: {names: [weighted_cosine], primary: weighted_cosine}\n"
+                   "interventions:\n  - focus: prompt\n    mode: type_injection\n")
+    with pytest.raises(InterfError) as err:
+        resolve_spec(load_spec_text(spec, "t.yaml"))
+    text = render_error(err.value)
+    assert "prompt focus reports none of metrics.names (it measures type_success)" in text and "t.yaml:8:18" in text, text
+
+
+def test_metrics_names_choose_the_reported_effects() -> None:
+    from interf_dsl.interventions.loops import effect_tables
+    from interf_dsl.lang.params import InterveneParams
+    from interf_dsl.lang.sections import Metrics, Stats
+
+    def row(metric: str) -> dict:
+        return {"source": "s", "focus": "feature", "tau": 0.2, "type": None, "level": "self", "metric": metric,
+                "mode": "rigorous", "estimator": "e", "n": 3, "n_clusters": 3, "estimate": 0.1, "ci_lo": 0.0,
+                "ci_hi": 0.2, "p": 0.01, "alpha": 1.0}
+
+    rows = [row(m) for m in ("wc_rel", "wo_rel", "kl_at_wc_alpha", "kl_at_wo_alpha")]
+    regs = [{"metric": m, "mode": "rigorous", "model": "A", "term": "I", "coef": 0.1} for m in ("wc", "wo")]
+    for names, want, want_regs in ((("weighted_overlap",), ["wo_rel"], ["wo"]),
+                                   (("weighted_cosine", "kl"), ["wc_rel", "kl_at_wc_alpha", "kl_at_wo_alpha"], ["wc"])):
+        params = InterveneParams(focus="feature", source="s", block={}, stats=Stats(mode="both"),
+                                 metrics=Metrics(names=names, primary=names[0]))
+        effects, reg, _ = effect_tables([dict(r) for r in rows], [dict(r) for r in regs], params)
+        assert effects["metric"].to_list() == want and reg["metric"].to_list() == want_regs
+        assert effects.filter(effects["primary"])["metric"].to_list() == want[:1]

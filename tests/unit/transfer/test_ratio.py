@@ -7,6 +7,7 @@ import math
 import polars as pl
 import pytest
 
+from interf_dsl.lang.sections import Stats
 from interf_dsl.transfer.summary import transfer_ratios
 
 
@@ -50,7 +51,7 @@ def test_success_rate_ci_is_never_a_point_when_nothing_varies():
                 rows.append({"target": "t", "type": typ, "condition": cond, "sentence_id": sid, "trial": t,
                              "estimator": "logprobs", "k": 5, "count": 1, "baseline_count": 0,
                              "success": (sid, t) in hits, "prompt_sha": "x"})
-    out = summarize(pl.DataFrame(rows, schema=TRIALS_SCHEMA), {"mode": "rigorous", "bootstrap": 200})
+    out = summarize(pl.DataFrame(rows, schema=TRIALS_SCHEMA), Stats(mode="rigorous", bootstrap=200))
     zero = out.filter((pl.col("type") == "a") & (pl.col("condition") == "target")).row(0, named=True)
     assert zero["success_rate"] == 0.0 and zero["ci_lo"] == 0.0
     assert zero["ci_hi"] == pytest.approx(0.3244, abs=1e-3) and zero["ci_method"].startswith("wilson_over_sentences")

@@ -108,16 +108,19 @@ def test_check_target_ready_lists_missing(monkeypatch):
 
 def test_estimate_transfer_uses_local_cost_map():
     assert price_per_token("openai/gpt-4o-mini") is not None
-    req, tok, cost = estimate_transfer({"model": "gpt-4o-mini"}, {"trials": 10, "sentences": 5}, 2, 100)
+    size = {"trials": 10, "n_types": 2, "n_sentences": 5}
+    req, tok, cost = estimate_transfer("gpt-4o-mini", **size)
     assert req == 2 * 5 * (4 * 10 + 1) + 3
     assert tok > req and cost is not None and cost > 0
-    assert estimate_transfer({"model": "openai/x", "serve": "zoo:target-tiny"}, {"trials": 1}, 1, 1)[2] is None
+    assert estimate_transfer("openai/x", trials=1, n_types=1, n_sentences=1, served=True)[2] is None
     # prompt arrays: a unit's 41 prompts in ceil(41 / 8) = 6 requests; same tokens and cost
-    breq, btok, bcost = estimate_transfer({"model": "gpt-4o-mini", "batch": 8}, {"trials": 10, "sentences": 5}, 2, 100)
+    breq, btok, bcost = estimate_transfer("gpt-4o-mini", **size, batch=8)
     assert breq == 2 * 5 * 6 + 3 and (btok, bcost) == (tok, cost)
-    # chat mode and sampling targets cannot batch
-    assert estimate_transfer({"model": "gpt-4o-mini", "batch": 8, "mode": "chat"}, {"trials": 10, "sentences": 5},
-                             2, 100)[0] == req
+    # chat mode and sampling targets cannot batch; sampling answers `samples` tokens per prompt
+    assert estimate_transfer("gpt-4o-mini", **size, batch=8, raw=False)[0] == req
+    sreq, stok, _ = estimate_transfer("gpt-4o-mini", **size, batch=8, sampling_samples=20)
+    prompts = 2 * 5 * (4 * 10 + 1) + 3
+    assert sreq == req and (tok, stok) == (prompts * (60 + 1), prompts * (60 + 20))
 
 
 def test_select_token_sets_follow_share_and_matched_random():

@@ -1,0 +1,134 @@
+"""Every advertised name runs: each registry's names through the code that runs them, at tiny size.
+
+Interference metrics run in tests/unit/atlas/test_runners.py and foci in tests/integration/test_interventions.py
+(both parametrised over their registries). This file covers the rest: explainers, output metrics, token types. A
+name added to a registry without a case here fails `test_every_name_has_a_case`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+import polars as pl
+import pytest
+
+from interf_dsl.atlas.explain import EXPLAINERS, explain_features
+from interf_dsl.lang.sections import Explanations
+from interf_dsl.metrics import METRICS, metric_of_effect
+from interf_dsl.zoo.catalog import TOKEN_TYPES, read_token_types
+
+FEATURES = pl.DataFrame({"feature": [0, 1], "active": [True, False], "top_tokens": [[" cat"], []],
+                         "logit_tokens": [[" dog"], []]})
+CONTEXTS = pl.DataFrame({"feature": [0], "rank": [0], "tokens": [["a", " cat"]], "acts": [[0.0, 2.0]]})
+
+
+class _Chat(BaseHTTPRequestHandler):
+    """A chat endpoint answering "cats", or the sentence JSON when asked for sentences (keys it saw kept)."""
+
+    keys: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Chat.keys.append(self.headers.get("Authorization"))
+        user = body["messages"][-1]["content"]
+        text = json.dumps({user.split("=", 1)[1]: ["I saw a", "She fed the"]}) if "target_token=" in user else "cats"
+        reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                 "choices": [{"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": text}}],
+                 "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def _auto(tmp_path, stack) -> Explanations:
+    return Explanations(kind="auto")
+
+
+def _neuronpedia(tmp_path, stack) -> Explanations:
+    for part, rec in (("features", {"index": 0}), ("explanations", {"index": 0, "description": "cats"}),
+                      ("activations", {"index": 0, "activations": [{"tokens": ["a"], "values": [1.0]}]})):
+        (tmp_path / part).mkdir()
+        with gzip.open(tmp_path / part / "batch-0.jsonl.gz", "wt", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec) + "\n")
+    return Explanations(kind="neuronpedia", path=str(tmp_path))
+
+
+def _llm(tmp_path, stack) -> Explanations:
+    server = HTTPServer(("127.0.0.1", 0), _Chat)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stack.append(server.shutdown)
+    return Explanations(kind="llm", model="openai/tiny", api_base=f"http://127.0.0.1:{server.server_port}/v1")
+
+
+EXPLAINER_CASES = {"auto": _auto, "neuronpedia": _neuronpedia, "llm": _llm}
+
+_P = np.array([[0.5, 0.3, 0.2], [0.2, 0.2, 0.6]])
+METRIC_INPUTS = {"probs": _P, "p": _P, "q": _P[::-1].copy(), "target_ids": [2], "embed": np.eye(3, dtype=np.float32),
+                 "top_k": None, "count_injected": np.array([3, 1]), "count_original": np.array([1, 1])}
+
+
+def test_every_name_has_a_case() -> None:
+    assert set(EXPLAINERS.names()) == set(EXPLAINER_CASES)
+    assert all(set(METRICS.entry(n).extra["inputs"]) <= set(METRIC_INPUTS) for n in METRICS.names())
+
+
+@pytest.mark.parametrize("name", EXPLAINERS.names())
+def test_every_explainer_runs(name, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("INTERF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    stack: list = []
+    try:
+        (tmp_path / "data").mkdir()
+        out = explain_features(FEATURES, CONTEXTS, EXPLAINER_CASES[name](tmp_path / "data", stack))
+    finally:
+        for stop in stack:
+            stop()
+    assert out["explainer"].to_list() == [name] * out.height
+    text = dict(zip(out["feature"].to_list(), out["explanation"].to_list(), strict=True))
+    assert text[0].strip(), out
+
+
+def test_llm_sentence_source_uses_its_endpoint_and_key(monkeypatch) -> None:
+    """prompts.source llm: model, api_base and api_key_env all reach the request (litellm over HTTP)."""
+    from interf_dsl.interventions.sentences import llm_sentences
+    from interf_dsl.lang.sections import Prompts
+
+    server = HTTPServer(("127.0.0.1", 0), _Chat)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.setenv("SENTENCE_KEY", "sk-sentences")
+    try:
+        base = f"http://127.0.0.1:{server.server_port}/v1"
+        got = llm_sentences(" cat", 2, Prompts(source="llm", model="openai/tiny", api_base=base,
+                                              api_key_env="SENTENCE_KEY"))
+        assert got == ["I saw a", "She fed the"] and _Chat.keys[-1] == "Bearer sk-sentences"
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("name", METRICS.names())
+def test_every_output_metric_computes_and_names_its_effects(name) -> None:
+    entry = METRICS.entry(name)
+    value = np.asarray(entry.obj(*(METRIC_INPUTS[i] for i in entry.extra["inputs"])), dtype=float)
+    assert value.shape == (2,) and np.isfinite(value).all(), value
+    prefix = entry.extra.get("effect_prefix")
+    if prefix is not None:  # its effects rows are recognised as its own (metrics.names filters and BH families)
+        assert metric_of_effect(f"{prefix}_rel") == name
+
+
+@pytest.mark.parametrize("name", list(TOKEN_TYPES))
+def test_every_token_type_labels_zoo_tokens(name) -> None:
+    """A type_injection block on the zoo can build a TARGET set for every advertised type."""
+    labels = read_token_types()
+    assert sum(1 for t in labels.values() if t == name) >= 1
