@@ -102,13 +102,37 @@ class InternalError(InterfError):
     """A bug in interf itself."""
 
 
+_SNIPPET_WIDTH = 160
+"""Source lines longer than this are shown as a window around the caret."""
+_UNPRINTABLE = {c: "\ufffd" for c in [*range(0x09), *range(0x0b, 0x20), 0x7f]}
+"""Control characters in a snippet are shown as U+FFFD (one column each, so the caret stays aligned)."""
+_SOURCE_READ_CHARS = 8 * 1024 * 1024
+"""At most this much of a file is read to show a snippet (a refused, oversized file is not read whole)."""
+
+
 def _snippet(span: Span, source_lines: Sequence[str] | None) -> list[str]:
     if not source_lines or not (1 <= span.line <= len(source_lines)):
         return []
-    text = source_lines[span.line - 1].rstrip("\n")
+    text, col, length = source_lines[span.line - 1].rstrip("\n"), span.col, max(1, span.length)
+    if len(text) > _SNIPPET_WIDTH:
+        start = max(0, min(col - 1 - _SNIPPET_WIDTH // 2, len(text) - _SNIPPET_WIDTH))
+        window = text[start:start + _SNIPPET_WIDTH]
+        col -= start
+        length = max(1, min(length, len(window) - col + 1))
+        text = ("…" if start else "") + window + ("…" if start + _SNIPPET_WIDTH < len(text) else "")
+        col += 1 if start else 0
+    text = text.translate(_UNPRINTABLE)
     gutter = f"{span.line:>4} | "
-    caret = " " * (len(gutter) - 2) + "| " + " " * (span.col - 1) + "^" * max(1, span.length)
+    caret = " " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^" * length
     return [gutter + text, caret]
+
+
+def _source_lines(path: str) -> list[str] | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(_SOURCE_READ_CHARS).splitlines()
+    except OSError:
+        return None
 
 
 def render_error(err: InterfError, sources: dict[str, Sequence[str]] | None = None) -> str:
@@ -124,11 +148,7 @@ def render_error(err: InterfError, sources: dict[str, Sequence[str]] | None = No
         if item.span:
             lines = sources.get(item.span.path)
             if lines is None:
-                try:
-                    with open(item.span.path, encoding="utf-8") as fh:
-                        lines = fh.read().splitlines()
-                except OSError:
-                    lines = None
+                lines = _source_lines(item.span.path)
             out.extend("  " + s for s in _snippet(item.span, lines))
         hint = item.full_hint()
         if hint:

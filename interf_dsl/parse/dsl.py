@@ -13,6 +13,7 @@ Sugar (everything else is `key = value` and `key { ... }` for mappings):
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from interf_dsl._source import KeyPath, Pos, SourceMap, format_key_path
@@ -22,6 +23,7 @@ LABELLED = {"source": ("sources", None), "focus": ("interventions", "focus"), "t
 """Labelled block -> (key it fills, field the label sets; None = the label is a mapping key)."""
 REPEATED = ("saes",)
 """Unlabelled blocks that append to a list each time they appear."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Builder:
@@ -35,12 +37,25 @@ class _Builder:
         n = length if length is not None else len(str(tok_or_meta)) if hasattr(tok_or_meta, "type") else 1
         return Span(self.smap.path, line, col, max(1, n))
 
+    def unquote(self, tok: Any) -> str:
+        """A quoted string's text (JSON escapes); a bad escape or a lone surrogate is a located error."""
+        try:
+            text = json.loads(str(tok))
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"bad string: {exc.msg.lower()}", span=Span(self.smap.path, tok.line, tok.column + exc.pos),
+                            hint='escapes are \\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX') from None
+        lone = _SURROGATE.search(text)
+        if lone:
+            raise SpecError(f"bad string: a lone surrogate \\u{ord(lone.group()):04x}", span=self.span(tok),
+                            hint="write the character itself, or both halves of its surrogate pair")
+        return text
+
     def record(self, kp: KeyPath, value_node: Any, key_tok: Any = None) -> None:
         meta = value_node if hasattr(value_node, "type") else value_node.meta
         quote = 1 if getattr(value_node, "data", None) in ("string", "string_label") else 0
         length = (meta.end_pos - meta.start_pos) if hasattr(meta, "end_pos") else 1
         kl, kc, klen = (key_tok.line, key_tok.column, len(str(key_tok))) if key_tok is not None else (None, None, 1)
-        raw = json.loads(str(value_node.children[0])) if quote else None
+        raw = self.unquote(value_node.children[0]) if quote else None
         self.smap.positions[kp] = Pos(meta.line, meta.column, max(1, length), kl, kc, klen, quote,
                                       meta.line != getattr(meta, "end_line", meta.line), raw)
 
@@ -49,7 +64,7 @@ class _Builder:
         for item in items:
             kind = item.data
             key_tok = item.children[0]
-            key = json.loads(str(key_tok)) if key_tok.type == "ESCAPED_STRING" else str(key_tok)
+            key = self.unquote(key_tok) if key_tok.type == "ESCAPED_STRING" else str(key_tok)
             if kind == "assign":
                 self.put(out, key, key_tok, self.value(item.children[1], kp + (key,)), item.children[1], kp)
             elif kind == "block":
@@ -74,7 +89,7 @@ class _Builder:
         key_tok, label_node, body = item.children
         key = str(key_tok)
         label_tok = label_node.children[0]
-        label = json.loads(str(label_tok)) if label_node.data == "string_label" else str(label_tok)
+        label = self.unquote(label_tok) if label_node.data == "string_label" else str(label_tok)
         if key not in LABELLED:
 
             guess = did_you_mean(key, LABELLED)
@@ -122,7 +137,7 @@ class _Builder:
     def value(self, node: Any, kp: KeyPath) -> Any:
         kind = node.data
         if kind == "string":
-            return json.loads(str(node.children[0]))
+            return self.unquote(node.children[0])
         if kind == "dnumber":
             neg, num = node.children
             text = str(num)

@@ -3,6 +3,8 @@
 Input: a path (or text + a display path). Output: a frozen `Spec` whose `.source` is the file's `SourceMap`.
 All pydantic errors of one file are reported together; each is mapped from its `loc` to file:line:col (inside an
 expression string, to the offending character), with did-you-mean hints for unknown keys and choices.
+Hostile text (too large, too deep, an alias bomb, YAML tags, control characters) is refused first, located, by
+`bounds.py`; its limits are named constants there.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from interf_dsl._source import KeyPath, SourceMap, format_key_path, load_yaml
 from interf_dsl.errors import ErrorItem, SpecError
+from interf_dsl.parse.bounds import check_dsl, check_yaml, read_spec_file
 from interf_dsl.parse.dsl import load_dsl
 from interf_dsl.parse.spec import FOCUS_MODELS, Spec
 
@@ -29,18 +32,17 @@ def load_spec(path: str | Path) -> Spec:
     if p.suffix not in YAML_SUFFIXES + DSL_SUFFIXES:
         raise SpecError(f"cannot tell the spelling of '{p}' from its extension", name=p.suffix,
                         choices=YAML_SUFFIXES + DSL_SUFFIXES)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read spec '{p}': {exc.strerror or exc}") from None
+    text = read_spec_file(p)
     return load_spec_text(text, str(path), "interf" if p.suffix in DSL_SUFFIXES else "yaml")
 
 
 def load_spec_text(text: str, path: str = "<spec>", spelling: str = "yaml") -> Spec:
     """Validate spec text of one spelling (`yaml` or `interf`); `path` is only used in error locations."""
     if spelling == "interf":
+        check_dsl(text, path)
         data, smap = load_dsl(text, path)
     else:
+        check_yaml(text, path)
         data, smap = load_yaml(text, path)
     return validate_data(data, smap)
 
