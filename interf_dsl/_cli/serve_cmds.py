@@ -26,22 +26,42 @@ def register(app: typer.Typer) -> None:
         threads: Annotated[int | None, typer.Option(help="torch intra-op threads (default: torch's).")] = None,
         max_logprobs: Annotated[int, typer.Option(
             help="Most top logprobs returned per token (a provider-like cap; OpenAI completions: 5).")] = 100,
+        max_tokens: Annotated[int, typer.Option(help="Most tokens one choice may generate (more: 400).")] = 1024,
+        max_n: Annotated[int, typer.Option(help="Most choices per prompt, `n` (more: 400).")] = 128,
+        max_body_bytes: Annotated[int, typer.Option(help="Largest request body (more: 413).")] = 2 * 1024 * 1024,
+        max_request_s: Annotated[float, typer.Option(
+            help="Longest generation of one request (more: stopped, 504).")] = 120.0,
     ) -> None:
-        """Serve MODEL at http://HOST:PORT/v1 (completions, chat completions, models) with logprobs."""
-        import uvicorn
+        """Serve MODEL at http://HOST:PORT/v1 (completions, chat completions, models) with logprobs.
 
+        Bad requests get OpenAI-style 4xx errors (limits: interf_dsl/transfer/serve.py); SIGTERM or Ctrl-C stops the
+        server within seconds, in-flight generations included.
+        """
         from interf_dsl.backends.loading import load_model  # lazy: a command loads its stages (--help 0.2 s)
         from interf_dsl.transfer.faults import (  # lazy: a command loads its stages (--help 0.2 s)
             FaultConfig,
             parse_fault_args,
         )
-        from interf_dsl.transfer.serve import create_app  # lazy: a command loads its stages (--help 0.2 s)
+        from interf_dsl.transfer.serve import (  # lazy: a command loads its stages (--help 0.2 s)
+            ServeLimits,
+            create_app,
+            serve_forever,
+        )
 
         faults = FaultConfig(parse_fault_args(fault or []), seed=fault_seed, retry_after_s=retry_after,
                              stall_s=stall_s)
-        app_ = create_app(load_model(model), name=model.split(":")[-1], max_batch=max_batch,
-                          batch_wait_ms=batch_wait_ms, latency_ms=latency_ms, faults=faults, threads=threads,
-                          max_logprobs=max_logprobs)
-        print(f"interf serve: {model} at http://{host}:{port}/v1 (litellm: model='openai/{model.split(':')[-1]}', "
-              f"api_base='http://{host}:{port}/v1', any api_key)", flush=True)
-        uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
+        limits = ServeLimits(max_body_bytes=max_body_bytes, max_tokens=max_tokens, max_n=max_n,
+                             max_request_s=max_request_s)
+        name = model.split(":")[-1]
+        app_ = create_app(load_model(model), name=name, max_batch=max_batch, batch_wait_ms=batch_wait_ms,
+                          latency_ms=latency_ms, faults=faults, threads=threads, max_logprobs=max_logprobs,
+                          limits=limits)
+
+        def banner() -> None:
+            print(f"interf serve: {model} at http://{host}:{port}/v1 (litellm: model='openai/{name}', "
+                  f"api_base='http://{host}:{port}/v1', any api_key)", flush=True)
+
+        try:
+            serve_forever(app_, host, port, banner)
+        except KeyboardInterrupt:
+            print("interf serve: stopped", flush=True)
