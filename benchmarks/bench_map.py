@@ -197,11 +197,13 @@ def run_steps(n: int, budget_mb: float) -> dict:
 def _child(args) -> dict:
     """Run one case in a fresh process (so its peak RSS is its own) and return its JSON line."""
     cmd = [sys.executable, __file__, "--case", f"{args[0]}x{args[1]}", "--device", args[2], "--budget-mb",
-           str(args[3]), "--ref-every", str(args[4])]
+           str(args[3]), "--ref-every", str(args[4]), "--kernel", args[5]]
+    t0 = time.perf_counter()
     got = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if got.returncode != 0:
         raise SystemExit(f"case {args[0]}x{args[1]} failed:\n{got.stderr}")
-    return json.loads(got.stdout.strip().splitlines()[-1])
+    # process_seconds: the fresh process end to end (imports, device start-up, data, map, reference GEMMs)
+    return json.loads(got.stdout.strip().splitlines()[-1]) | {"process_seconds": time.perf_counter() - t0}
 
 
 def main() -> None:
@@ -213,16 +215,22 @@ def main() -> None:
     ap.add_argument("--big-features", type=int, default=65536, help="width of the big case (d = 2304)")
     ap.add_argument("--steps", action="store_true", help="map + select runners on a random GPT-2-Small-shape SAE")
     ap.add_argument("--steps-features", type=int, default=32768)
+    ap.add_argument("--kernel", choices=("auto", "eager", "compiled"), default="auto",
+                    help="the map kernel: the map's own choice (auto), or forced, to measure what compiling pays")
     ap.add_argument("--case", help=argparse.SUPPRESS)  # internal: NxD, run one case in this process
     args = ap.parse_args()
     if args.steps:
         print(json.dumps(run_steps(args.steps_features, args.budget_mb)))
         return
+    if args.kernel != "auto":
+        from interf_dsl.interference import dense
+
+        dense.COMPILE_MIN_FEATURES = {args.device.split(":")[0]: 0 if args.kernel == "compiled" else 1 << 62}
     if args.case:
         n, d = (int(x) for x in args.case.split("x"))
         print(json.dumps(run_case(n, d, args.device, args.budget_mb, args.ref_every)))
         return
-    res = _child((32768, 768, args.device, args.budget_mb, args.ref_every))
+    res = _child((32768, 768, args.device, args.budget_mb, args.ref_every, args.kernel))
     print(f"32768x768: {res['seconds']:.1f} s, {res['gflop_s']:.1f} GFLOP/s vs GEMM {res['gemm_gflop_s']:.1f} "
           f"GFLOP/s ({res['gemm_fraction']:.2f}), peak RSS {res['peak_rss_mb']:.0f} MB, load {res['load_before']}",
           flush=True)
@@ -230,13 +238,15 @@ def main() -> None:
                "gemm_fraction": res["gemm_fraction"], "seconds": res["seconds"], "peak_rss_mb": res["peak_rss_mb"],
                "gflop_s": res["gflop_s"], "gemm_gflop_s": res["gemm_gflop_s"], "block_rows": res["block_rows"],
                "load_before": res["load_before"], "load_after": res["load_after"],
-               "frac_I_below_0.1": res["frac_I_below_0.1"], "kernel": res["kernel"]}
+               "frac_I_below_0.1": res["frac_I_below_0.1"], "kernel": res["kernel"],
+               "process_seconds": res["process_seconds"]}
     if not args.skip_big:
-        big = _child((args.big_features, 2304, args.device, args.budget_mb, max(args.ref_every, 8)))
+        big = _child((args.big_features, 2304, args.device, args.budget_mb, max(args.ref_every, 8), args.kernel))
         summary.update(big_features=args.big_features, big_seconds=big["seconds"],
                        big_peak_rss_mb=big["peak_rss_mb"], big_gflop_s=big["gflop_s"],
                        big_gemm_gflop_s=big["gemm_gflop_s"], big_gemm_fraction=big["gemm_fraction"],
-                       big_load_before=big["load_before"], big_load_after=big["load_after"])
+                       big_load_before=big["load_before"], big_load_after=big["load_after"], big_kernel=big["kernel"],
+                       big_process_seconds=big["process_seconds"])
         print(f"{args.big_features}x2304: {big['seconds']:.1f} s ({big['gemm_fraction']:.2f} of GEMM), "
               f"peak RSS {big['peak_rss_mb']:.0f} MB", flush=True)
     print(json.dumps(summary))

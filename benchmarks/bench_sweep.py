@@ -33,8 +33,14 @@ def main() -> None:
 
     from interf_dsl.backends.hooked import HookedBackend
     from interf_dsl.foci.feature import FeatureFocus
-    from interf_dsl.interventions.feature import feature_candidates
-    from interf_dsl.interventions.sweep import METRIC_COLUMNS, MetricConfig, Probe, sweep_sentence
+    from interf_dsl.interventions.sweep import (
+        METRIC_COLUMNS,
+        Candidate,
+        MetricConfig,
+        Probe,
+        sweep_sentence,
+        unit,
+    )
     from interf_dsl.metrics import nearest_target_cosine
 
     PAPER_SCALES = list(FeatureFocus(focus="feature").scales)  # the paper's 32 α (the focus's default)
@@ -47,16 +53,14 @@ def main() -> None:
     model.eval()
     backend = HookedBackend(model, name="pythia-70m-shaped")
     rng = np.random.default_rng(0)
-    d_sae = 4096
+    d_sae = 64
     W_dec = rng.normal(size=(d_sae, 512)).astype(np.float32)
-    import polars as pl
-
-    feats = pl.DataFrame({"feature": np.arange(d_sae), "frequency": rng.uniform(1e-4, 1e-1, d_sae),
-                          "active": np.ones(d_sae, bool)})
-    partners = [{"bin": f"b{b}", "partner": 10 + b, "I": 0.1 * b, "S": 0.1, "rank": 0} for b in range(5)]
-    # self + 5 bins + random_direction = 7 conditions, one direction each.
-    cands = feature_candidates(W_dec, 0, partners, feats, ["self", "bins", "random_direction"], rng)
-    assert len(cands) == 7
+    # self + 5 bins + random_direction = 7 conditions, one direction each (the feature focus's candidates, built
+    # here without the atlas table so the benchmark needs no polars, like a GPU worker)
+    cands = [Candidate("self", 0, unit(W_dec[0]), partner=0, I=1.0)]
+    cands += [Candidate("bin", 0, unit(W_dec[10 + b]), bin=f"b{b}", partner=10 + b, I=0.1 * b, S=0.1)
+              for b in range(5)]
+    cands.append(Candidate("random_direction", 0, unit(rng.normal(size=512))))
     ids = [int(i) for i in rng.choice(50304, 5, replace=False)]
     probe = Probe(ids, nearest_target_cosine(backend.embedding(), ids))
     mcfg = MetricConfig()

@@ -12,7 +12,7 @@ add=alpha*v`, neuron scaling is `mult=ones with one coordinate set to the scale,
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from interf_dsl.errors import BackendError
 
@@ -67,11 +67,13 @@ class Backend(Protocol):
         """Unedited next-token logits after each sequence, shape (len(seqs), d_vocab)."""
 
     def edited_logits(self, seq: list[int], hook: str, mult: np.ndarray | None, add: np.ndarray | None,
-                      *, naive: bool = False) -> np.ndarray:
+                      *, naive: bool = False, on_device: bool = False) -> Any:
         """Next-token logits after `seq` for each edit row, shape (rows, d_vocab).
 
         The fast way (default) runs the prefix up to the hook's block once and all rows in one batch from there;
         `naive=True` runs one full forward per row (the authors' way), for equivalence checks and benchmarks.
+        `on_device=True` returns them where the model computed them (a torch tensor on its device), so metrics run
+        there; backends without a device (numpy) return the array either way.
         """
 
     def activations(self, seqs: list[list[int]], hook: str) -> np.ndarray:

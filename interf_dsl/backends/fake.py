@@ -83,7 +83,7 @@ class FakeBackend:
         return np.stack([self.W_E[s[-1]] @ self.W_U for s in seqs]).astype(np.float32)
 
     def edited_logits(self, seq: list[int], hook: str, mult: np.ndarray | None, add: np.ndarray | None,
-                      *, naive: bool = False) -> np.ndarray:
+                      *, naive: bool = False, on_device: bool = False) -> np.ndarray:
         self.check_hook(hook)
         rows = (mult if mult is not None else add).shape[0]
         self.calls.append(("edited_logits", {"hook": hook, "rows": rows, "naive": naive, "seq": list(seq)}))

@@ -167,7 +167,7 @@ class HookedBackend:
         return self._final_logits(resid, last)
 
     def edited_logits(self, seq: list[int], hook: str, mult: np.ndarray | None, add: np.ndarray | None,
-                      *, naive: bool = False) -> np.ndarray:
+                      *, naive: bool = False, on_device: bool = False) -> Any:
         import numpy as np
         import torch
 
@@ -202,7 +202,8 @@ class HookedBackend:
                     a = None if add_t is None else add_t[i : i + n]
                     out.append(self._run_edited(inp, last, hook, m, a, start))
                     self._count(forward=n)
-        return torch.cat(out).float().cpu().numpy()
+        logits = torch.cat(out).float()
+        return logits if on_device else logits.cpu().numpy()
 
     # ---- reading activations and gradients -------------------------------------------------------------------
     def activations(self, seqs: list[list[int]], hook: str) -> np.ndarray:

@@ -103,7 +103,7 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
     parts: dict[str, list] = {"bin": [], "top": [], "link": [], "fig": []}
     # before the block buffers exist, so its transients do not add to their peak
     sums = bp.closed_form_sums(vectors, embeddings) if has_s and transform is None else None
-    stats = BlockStats(bins, taus, mode, n, sp_min)
+    stats = BlockStats(bins, taus, mode, n, sp_min, dev.type)
     i_dense = dense_i_thresholds(sp_min)  # the other App. F I thresholds are counted from the candidates
     n_d = nt if mode != "none" else 0
     buf_i = torch.zeros(b, n, dtype=dt, device=dev)

@@ -25,6 +25,7 @@ from interf_dsl.metrics import (
     weighted_cosine_from_similarity,
     weighted_overlap,
 )
+from interf_dsl.metrics.device import SCORE_COLUMNS, TargetProbe, score_logits
 
 METRIC_COLUMNS = ("wc_base", "wc", "wc_delta", "wc_rel", "wo_base", "wo", "wo_delta", "wo_rel", "kl", "tv",
                   "entropy_change")
@@ -51,6 +52,14 @@ class Probe:
 
     target_ids: list[int]
     similarity: np.ndarray
+    _on: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def on(self, device: Any) -> TargetProbe:
+        """This probe's tensors on `device`, moved once per device and reused by every sentence."""
+        key = str(device)
+        if key not in self._on:
+            self._on[key] = TargetProbe(self.target_ids, self.similarity, device)
+        return self._on[key]
 
 
 @dataclass
@@ -117,8 +126,13 @@ def sweep_sentence(backend: Any, seq: list[int], hook: str, candidates: list[Can
     mult, add, index = build_edits(candidates, scales, dim, kind)
     if base_logits is None:
         base_logits = backend.last_logits([seq])[0]
-    logits = backend.edited_logits(seq, hook, mult, add, naive=naive)
-    scores = score_rows(base_logits, logits, probe, cfg)
+    if naive:  # the reference: one forward per row, numpy metrics
+        scores = score_rows(base_logits, backend.edited_logits(seq, hook, mult, add, naive=True), probe, cfg)
+    else:  # batched forwards, every metric on the model's device, one host transfer
+        logits = backend.edited_logits(seq, hook, mult, add, on_device=True)
+        table = score_logits(base_logits, logits, probe.on(getattr(logits, "device", "cpu")), cfg.top_k,
+                             cfg.epsilon).cpu().numpy()
+        scores = dict(zip(SCORE_COLUMNS, table.T, strict=True))
     rows = []
     for r, (ci, a) in enumerate(index):
         c = candidates[ci]

@@ -76,3 +76,26 @@ def test_validate_plan_and_list_need_only_the_base_install() -> None:
     wheel alone to check the same)."""
     out = subprocess.run([sys.executable, "-c", BASE_INSTALL], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip().endswith("BASE-OK"), out.stdout[-2000:] + out.stderr[-3000:]
+
+
+LEAN_WORKER = """
+import sys
+for name in ("polars", "scipy", "statsmodels", "sae_lens", "litellm", "matplotlib", "sentence_transformers"):
+    sys.modules[name] = None  # a GPU or Ray worker has torch, numpy and transformer_lens, nothing of the driver
+import numpy as np
+import torch
+import interf_dsl.backends.hooked, interf_dsl.interference.blocked
+from interf_dsl.interventions.sweep import MetricConfig, Probe, score_rows
+from interf_dsl.metrics.device import score_logits
+base, new = np.zeros(5, np.float32), np.eye(5, dtype=np.float32)
+probe = Probe([1], np.linspace(0, 1, 5))
+ref = score_rows(base, new, probe, MetricConfig())
+got = score_logits(base, new, probe.on("cpu"), None, 1e-8).numpy()
+assert np.allclose(got[:, 8], ref["kl"]) and np.allclose(got[:, 10], ref["entropy_change"])
+"""
+
+
+def test_compute_paths_need_no_driver_libraries() -> None:
+    """The sweep, its metrics (device and numpy reference) and the map kernel import and run without polars,
+    scipy, statsmodels, sae_lens, litellm or matplotlib: lean GPU / Ray workers carry only the compute stack."""
+    subprocess.run([sys.executable, "-c", LEAN_WORKER], check=True, cwd=Path(__file__).parents[2], timeout=120)

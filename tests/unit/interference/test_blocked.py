@@ -177,7 +177,8 @@ def test_compiled_kernel_equals_eager(monkeypatch):
     bins = parse_bins(None)
     kw = {"top_partners": 6, "memory_budget_mb": 0.05, "chunk_cols": 64}
     eager = compute_map(v, e, bins, TAUS, **kw)
-    monkeypatch.setattr(dense, "COMPILE_MIN_FEATURES", 0)
+    assert not dense.compiles(n, "cpu") and dense.compiles(1 << 17, "cuda") and not dense.compiles(1 << 16, "cuda")
+    monkeypatch.setattr(dense, "COMPILE_MIN_FEATURES", {"cpu": 0})
     compiled = compute_map(v, e, bins, TAUS, **kw)
     assert eager.kernel == "eager" and compiled.kernel == "compiled", compiled.kernel_note
     assert torch.equal(eager.counts, compiled.counts) and eager.counts.sum() > 0
