@@ -90,8 +90,25 @@ class BackendError(InterfError):
     """A model, SAE or API backend failed at run time (missing weights, hook mismatch, API failure)."""
 
 
+class AuthError(BackendError):
+    """An endpoint refused the credentials (HTTP 401/403). Never retried; names the target and its key variable."""
+
+    label = "auth error"
+
+
+class MalformedResponseError(BackendError):
+    """An endpoint kept answering with a body that is not the JSON its API promises (names it, shows an excerpt)."""
+
+    label = "malformed response"
+
+
 class ExecuteError(InterfError):
     """The run engine failed (cache corruption it cannot repair, a refused path, a killed step)."""
+
+
+class StorageError(ExecuteError):
+    """A folder interf must write (reports, step cache) is not writable, or a write failed (disk full, quota,
+    read-only file system). Names the path; raised before computing where it can be checked up front."""
 
 
 class ReportError(InterfError):

@@ -3,6 +3,8 @@
 Importable by any test: `tiny_model()` builds (once per process) a 2-layer HookedTransformer whose tokenizer was
 trained on a few sentences; `served(model, **kw)` starts the OpenAI-compatible app on 127.0.0.1 with a free port in
 a uvicorn thread and yields its `api_base`; the pytest fixtures `tiny_served` / `transfer_server` wrap them.
+`served(script=...)` puts `ScriptedFaults` in front of the app: a function of each POST (its number and body)
+chooses the fault for that request — one of `interf serve`'s injected faults, or a 401/403 the app cannot send.
 Type labels for the tiny vocabulary come from `TINY_TYPES` (a few words per type, as decoded token strings).
 """
 
@@ -10,12 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from interf_dsl.transfer.faults import FAULT_HEADER
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
@@ -79,12 +85,85 @@ def tiny_type_strings() -> dict[str, list[str]]:
     return out
 
 
+Script = Callable[[int, bytes], "str | None"]
+"""(POST number from 0, request body) -> a fault for it: `interf_dsl.transfer.faults.FAULT_KINDS`, "401", "403", or
+None (the app's own `FaultConfig` decides)."""
+
+
+class ScriptedFaults:
+    """ASGI middleware: asks `script` for each POST's fault; forces it through the app's fault header, or answers a
+    401/403 itself (OpenAI's error shape)."""
+
+    def __init__(self, app: Any, script: Script) -> None:
+        self.app, self.script = app, script
+        self.state = app.state  # ServerThread.stop closes app.state.batcher
+        self.posts = 0
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            msg = await receive()
+            chunks.append(msg.get("body", b""))
+            more = msg.get("more_body", False)
+        body = b"".join(chunks)
+        with self._lock:
+            fault = self.script(self.posts, body)
+            self.posts += 1
+        if fault in ("401", "403"):
+            await _send_json(send, int(fault), {"error": {
+                "message": "Incorrect API key provided" if fault == "401" else "key lacks access to this model",
+                "type": "invalid_request_error", "code": "invalid_api_key"}})
+            return
+        if fault is not None:
+            scope = {**scope, "headers": [*scope["headers"], (FAULT_HEADER.encode(), fault.encode())]}
+        sent = False
+
+        async def replay() -> dict:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _send_json(send: Any, status: int, payload: dict) -> None:
+    data = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+def faults_for(needles: tuple[str, ...], faults: list[str]) -> Script:
+    """A script: a POST whose body holds one of `needles` gets `faults[i]` the i-th time that body is seen (so a
+    retried request meets the next fault, and gets through once the list is used up); every other POST none."""
+    seen: dict[bytes, int] = {}
+
+    def script(n: int, body: bytes) -> str | None:
+        if not any(needle.encode() in body for needle in needles):
+            return None
+        i = seen.get(body, 0)
+        seen[body] = i + 1
+        return faults[i] if i < len(faults) else None
+
+    return script
+
+
 @contextlib.contextmanager
-def served(model: Any = None, *, name: str = "tiny", port: int | None = None, **kw: Any) -> Iterator[str]:
-    """Serve `model` (default: the tiny model) on 127.0.0.1:<port or a free one>; yields the `/v1` api_base."""
+def served(model: Any = None, *, name: str = "tiny", port: int | None = None, script: Script | None = None,
+           **kw: Any) -> Iterator[str]:
+    """Serve `model` (default: the tiny model) on 127.0.0.1:<port or a free one>; yields the `/v1` api_base.
+    `script` puts `ScriptedFaults` in front (a script that records its calls tells a test what was sent)."""
     from interf_dsl.transfer.serve import ServerThread, create_app
 
     app = create_app(model if model is not None else tiny_model(), name=name, **kw)
+    if script is not None:
+        app = ScriptedFaults(app, script)
     with ServerThread(app, port=port) as server:
         yield server.api_base
 

@@ -12,6 +12,8 @@ Layout under the cache root:
                                    units a statistics-only change re-aggregates
     locks/<hash>.lock              held while a step is looked up, computed and committed
     tmp/                           entries being assembled; renamed into steps/ in one atomic rename
+    tmp/transient.<hash>.*/        results a runner marked transient (`meta["transient"]`): complete, verified
+                                   entries that only the run that made them reads; removed at its end
 
 An entry exists only once its directory has been renamed into `steps/`, so a killed run never leaves a half entry.
 A damaged entry (missing file, truncated parquet, checksum mismatch) is reported with a `CacheWarning`, removed, and
@@ -40,6 +42,7 @@ from interf_dsl.execute.atomic import (
     sha256_bytes,
     sha256_file,
 )
+from interf_dsl.execute.storage import storage_error
 from interf_dsl.plan.ir import summarises
 from interf_dsl.steps import Counters, StepResult
 
@@ -92,6 +95,11 @@ class CacheEntry:
         return StepResult(tables=tables, meta=dict(self.record["meta"]), files=files)
 
     @property
+    def transient(self) -> str | None:
+        """Why this result is not kept in the cache (it rests on a transient condition), or None."""
+        return self.record.get("transient")
+
+    @property
     def counters(self) -> dict[str, Any]:
         """Work the step did when it was computed (not in this run)."""
         return dict(self.record.get("counters", {}))
@@ -130,12 +138,14 @@ class StepCache:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._sweep_tmp()
 
-    def _sweep_tmp(self, max_age_s: float = 3600.0) -> None:
-        """Remove half-assembled entries a killed run left in tmp/ (a live commit takes seconds, not an hour)."""
+    def _sweep_tmp(self, max_age_s: float = 3600.0, transient_age_s: float = 24 * 3600.0) -> None:
+        """Remove half-assembled entries a killed run left in tmp/ (a live commit takes seconds, not an hour), and
+        transient entries of killed runs (a live run reads its own for as long as it runs: a day)."""
         now = time.time()
         for path in (self.root / "tmp").iterdir():
             try:
-                if now - path.stat().st_mtime > max_age_s:
+                age = transient_age_s if path.name.startswith("transient.") else max_age_s
+                if now - path.stat().st_mtime > age:
                     shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
             except OSError:
                 continue
@@ -208,7 +218,7 @@ class StepCache:
         return None
 
     def commit(self, step: Step, result: StepResult, *, work_dir: Path, counters: Counters,
-               seconds: float, rng_seed: int | None = None) -> CacheEntry:
+               seconds: float, rng_seed: int | None = None, transient: str | None = None) -> CacheEntry:
         """Store `result` as the entry of `step` atomically and return it (verified).
 
         Args:
@@ -218,8 +228,25 @@ class StepCache:
             counters: work done computing it.
             seconds: wall time of the runner.
             rng_seed: the plan seed, when the result depends on it (it or an input drew from `ctx.rng`).
+            transient: why the result must not be kept (see `StepResult.meta["transient"]`): it is then stored
+                under `tmp/` for this run only, never in `steps/`, and its work dir is kept for the next run.
+
+        Raises:
+            StorageError: a write failed (disk full, permission); nothing of the entry is left behind.
         """
         tmp = self.root / "tmp" / f"{step.hash}.{os.getpid()}.{time.monotonic_ns()}"
+        try:
+            return self._commit(step, result, tmp, work_dir=work_dir, counters=counters, seconds=seconds,
+                                rng_seed=rng_seed, transient=transient)
+        except OSError as exc:
+            raise storage_error(exc, "step cache", self.root,
+                                hint=f"nothing of step {step.id} was stored; the cache stays consistent") from None
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def _commit(self, step: Step, result: StepResult, tmp: Path, *, work_dir: Path, counters: Counters,
+                seconds: float, rng_seed: int | None, transient: str | None) -> CacheEntry:
         files: dict[str, dict[str, Any]] = {}
 
         def put(rel: str, data: bytes) -> None:
@@ -241,15 +268,19 @@ class StepCache:
             "meta": result.meta, "counters": counters.__dict__, "seconds": seconds,
             "rng_seed": rng_seed,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **({"transient": transient} if transient else {}),
         }
         try:
             text = json.dumps(record, sort_keys=True, indent=1, default=json_default)
         except TypeError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
             raise ExecuteError(f"step {step.id} returned metadata that is not JSON: {exc}") from None
         put("result.json", text.encode("utf-8"))
         manifest = {"format": CACHE_FORMAT, "hash": step.hash, "step_id": step.id, "files": files}
         atomic_write_text(tmp / "manifest.json", json.dumps(manifest, sort_keys=True, indent=1))
+        if transient:
+            final = self.root / "tmp" / f"transient.{tmp.name}"
+            os.replace(tmp, final)
+            return self._entry(step.hash, final)
         final = self.entry_dir(step.hash, rng_seed)
         if final.exists():  # only reachable when the lock was bypassed; keep the first, complete entry
             shutil.rmtree(tmp, ignore_errors=True)
@@ -260,6 +291,11 @@ class StepCache:
             for work in (self.root / "work").glob(f"{step.data_hash}.s*"):
                 shutil.rmtree(work, ignore_errors=True)
         return self._entry(step.hash, final)
+
+    def discard(self, entry: CacheEntry) -> None:
+        """Remove a transient entry once its run is done with it (kept entries are never discarded here)."""
+        if entry.transient is not None:
+            self._remove(entry.path)
 
     def _entry(self, step_hash: str, path: Path) -> CacheEntry:
         record = json.loads((path / "result.json").read_text(encoding="utf-8"))

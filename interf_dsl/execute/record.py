@@ -31,6 +31,9 @@ class StepRecord(BaseModel):
     tables: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     meta: dict[str, Any] = Field(default_factory=dict)
+    transient: str | None = None
+    """Why this result was not cached (its runner marked it transient, or it was computed from such a result):
+    the next run computes it again. None for a result that is (or was) cached."""
 
 
 class RunRecord(BaseModel):

@@ -5,6 +5,12 @@ Steps run in the plan's topological order. For each step the engine takes the st
 and commits the result atomically. Inputs are read from the cache lazily, so a fully cached run loads no model and
 reads only the tables it writes into the run directory. The run directory itself (tables, run.json, figures,
 report.md/html) is written by the report stage (`interf_dsl.report.rundir`), which `interf_dsl.pipeline` hands in.
+
+Before any step computes, the step cache and the reports folder are checked writable and the run directory is
+claimed (`storage.py`): it is written to a hidden sibling and renamed into place at the end, so a failure leaves
+none half-written, and a second run given the same run id stops at once. A result its runner marks transient
+(`StepResult.meta["transient"]`: a reason, e.g. a transfer probe shaped by transient errors) is used by this run and
+recorded, but never cached; neither is anything computed from it, so the next run computes them again.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interf_dsl.errors import ExecuteError, SpecError
-from interf_dsl.execute.cache import CacheEntry, StepCache
+from interf_dsl.execute.cache import CacheEntry, StepCache, default_cache_dir
 from interf_dsl.execute.context import RunStepContext
 from interf_dsl.execute.preflight import check_plan_ready
 from interf_dsl.execute.progress import RunProgress
 from interf_dsl.execute.record import RunRecord, StepRecord
 from interf_dsl.execute.resources import Resources
 from interf_dsl.execute.selection import forced_steps, new_run_id, run_directory
+from interf_dsl.execute.storage import FULL_ERRNOS, RunDirClaim, check_writable, claim_run_dir, storage_error
 from interf_dsl.lang.params import params_of
 from interf_dsl.steps import RUNNER_MODULES, STEP_RUNNERS, Counters, StepResult, get_runner
 
@@ -64,6 +71,8 @@ class _Run:
     def run_step(self, index: int, step: Step) -> None:
         t0 = time.monotonic()
         forced = step.id in self.forced
+        # an input this run computed but could not keep: a cached result of this step may rest on another one
+        tainted = [i for i in step.inputs if self.entries[i].transient is not None]
         lock = self.cache.lock(step.data_hash or step.hash)  # runs differing only in statistics share raw units
         try:
             lock.acquire(timeout=0.5)
@@ -74,10 +83,10 @@ class _Run:
             if forced:
                 self.cache.invalidate(step.hash, step.data_hash)
             # the step hash does not cover the master seed: results drawn under it are stored per seed
-            entry = self.cache.lookup(step, self.plan.seed)
+            entry = None if tainted else self.cache.lookup(step, self.plan.seed)
             hit, counters = entry is not None, Counters()
             if entry is None:
-                entry, counters = self._compute(index, step)
+                entry, counters = self._compute(index, step, tainted)
             else:
                 self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: cached")
         finally:
@@ -88,13 +97,19 @@ class _Run:
             forced=forced, seconds=time.monotonic() - t0, compute_seconds=entry.seconds,
             counters=dict(counters.__dict__), computed_counters=entry.counters,
             tables=tuple(entry.record["tables"]), files=tuple(entry.record["files"]), meta=entry.record["meta"],
+            transient=entry.transient,
         ))
+
+    def discard_transient(self) -> None:
+        """Remove the entries of results that could not be kept (the run directory has what it needs)."""
+        for entry in self.entries.values():
+            self.cache.discard(entry)
 
     def _seeded(self, step: Step, used_rng: bool) -> bool:
         """Whether a result depends on the master seed: it drew from ctx.rng, or an input's result did."""
         return used_rng or any(self.entries[i].record.get("rng_seed") is not None for i in step.inputs)
 
-    def _compute(self, index: int, step: Step) -> tuple[CacheEntry, Counters]:
+    def _compute(self, index: int, step: Step, tainted: list[str]) -> tuple[CacheEntry, Counters]:
         try:
             runner = get_runner(step.kind)
         except SpecError:
@@ -108,14 +123,24 @@ class _Run:
         ctx = RunStepContext(plan=self.plan, step=step, work_dir=work_dir, resources=self.resources,
                              results=self.result, progress=self.progress)
         t0 = time.monotonic()
-        result = runner(ctx)
+        try:
+            result = runner(ctx)
+        except OSError as exc:
+            if exc.errno not in FULL_ERRNOS:
+                raise
+            raise storage_error(exc, f"files of step {step.id} under", work_dir,
+                                hint="finished units are kept; rerun once there is room") from None
         seconds = time.monotonic() - t0
         self.compute_seconds += seconds
         if not isinstance(result, StepResult):
             raise ExecuteError(f"the runner of step {step.id} returned {type(result).__name__}, not a StepResult")
+        transient = result.meta.get("transient") or (
+            f"computed from transient input(s) {', '.join(tainted)}" if tainted else None)
         entry = self.cache.commit(step, result, work_dir=work_dir, counters=ctx.counters, seconds=seconds,
-                                  rng_seed=self.plan.seed if self._seeded(step, ctx.rng_used) else None)
-        self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: done in {seconds:.2f}s")
+                                  rng_seed=self.plan.seed if self._seeded(step, ctx.rng_used) else None,
+                                  transient=str(transient) if transient else None)
+        note = f" (not cached: {transient})" if transient else ""
+        self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: done in {seconds:.2f}s{note}")
         return entry, ctx.counters
 
 
@@ -171,12 +196,16 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
         The RunRecord (written, with provenance, to `run.json` by `write_run_dir`).
 
     Raises:
-        ExecuteError: a refused path or name, an unknown step kind, an unmatched `--force` pattern.
+        ExecuteError: a refused path or name, an unknown step kind, an unmatched `--force` pattern, a run id
+            another run is using or has used.
+        StorageError: the step cache or the reports folder is not writable (before any step computes), or a
+            write failed (disk full); no half-written run directory is left.
     """
     t_start, started = time.monotonic(), _now()
     run_dir = run_directory(reports_root, plan.experiment, run_id or new_run_id())
     forced = forced_steps(plan, force)
-    cache = StepCache(cache_dir)
+    cache = _open_cache(cache_dir)
+
     def needs_run(s: Step) -> bool:
         return s.id in forced or not (cache.entry_dir(s.hash, plan.seed).exists() or cache.entry_dir(s.hash).exists())
 
@@ -185,29 +214,78 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
 
     check_plan_ready(plan, needs_run, check_weights=model_loader is None and sae_loader is None,
                      needs_endpoint=needs_endpoint)
-    resources = Resources(plan, model_loader=model_loader, sae_loader=sae_loader)
-    status, error = "ok", None
-    with RunProgress(quiet=quiet) as progress:
-        run = _Run(plan, cache, resources, progress, forced)
-        progress.log(f"run {plan.experiment}/{run_dir.name}: {len(plan.steps)} steps, cache {cache.root}")
-        try:
-            for i, step in enumerate(plan.steps, start=1):
-                run.run_step(i, step)
-        except BaseException as exc:
-            status, error = ("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"), f"{exc}"
-            raise
-        finally:
-            record = _record(plan, run, run_dir, status, error, started, t_start)
-            if write_run_dir is not None:
-                write_run_dir(run_dir, plan=plan, record=record, result=run.result if status == "ok" else None,
-                              spec_path=spec_path, spec_text=spec_text, resolved=resolved_json,
-                              files=run.files, digest=run.digest, table_cache=cache.root / "tables",
-                              log=progress.log)
+    claim = claim_run_dir(run_dir) if write_run_dir is not None else None
+    try:
+        resources = Resources(plan, model_loader=model_loader, sae_loader=sae_loader)
+        status, error = "ok", None
+        with RunProgress(quiet=quiet) as progress:
+            run = _Run(plan, cache, resources, progress, forced)
+            progress.log(f"run {plan.experiment}/{run_dir.name}: {len(plan.steps)} steps, cache {cache.root}")
+            try:
+                for i, step in enumerate(plan.steps, start=1):
+                    run.run_step(i, step)
+            except BaseException as exc:
+                status, error = ("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"), f"{exc}"
+                raise
+            finally:
+                record = _record(plan, run, run_dir, status, error, started, t_start)
+                try:
+                    if claim is not None and write_run_dir is not None:
+                        _publish(claim, status, progress.log, lambda path: write_run_dir(
+                            path, plan=plan, record=record, result=run.result if status == "ok" else None,
+                            spec_path=spec_path, spec_text=spec_text, resolved=resolved_json, files=run.files,
+                            digest=run.digest, table_cache=cache.root / "tables", log=progress.log))
+                finally:
+                    run.discard_transient()
+    finally:
+        if claim is not None:
+            claim.release()
     total = time.monotonic() - t_start
     record = record.model_copy(update={"seconds": total, "engine_seconds": total - run.compute_seconds})
     progress.log(f"finished in {total:.2f}s ({record.cache_hits}/{len(plan.steps)} steps cached, "
                  f"engine overhead {record.engine_seconds:.2f}s)")
     return record
+
+
+_CACHE_HINT = "set INTERF_CACHE (or pass cache_dir) to a writable folder"
+
+
+def _open_cache(cache_dir: str | Path | None) -> StepCache:
+    """The step cache, checked writable in every folder a run writes, before anything is computed.
+
+    Raises:
+        StorageError: a folder of the cache cannot be created or written (names it).
+    """
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    try:
+        cache = StepCache(root)
+    except OSError as exc:
+        raise storage_error(exc, "step cache", root, hint=_CACHE_HINT) from None
+    for sub in ("steps", "work", "locks", "tmp", "tables"):
+        check_writable(cache.root / sub, "step cache folder", hint=_CACHE_HINT)
+    return cache
+
+
+def _publish(claim: RunDirClaim, status: str, log: Callable[[str], None], write: Callable[[Path], None]) -> None:
+    """Write the run directory into the claimed partial folder, then rename it into place.
+
+    A write failure (disk full, permission) leaves no run directory and is raised as a `StorageError` naming the
+    path; for a run that already failed it is logged instead, so the step's own error is the one reported.
+    """
+    try:
+        write(claim.path)
+        claim.publish()
+    except OSError as exc:
+        claim.release()
+        err = storage_error(exc, "run directory", claim.final, hint=_REWRITE_HINT)
+        if status != "ok":
+            log(f"could not write the run directory of this {status} run: {err}")
+            return
+        raise err from None
+
+
+_REWRITE_HINT = ("no run directory was left behind, and every computed step is in the step cache: rerun the same "
+                 "command to write it without recomputing")
 
 
 def _record(plan: Plan, run: _Run, run_dir: Path, status: str, error: str | None, started: str,

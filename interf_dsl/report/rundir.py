@@ -142,8 +142,11 @@ def write_run_directory(run_dir: Path, *, plan: Plan, record: RunRecord,
                         log: Callable[[str], None] = print) -> None:
     """Write tables, figures, run.json and the report of a run (only run.json when the run did not finish).
 
+    The engine hands in the hidden partial directory it claimed (`execute.storage`) and renames it into place
+    afterwards, so the log line names the final path, `record.run_dir`.
+
     Args:
-        run_dir: the new run directory.
+        run_dir: the folder to write (new, or empty).
         plan: the plan run.
         record: what the run did.
         result: step id -> its StepResult (read from the cache on demand); None for a run that did not finish.
@@ -181,7 +184,7 @@ def write_run_directory(run_dir: Path, *, plan: Plan, record: RunRecord,
 
         formats = _report_formats(plan)
         build_report(run_dir, formats=formats)
-        log(f"wrote {run_dir} ({len(tables)} tables, {len(figures)} figures, {', '.join(formats)})")
+        log(f"wrote {record.run_dir} ({len(tables)} tables, {len(figures)} figures, {', '.join(formats)})")
 
 
 def _report_formats(plan: Plan) -> tuple[str, ...]:

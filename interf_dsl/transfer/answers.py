@@ -9,6 +9,7 @@ Input: a `Query` (prompt; top-k logprobs or n samples) and a litellm response or
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -74,6 +75,31 @@ class Accounting:
         d["errors"] = dict(self.errors)
         d["tokens"] = self.prompt_tokens + self.completion_tokens
         return d
+
+
+@dataclass
+class RequestFailure:
+    """How one request failed for good: its attempts, the error kinds they met, and the last one."""
+
+    attempts: int = 0
+    errors: Counter = field(default_factory=Counter)
+    kind: str = ""
+    detail: str = ""
+    retryable: bool = True
+
+    def note(self, kind: str, retryable: bool, detail: str) -> None:
+        self.attempts += 1
+        self.errors[kind] += 1
+        self.kind, self.retryable, self.detail = kind, retryable, detail
+
+    @property
+    def transient(self) -> bool:
+        """The last attempt failed for a reason a retry may cure (see `is_transient`)."""
+        return is_transient(self.kind, self.retryable)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attempts": self.attempts, "errors": dict(self.errors), "last": self.kind,
+                "transient": self.transient}
 
 
 class MissingLogprobsError(Exception):
@@ -147,8 +173,24 @@ def _get(obj: Any, name: str) -> Any:
     return obj[name] if isinstance(obj, dict) else getattr(obj, name)
 
 
+TRANSIENT_HINT = "HTTP 5xx, 429, timeouts, connection errors and malformed bodies"
+"""The failures a retry may cure. An answer without the logprobs asked for is retried too, but it is a consistent
+answer of the endpoint, not a transient failure (see `is_transient`)."""
+
+
+def is_transient(kind: str, retryable: bool) -> bool:
+    """Whether a failed attempt of this kind says nothing about what the endpoint offers (a 5xx, a 429, a timeout,
+    a dropped connection, a truncated body), as opposed to a 200 without logprobs or a refusal."""
+    return retryable and kind != "missing_logprobs"
+
+
 def classify_error(exc: BaseException) -> tuple[str, bool, float | None]:
-    """(error kind, retryable?, server-requested wait in seconds or None)."""
+    """(error kind, retryable?, server-requested wait in seconds or None).
+
+    Kinds: `auth` (401/403, never retried), `malformed` (a body that is not JSON: litellm reports it as a 500, so
+    it is told apart by the JSON decoding error it wraps), `missing_logprobs`, `timeout`, `429`, the 5xx code or
+    the connection error's class name, else the 4xx code or the exception's class name (not retried).
+    """
 
     if isinstance(exc, RemoteRequestError):  # classified in the worker process that made the call
         return exc.kind, exc.retryable, exc.wait
@@ -158,6 +200,10 @@ def classify_error(exc: BaseException) -> tuple[str, bool, float | None]:
         return "timeout", True, None
     status = getattr(exc, "status_code", None)
     name = type(exc).__name__
+    if status in (401, 403) or name in ("AuthenticationError", "PermissionDeniedError"):
+        return "auth", False, None
+    if malformed_body(exc) is not None:
+        return "malformed", True, None
     if name in ("Timeout", "APITimeoutError") or status == 408:
         return "timeout", True, None
     if status == 429 or name == "RateLimitError":
@@ -167,6 +213,38 @@ def classify_error(exc: BaseException) -> tuple[str, bool, float | None]:
     if name == "APIError" and status is None:
         return "malformed", True, None
     return (str(status) if status else name), False, None
+
+
+EXCERPT_CHARS = 120
+"""How much of a malformed body an error message shows."""
+_INVALID_BODY = "Empty or invalid response from LLM endpoint. Received: "
+
+
+def malformed_body(exc: BaseException) -> str | None:
+    """A short excerpt of the body when `exc` (or an exception it wraps) says the answer was not valid JSON."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, json.JSONDecodeError):
+            return excerpt(cur.doc) + f" ({cur.msg} at char {cur.pos})"
+        text = str(cur)
+        if _INVALID_BODY in text:
+            return excerpt(text.split(_INVALID_BODY, 1)[1].split(". Check the", 1)[0].strip("'"))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """`text` cut to `limit` characters and quoted with escapes, so control characters cannot garble a terminal."""
+    cut = text[:limit]
+    return repr(cut) + ("…" if len(text) > limit else "")
+
+
+def error_detail(exc: BaseException) -> str:
+    """The message of a failed attempt: for a malformed body, the excerpt instead of the decoder's position only."""
+    body = malformed_body(exc)
+    return f"the body is not valid JSON: {body}" if body is not None else str(exc)
 
 
 def _retry_after(exc: BaseException) -> float | None:

@@ -5,7 +5,9 @@ tokens). Output: `Answer`s (token strings, best first, with their logprobs when 
 
 * bounded concurrency (`target.concurrency`), token-bucket limits on requests and tokens per minute (rpm, tpm);
 * retries with exponential backoff that honour a server's Retry-After, on 429, 5xx, timeouts, connection errors,
-  malformed bodies and answers missing the logprobs asked for; other errors (auth, bad request) stop at once;
+  malformed bodies and answers missing the logprobs asked for; other errors (auth, bad request) stop at once; a
+  request that fails for good raises `AuthError` (401/403), `MalformedResponseError` (bodies that are not JSON) or
+  `BackendError`, each carrying `.failure` (`RequestFailure`: attempts, error kinds, transient or not);
 * litellm is always called with `num_retries=0` (we retry) after `LITELLM_LOCAL_MODEL_COST_MAP=True` is set;
 * a content-addressed cache on disk: one JSON file per (target identity, resolved params, prompt); only successful,
   complete answers are written (errors never are), atomically, so a killed run leaves no torn entry;
@@ -28,14 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from interf_dsl.canonical import canonical_json
-from interf_dsl.errors import BackendError
+from interf_dsl.errors import AuthError, BackendError, MalformedResponseError
 from interf_dsl.prices import cost_usd
 from interf_dsl.transfer.answers import (
     MAX_BACKOFF_S,
     Accounting,
     Answer,
     Query,
+    RequestFailure,
     classify_error,
+    error_detail,
     parse_answers,
 )
 from interf_dsl.transfer.session import import_litellm
@@ -134,14 +138,17 @@ class TransferClient:
         self._rpm = TokenBucket(self.target.rpm)
         self._tpm = TokenBucket(self.target.tpm)
 
-    async def ask(self, query: Query) -> Answer:
-        """The answer to one query: from the cache, or from the target with retries (then cached)."""
+    async def ask(self, query: Query, *, max_retries: int | None = None) -> Answer:
+        """The answer to one query: from the cache, or from the target with retries (then cached).
+
+        `max_retries` overrides the target's (the probe's end-of-step check asks once).
+        """
         key = self.cache.key(self.target, query)
         hit = self.cache.get(key)
         if hit is not None:
             self.acct.cache_hits += 1
             return hit
-        (answer,) = await self._with_retries([query])
+        (answer,) = await self._with_retries([query], max_retries)
         self.cache.put(key, answer)
         return answer
 
@@ -176,11 +183,17 @@ class TransferClient:
         await _gather_all([run(idx[j:j + size]) for idx in groups.values() for j in range(0, len(idx), size)])
         return answers  # type: ignore[return-value]  # every slot is filled, or an error was raised
 
-    async def _with_retries(self, queries: list[Query]) -> list[Answer]:
-        """One request (a prompt array when there are several queries), retried; its answers in query order."""
+    async def _with_retries(self, queries: list[Query], max_retries: int | None = None) -> list[Answer]:
+        """One request (a prompt array when there are several queries), retried; its answers in query order.
+
+        Raises:
+            AuthError: a 401/403, at once. MalformedResponseError: every attempt got a body that is not JSON.
+            BackendError: another refusal at once, or retries exhausted. Each carries `.failure` (`RequestFailure`).
+        """
         self._bind_loop()
-        last: str = ""
-        for attempt in range(self.target.max_retries + 1):
+        retries = self.target.max_retries if max_retries is None else max_retries
+        failure = RequestFailure()
+        for attempt in range(retries + 1):
             await self._rpm.take(1)
             await self._tpm.take(sum(len(q.prompt) / 3 + q.n for q in queries))
             async with self._sem:
@@ -190,18 +203,48 @@ class TransferClient:
                 except Exception as exc:  # noqa: BLE001 - classified below; never cached
                     kind, retryable, wait = classify_error(exc)
                     self.acct.errors[kind] += 1
-                    last = f"{kind}: {self._scrub(str(exc))[:300]}"
+                    failure.note(kind, retryable, self._scrub(error_detail(exc))[:300])
                     if not retryable:
-                        raise BackendError(f"target {self.target.name}: request failed ({last})") from None
+                        raise self._failed(failure) from None
                 else:
                     self._account(sum(a.prompt_tokens for a in answers), sum(a.completion_tokens for a in answers))
                     return answers
-            if attempt < self.target.max_retries:
+            if attempt < retries:
                 self.acct.retries += 1
                 backoff = min(MAX_BACKOFF_S, self.target.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
                 await asyncio.sleep(wait if wait is not None else backoff)
-        raise BackendError(f"target {self.target.name}: gave up after {self.target.max_retries + 1} attempts "
-                           f"(last error {last})", hint="raise max_retries or timeout_s, or lower concurrency/rpm")
+        raise self._failed(failure)
+
+    def endpoint(self) -> str:
+        """The URL this client posts to (or the provider's endpoint, named, when litellm routes by model)."""
+        path = "/chat/completions" if self.target.mode == "chat" else "/completions"
+        if self.api_base:
+            return self.api_base.rstrip("/") + path
+        return f"{self.target.model} ({path.lstrip('/')} endpoint, routed by litellm)"
+
+    def _failed(self, failure: RequestFailure) -> BackendError:
+        """The error for a request that failed for good, of its own kind, carrying `failure`."""
+        t, last = self.target, f"{failure.kind}: {failure.detail}"
+        err: BackendError
+        if failure.kind == "auth":
+            hint = (f"check the key in ${t.api_key_env} (api_key_env of target {t.name}): set, valid for this "
+                    f"endpoint, and allowed to use {t.model}") if t.api_key_env else \
+                (f"target {t.name} has no api_key_env: set it to the environment variable holding the key")
+            err = AuthError(f"target {t.name}: {self.endpoint()} refused the credentials (HTTP 401/403; "
+                            f"{failure.detail})", hint=hint)
+        elif failure.kind == "malformed" and failure.retryable:
+            err = MalformedResponseError(
+                f"target {t.name}: {self.endpoint()} answered {failure.attempts} attempt(s) with a body that is "
+                f"not valid JSON; last: {failure.detail}",
+                hint="check that api_base is the OpenAI-compatible endpoint (not a proxy's error page), "
+                     "or raise max_retries")
+        elif not failure.retryable:
+            err = BackendError(f"target {t.name}: request failed ({last})")
+        else:
+            err = BackendError(f"target {t.name}: gave up after {failure.attempts} attempts (last error {last})",
+                               hint="raise max_retries or timeout_s, or lower concurrency/rpm")
+        err.failure = failure  # type: ignore[attr-defined]  # read by the probe: what the endpoint answered
+        return err
 
     def _account(self, prompt_tokens: int, completion_tokens: int) -> None:
         """One successful request and its usage."""

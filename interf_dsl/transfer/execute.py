@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from interf_dsl.errors import BackendError
+from interf_dsl.errors import AuthError, BackendError
 from interf_dsl.transfer.answers import Query
 from interf_dsl.transfer.client import TransferClient
 from interf_dsl.transfer.trials import Trial, TypeLookup, score
@@ -70,9 +70,11 @@ async def run_units(client: TransferClient, units: list[Unit], protocol: dict[st
     """Run every unit not yet in `store`, saving each when done; returns the errors of units that failed.
 
     Units are independent: one that exhausts its retries does not cancel the others, so everything that can
-    finish is kept before the step stops.
+    finish is kept before the step stops. A refused key (`AuthError`) is the exception: no new unit starts, and it
+    is raised once the units in flight are done.
     """
     errors: list[str] = []
+    refused: list[AuthError] = []
 
     async def one(unit: Unit) -> None:
         key = unit.key(protocol)
@@ -82,6 +84,9 @@ async def run_units(client: TransferClient, units: list[Unit], protocol: dict[st
             return
         try:
             table = await run_unit(client, unit, protocol, lookup)
+        except AuthError as exc:
+            refused.append(exc)
+            return
         except BackendError as exc:
             errors.append(f"{unit.type}/sentence {unit.sentence_id}: {exc}")
             return
@@ -97,7 +102,9 @@ async def run_units(client: TransferClient, units: list[Unit], protocol: dict[st
         done, rest = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         pending = list(rest)
         for _ in done:
-            if nxt < len(units):
+            if nxt < len(units) and not refused:
                 pending.append(asyncio.ensure_future(one(units[nxt])))
                 nxt += 1
+    if refused:
+        raise refused[0]
     return errors

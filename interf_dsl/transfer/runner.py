@@ -8,7 +8,8 @@ the sources' baselines must be recomputed and the k they were rescored at, and p
 tokens, cost, cache hits).
 
 Order: readiness check (stops at once listing what is missing) → start `interf serve` for a `serve:` target →
-capability probe → trials in checkpointed units → the sources rescored at the target's k when it is below theirs
+capability probe (its decision kept as a unit only when no transient error shaped it, `probe.py`) → trials in
+checkpointed units → for a sampling fallback, one more logprob request that confirms it → the sources rescored at the target's k when it is below theirs
 (from their per-trial ranks, METHOD.md §8.10) → statistics → figure → stop the server.
 """
 
@@ -29,7 +30,7 @@ from interf_dsl.transfer.answers import Accounting
 from interf_dsl.transfer.client import TransferClient
 from interf_dsl.transfer.execute import TRIALS_SCHEMA, Unit, run_units
 from interf_dsl.transfer.figures import draw_grid
-from interf_dsl.transfer.probe import capabilities_json, probe
+from interf_dsl.transfer.probe import Capabilities, ProbeDecision, capabilities_json, confirm_fallback, probe
 from interf_dsl.transfer.session import run_sync
 from interf_dsl.transfer.summary import grid_rows, source_diffs, summarize, transfer_ratios
 from interf_dsl.transfer.targets import TargetSpec, check_target_ready, source_recompute_k
@@ -56,9 +57,9 @@ def run(ctx: Any) -> StepResult:
         if all(store.done(u.key(saved[1])) for u in units):
             # a statistics-only change: every trial is stored, so no endpoint, key or server is needed
             ctx.log(f"transfer {target.name}: every trial is stored; re-aggregating without requests")
-            caps_json, protocol = saved
+            caps_json, protocol, decision = saved
             effects, sources = _sources_at_k(ctx, effects, proto, protocol, stats)
-            meta = _meta(target, caps_json, protocol, Accounting(), sources, proto, len(units), 0)
+            meta = _meta(target, caps_json, protocol, Accounting(), sources, proto, len(units), 0, decision)
             return _result(ctx, store, units, protocol, stats, effects, {**meta, "reaggregated": True}, target)
     problems = check_target_ready(target)
     if problems:
@@ -68,14 +69,14 @@ def run(ctx: Any) -> StepResult:
         client = TransferClient(target, ctx.work_dir / "responses", api_base=api_base,
                                 on_request=lambda pt, ct, cost: _count(ctx, pt, ct, cost))
         try:
-            caps, protocol = run_sync(probe(client))
-            probes.save(PROBE_KEY, pl.DataFrame({"capabilities": [json.dumps(capabilities_json(caps))],
-                                                 "protocol": [json.dumps(protocol)]}))
-            ctx.log(f"transfer {target.name}: {protocol['estimator']} estimator, k={protocol['k']} "
-                    f"(requested {target.top_k}, offered {protocol['k_offered']})")
+            caps, protocol, decision = run_sync(probe(client))
+            _note_decision(ctx, target, protocol, decision, probes, caps)
             units = _units(ctx, tr, sets, sentences, proto)
             errors = run_sync(run_units(client, units, protocol, lookup, store,
                                            ctx.progress(len(units), f"transfer {target.name}")))
+            if not errors and decision.awaits_confirmation:
+                run_sync(confirm_fallback(client, decision))
+                _note_decision(ctx, target, protocol, decision, probes, caps, after_trials=True)
         finally:
             client.close()
     if errors:
@@ -83,20 +84,43 @@ def run(ctx: Any) -> StepResult:
                            f"after retries; {len(units) - len(errors)} finished units are kept (rerun to resume). "
                            f"First: {errors[0]}", hint="check the endpoint, or raise max_retries / timeout_s")
     effects, sources = _sources_at_k(ctx, effects, proto, protocol, stats)
-    meta = _meta(target, capabilities_json(caps), protocol, client.acct, sources, proto, len(units), 0)
+    meta = _meta(target, capabilities_json(caps), protocol, client.acct, sources, proto, len(units), 0,
+                 decision.to_json())
     return _result(ctx, store, units, protocol, stats, effects, meta, target)
+
+
+def _note_decision(ctx: Any, target: TargetSpec, protocol: dict, decision: ProbeDecision, probes: Any,
+                   caps: Capabilities, after_trials: bool = False) -> None:
+    """Log the protocol and keep it as the probe unit only when the decision may be kept (see `probe.py`)."""
+    if not after_trials:
+        ctx.log(f"transfer {target.name}: {protocol['estimator']} estimator, k={protocol['k']} "
+                f"(requested {target.top_k}, offered {protocol['k_offered']})")
+        fb = decision.fallback
+        if fb is not None:
+            ctx.log(f"transfer {target.name}: sampling fallback: {fb['outcomes']} over {fb['probe_requests']} probe "
+                    f"requests ({fb['attempts']} attempts, errors {fb['errors']}) at {fb['endpoint']}"
+                    + ("; kept only if logprobs are still missing after the trials" if decision.awaits_confirmation
+                       else ""))
+    if decision.transient is not None:
+        ctx.log(f"transfer {target.name}: WARNING {decision.transient}")
+    elif decision.keep:
+        probes.save(PROBE_KEY, pl.DataFrame({"capabilities": [json.dumps(capabilities_json(caps))],
+                                             "protocol": [json.dumps(protocol)],
+                                             "decision": [json.dumps(decision.to_json())]}))
 
 
 PROBE_KEY = "probe"
 """The unit holding this step's capability probe (capabilities and protocol as JSON), kept with its trials."""
 
 
-def _saved_probe(probes: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """(capabilities, protocol) of an earlier computation of this step's data, or None."""
+def _saved_probe(probes: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None] | None:
+    """(capabilities, protocol, decision) of an earlier computation of this step's data, or None. Only a decision
+    that could be kept was saved (never one resting on transient errors)."""
     if not probes.done(PROBE_KEY):
         return None
     row = probes.load(PROBE_KEY).row(0, named=True)
-    return json.loads(row["capabilities"]), json.loads(row["protocol"])
+    decision = json.loads(row["decision"]) if row.get("decision") else None
+    return json.loads(row["capabilities"]), json.loads(row["protocol"]), decision
 
 
 def _sources_at_k(ctx: Any, effects: pl.DataFrame, proto: dict, protocol: dict,
@@ -168,10 +192,14 @@ def _no_rescore_note(source_k: int | None, k: int) -> str:
 
 
 def _meta(target: TargetSpec, caps: dict[str, Any], protocol: dict, acct: Accounting, sources: dict[str, Any],
-          proto: dict, n_units: int, n_failed: int) -> dict[str, Any]:
+          proto: dict, n_units: int, n_failed: int, decision: dict[str, Any] | None) -> dict[str, Any]:
     meta_protocol = {**protocol, **{k: v for k, v in proto.items() if k != "source_top_k"}}
     logprobs = protocol["estimator"] == "logprobs"
+    transient = (decision or {}).get("transient")
+    # `transient` (a reason) tells the engine not to cache this result: the next run probes again
     return {
+        **({"transient": transient} if transient else {}),
+        "probe": decision,
         "target": {k: v for k, v in target.to_json().items() if k != "api_key"},
         "capabilities": caps,
         "protocol": meta_protocol,

@@ -21,7 +21,7 @@ from dataclasses import asdict
 from typing import Any
 
 from interf_dsl.errors import BackendError
-from interf_dsl.transfer.answers import Query, RemoteRequestError, classify_error, parse_answers
+from interf_dsl.transfer.answers import Query, RemoteRequestError, classify_error, error_detail, parse_answers
 from interf_dsl.transfer.session import close_clients, import_litellm, open_session
 
 
@@ -158,7 +158,7 @@ async def _answer(litellm: Any, conn: Any, msg: tuple) -> None:
         reply = (req_id, os.getpid(), True, [asdict(a) for a in answers])
     except Exception as exc:  # noqa: BLE001 - classified here, retried (or not) by the client
         kind_, retryable, wait = classify_error(exc)
-        reply = (req_id, os.getpid(), False, (kind_, retryable, wait, str(exc)[:2000]))
+        reply = (req_id, os.getpid(), False, (kind_, retryable, wait, error_detail(exc)[:2000]))
     try:
         conn.send(reply)
     except OSError:
