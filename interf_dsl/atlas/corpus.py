@@ -18,11 +18,17 @@ if TYPE_CHECKING:
     import torch
 
 
-def _read_file(path: Path) -> list[str]:
+CHECK_BYTES = 16 * 1024 * 1024
+"""How much of a corpus `check_corpus` reads (validate time): the head of each file, cut at a line break."""
+
+
+def _parse(path: Path, data: bytes) -> list[str]:
+    """Documents of one corpus file's bytes: JSONL records' "text", or plain text split at blank lines."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BackendError(f"corpus file {path} is not UTF-8 text (byte {exc.start})",
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise BackendError(f"corpus file {path}:{line}: not UTF-8 text (byte {exc.start})",
                            hint="re-encode it as UTF-8") from None
     if path.suffix == ".jsonl":
         docs = []
@@ -32,12 +38,35 @@ def _read_file(path: Path) -> list[str]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise BackendError(f"corpus file {path}:{k}: not JSON ({exc.msg})") from None
+                raise BackendError(f"corpus file {path}:{k}: not JSON ({exc.msg})",
+                                   hint='a .jsonl corpus holds one {"text": "..."} object per line') from None
             if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
-                raise BackendError(f"corpus file {path}:{k}: expected an object with a string 'text' field")
+                raise BackendError(f"corpus file {path}:{k}: expected an object with a string 'text' field",
+                                   hint='a .jsonl corpus holds one {"text": "..."} object per line')
             docs.append(rec["text"])
         return docs
     return [d for d in text.split("\n\n") if d.strip()]
+
+
+def _read_file(path: Path) -> list[str]:
+    return _parse(path, path.read_bytes())
+
+
+def corpus_files(spec: str) -> list[Path]:
+    """The files `atlas.corpus` names: the file itself, or a folder's .txt and .jsonl files (sorted, recursive).
+
+    Raises:
+        BackendError: the path does not exist, or the folder holds no .txt or .jsonl file.
+    """
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in (".txt", ".jsonl") and p.is_file())
+        if not files:
+            raise BackendError(f"corpus folder {path} holds no .txt or .jsonl file")
+        return files
+    if path.is_file():
+        return [path]
+    raise BackendError(f"corpus {spec!r} does not exist", hint="use zoo:heldout, a .txt/.jsonl file or a folder")
 
 
 def read_corpus(spec: str) -> list[str]:
@@ -51,20 +80,34 @@ def read_corpus(spec: str) -> list[str]:
         got = read_heldout("atlas")
         docs = [got] if isinstance(got, str) else list(got)
     else:
-        path = Path(spec).expanduser()
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix in (".txt", ".jsonl") and p.is_file())
-            if not files:
-                raise BackendError(f"corpus folder {path} holds no .txt or .jsonl file")
-            docs = [d for f in files for d in _read_file(f)]
-        elif path.is_file():
-            docs = _read_file(path)
-        else:
-            raise BackendError(f"corpus {spec!r} does not exist", hint="use zoo:heldout, a .txt/.jsonl file or a folder")
+        docs = [d for f in corpus_files(spec) for d in _read_file(f)]
     docs = [d for d in docs if d.strip()]
     if not docs:
         raise BackendError(f"corpus {spec!r} is empty")
     return docs
+
+
+def check_corpus(spec: str, max_bytes: int = CHECK_BYTES) -> None:
+    """What `read_corpus` would refuse, found by reading at most `max_bytes` (the head of each file, whole lines).
+
+    A corpus read whole (all of it fits in `max_bytes`) is also checked for holding some text.
+
+    Raises:
+        BackendError: the same errors as `read_corpus`, for the part read.
+    """
+    budget, whole, found = max_bytes, True, False
+    for f in corpus_files(spec):
+        with f.open("rb") as fh:
+            data = fh.read(budget + 1)
+        if len(data) > budget:
+            whole, data = False, data[:data.rfind(b"\n", 0, budget) + 1]
+        budget -= len(data)
+        found = found or any(d.strip() for d in _parse(f, data))
+        if budget <= 0:
+            whole = False
+            break
+    if whole and not found:
+        raise BackendError(f"corpus {spec!r} is empty")
 
 
 def token_windows(tokenizer: Any, docs: list[str], context: int, max_tokens: int) -> torch.Tensor:

@@ -24,10 +24,12 @@ PARTS = ("features", "activations", "explanations")
 _BATCH = re.compile(r"batch-(\d+)\.jsonl\.gz$")
 
 
-def _records(folder: Path, part: str) -> list[dict]:
+def _batches(folder: Path, part: str) -> list[Path]:
+    """The batch files of one part of an export, in order (the layout checked: folder, batches 0..n-1)."""
     sub = folder / part
     if not sub.is_dir():
-        raise BackendError(f"Neuronpedia export {folder}: missing folder '{part}/'")
+        raise BackendError(f"Neuronpedia export {folder}: missing folder '{part}/'",
+                           hint=f"an export folder holds {', '.join(p + '/' for p in PARTS)} with batch-<k>.jsonl.gz")
     files = {int(m.group(1)): p for p in sub.iterdir() if (m := _BATCH.search(p.name))}
     if not files:
         raise BackendError(f"Neuronpedia export {sub}: no batch-*.jsonl.gz files")
@@ -35,14 +37,38 @@ def _records(folder: Path, part: str) -> list[dict]:
     if missing:
         raise BackendError(f"Neuronpedia export {sub}: missing batches {missing}",
                            hint="re-download the export; batches are numbered from 0 without gaps")
+    return [files[k] for k in sorted(files)]
+
+
+def _records(folder: Path, part: str, first_only: bool = False) -> list[dict]:
     out = []
-    for k in sorted(files):
+    for path in _batches(folder, part):
         try:
-            with gzip.open(files[k], "rt", encoding="utf-8") as fh:
-                out.extend(json.loads(line) for line in fh if line.strip())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BackendError(f"Neuronpedia export {files[k]}: unreadable ({exc})") from None
+            with gzip.open(path, "rt", encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        out.append(json.loads(line))
+                        if first_only:
+                            return out
+        except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BackendError(f"Neuronpedia export {path}: unreadable ({exc})") from None
     return out
+
+
+def check_export(folder: str | Path) -> None:
+    """What `read_export` would refuse in the export's layout, found without reading it whole: the three folders,
+    batches numbered from 0 without gaps, and a first record with an integer 'index' in each part.
+
+    Raises:
+        BackendError: as `read_export`.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BackendError(f"Neuronpedia export {folder} is not a folder",
+                           hint=f"an export folder holds {', '.join(p + '/' for p in PARTS)}")
+    for part in PARTS:
+        for rec in _records(folder, part, first_only=True):
+            _index(rec, f"{folder}/{part}")
 
 
 def _index(rec: dict, where: str) -> int:

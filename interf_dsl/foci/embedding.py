@@ -23,6 +23,7 @@ from interf_dsl.foci._base import (
     targets_of,
 )
 from interf_dsl.lang.fields import Grid, Hooks
+from interf_dsl.lang.limits import MAX_COUNT
 from interf_dsl.lang.model import Model
 
 if TYPE_CHECKING:
@@ -43,13 +44,13 @@ class EmbeddingFocus(Model):
     """Hooks this block runs on (default: every SAE hook of width d_model)."""
     scales: Grid = PAPER_SCALES
     """Steering scales alpha."""
-    top_tokens: int = Field(5, gt=0)
+    top_tokens: int = Field(5, gt=0, le=MAX_COUNT)
     """Top tokens of a feature whose input embeddings are averaged into its direction."""
-    random_draws: int = Field(1, gt=0)
+    random_draws: int = Field(1, gt=0, le=MAX_COUNT)
     """Random unit directions drawn per target."""
-    targets_per_layer: int = Field(4, gt=0)
+    targets_per_layer: int = Field(4, gt=0, le=MAX_COUNT)
     """Targets per (source, hook)."""
-    sentences_per_target: int | None = Field(None, gt=0)
+    sentences_per_target: int | None = Field(None, gt=0, le=MAX_COUNT)
     """Most vocabulary sentences used per target (default: all mined, metrics.target_tokens x prompts.per_token)."""
 
 

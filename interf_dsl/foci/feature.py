@@ -8,6 +8,7 @@ from pydantic import Field
 
 from interf_dsl.foci._base import PAPER_SCALES, Focus, Work, register, sentences_per_target, targets_of
 from interf_dsl.lang.fields import Grid, Hooks
+from interf_dsl.lang.limits import MAX_COUNT
 from interf_dsl.lang.model import Model
 
 
@@ -26,11 +27,11 @@ class FeatureFocus(Model):
         = None
     """*preset* levels compared (paper: self, bins, random_direction; rigorous adds random_feature,
     matched_feature)."""
-    targets_per_layer: int | None = Field(None, gt=0)
+    targets_per_layer: int | None = Field(None, gt=0, le=MAX_COUNT)
     """Targets per (source, hook); default: map.targets_per_layer."""
-    random_draws: int = Field(1, gt=0)
+    random_draws: int = Field(1, gt=0, le=MAX_COUNT)
     """Random directions (and random features) drawn per target, each its own candidate."""
-    sentences_per_target: int | None = Field(None, gt=0)
+    sentences_per_target: int | None = Field(None, gt=0, le=MAX_COUNT)
     """Most vocabulary sentences used per target (default: all mined, metrics.target_tokens x prompts.per_token)."""
 
 
@@ -38,6 +39,11 @@ class FeatureFocus(Model):
 class Feature(Focus):
     name = "feature"
     params = FeatureFocus
+
+    def check(self, block: Any, key_path: tuple, sources: tuple[str, ...], error: Any) -> None:
+        for j, c in enumerate(block.conditions or ()):
+            if c in block.conditions[:j]:
+                error(f"condition '{c}' is listed twice", key_path + ("conditions", j), hint="list each once")
 
     def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
         targets = targets_of(spec, n_hooks, block.targets_per_layer or spec.map.targets_per_layer)

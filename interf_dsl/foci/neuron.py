@@ -9,6 +9,7 @@ from pydantic import Field
 
 from interf_dsl.foci._base import Focus, Work, register
 from interf_dsl.lang.fields import DegreeBins, Grid, Hooks
+from interf_dsl.lang.limits import MAX_COUNT, MAX_VOCAB_COUNT
 from interf_dsl.lang.model import Model
 
 NEURON_SCALES = "{0, .1, .2, .5, .75, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 15, 18, 20}"
@@ -36,15 +37,15 @@ class NeuronFocus(Model):
     """Feature -> neuron link: decoder component > this."""
     cluster_cutoff: float = Field(0.4, gt=0, le=1)
     """Clusters counted at this similarity cutoff."""
-    clusters_per_neuron: int = Field(3, gt=0)
+    clusters_per_neuron: int = Field(3, gt=0, le=MAX_COUNT)
     """Connected clusters sampled per neuron."""
-    features_per_cluster: int = Field(3, gt=0)
+    features_per_cluster: int = Field(3, gt=0, le=MAX_COUNT)
     """Features sampled per cluster."""
     random_control: bool | None = None
     """*preset* scale random coordinates with matched variance (paper False, rigorous True)."""
-    neurons_per_bin: int = Field(1, gt=0)
+    neurons_per_bin: int = Field(1, gt=0, le=MAX_COUNT)
     """Neurons sampled per degree bin and hook."""
-    top_k: int = Field(10, gt=0)
+    top_k: int = Field(10, gt=0, le=MAX_VOCAB_COUNT)
     """Predictions the metric reads."""
 
 

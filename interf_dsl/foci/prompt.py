@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from interf_dsl.foci._base import Focus, Work, register, sentences_per_target, targets_of
 from interf_dsl.lang.fields import Hooks
+from interf_dsl.lang.limits import MAX_COUNT, MAX_VOCAB_COUNT
 from interf_dsl.lang.model import Model
 from interf_dsl.zoo.catalog import TOKEN_TYPES
 
@@ -35,7 +36,7 @@ class PromptFocus(Model):
     """Token types tested (type_injection)."""
     high_threshold: float = Field(0.5, ge=0, le=1)
     """I_max for the HIGH set (paper: 0.5)."""
-    high_thresholds: dict[str, float] = {}
+    high_thresholds: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
     """Per-source override of high_threshold (the authors' GPT-2 small-model run: 0.3)."""
     medium_threshold: float = Field(0.2, ge=0, le=1)
     """I_max for the MEDIUM (low-interference) set."""
@@ -43,15 +44,15 @@ class PromptFocus(Model):
     """Partners need I > this."""
     semantic_max: float = Field(0.3, ge=-1, le=1)
     """Partners need S < this."""
-    tokens_per_feature: int = Field(10, gt=0)
+    tokens_per_feature: int = Field(10, gt=0, le=MAX_COUNT)
     """Top tokens taken per interference feature."""
-    tokens_per_trial: int = Field(30, gt=0)
+    tokens_per_trial: int = Field(30, gt=0, le=MAX_COUNT)
     """Tokens sampled per injection."""
-    top_k: int = Field(30, gt=0)
+    top_k: int = Field(30, gt=0, le=MAX_VOCAB_COUNT)
     """Next tokens read per trial."""
-    sentences: int = Field(100, gt=0)
+    sentences: int = Field(100, gt=0, le=MAX_COUNT)
     """Type sentences per type."""
-    trials: int = Field(100, gt=0)
+    trials: int = Field(100, gt=0, le=MAX_COUNT)
     """Trials per sentence and condition."""
     format: str = "({tokens}){sentence}"
     """Injection template."""
@@ -62,13 +63,13 @@ class PromptFocus(Model):
     `intersection`; the type's tokens are always scored by this source's own ids."""
     matched_random: bool | None = None
     """*preset* add a frequency/length-matched random set (paper False, rigorous True)."""
-    contexts_per_feature: int = Field(3, gt=0)
+    contexts_per_feature: int = Field(3, gt=0, le=MAX_COUNT)
     """Top contexts per feature that give snippets (snippets mode)."""
     snippet_ratio: float = Field(0.5, gt=0, le=1)
     """A snippet keeps the tokens around the peak with activation >= ratio x the context's max (snippets mode)."""
-    snippet_tokens: int = Field(8, gt=0)
+    snippet_tokens: int = Field(8, gt=0, le=MAX_COUNT)
     """Longest snippet, in tokens (snippets mode)."""
-    sentences_per_target: int | None = Field(None, gt=0)
+    sentences_per_target: int | None = Field(None, gt=0, le=MAX_COUNT)
     """Most vocabulary sentences used per target (default: all mined, metrics.target_tokens x prompts.per_token)."""
 
 
@@ -101,6 +102,12 @@ class Prompt(Focus):
         for j, t in enumerate(block.types):
             if t not in TOKEN_TYPES:
                 error(f"unknown token type '{t}'", key_path + ("types", j), name=t, choices=tuple(TOKEN_TYPES))
+            elif t in block.types[:j]:
+                error(f"token type '{t}' is listed twice", key_path + ("types", j), hint="list each type once")
+        missing = [f for f in ("{tokens}", "{sentence}") if f not in block.format]
+        if missing and _types_mode(block):
+            error(f"format lacks {' and '.join(missing)}", key_path + ("format",),
+                  hint="the injected tokens and the sentence both go into it, e.g. ({tokens}){sentence}")
 
     def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
         if _types_mode(block):

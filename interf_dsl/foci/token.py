@@ -17,6 +17,7 @@ from interf_dsl.foci._base import (
 )
 from interf_dsl.lang.ast import ALL_SITES
 from interf_dsl.lang.fields import Grid, Hooks
+from interf_dsl.lang.limits import MAX_COUNT
 from interf_dsl.lang.model import Model
 
 
@@ -39,13 +40,13 @@ class TokenFocus(Model):
     """Steering scales alpha."""
     equal_candidates: bool | None = None
     """*preset* give every level the same number of candidate vectors (paper False, rigorous True)."""
-    targets_per_layer: int = Field(4, gt=0)
+    targets_per_layer: int = Field(4, gt=0, le=MAX_COUNT)
     """Targets per (source, hook)."""
-    random_draws: int = Field(1, gt=0)
+    random_draws: int = Field(1, gt=0, le=MAX_COUNT)
     """Random directions (and random features) drawn per target, each its own candidate."""
-    contexts_per_feature: int = Field(3, gt=0)
+    contexts_per_feature: int = Field(3, gt=0, le=MAX_COUNT)
     """Top contexts per feature whose gradients give its candidate vectors."""
-    sentences_per_target: int | None = Field(None, gt=0)
+    sentences_per_target: int | None = Field(None, gt=0, le=MAX_COUNT)
     """Most vocabulary sentences used per target (default: all mined, metrics.target_tokens x prompts.per_token)."""
 
 
@@ -58,6 +59,8 @@ class Token(Focus):
         for j, site in enumerate(block.layer_kinds):
             if site not in ALL_SITES:
                 error(f"unknown hook site '{site}'", key_path + ("layer_kinds", j), name=site, choices=ALL_SITES)
+            elif site in block.layer_kinds[:j]:
+                error(f"hook site '{site}' is listed twice", key_path + ("layer_kinds", j), hint="list each once")
 
     def uses_hook(self, block: Any, hook: str) -> bool:
         return site_of(hook) in block.layer_kinds

@@ -19,6 +19,7 @@ from interf_dsl.interference.bins import bins_of, parse_thresholds
 from interf_dsl.interference.blocked import compute_map
 from interf_dsl.interference.clusters import cluster_features
 from interf_dsl.interference.figures import map_figures
+from interf_dsl.interference.labels import read_labels
 from interf_dsl.interference.metrics import INTERFERENCE_METRICS, MetricInputs
 from interf_dsl.interference.neurons import neuron_table
 from interf_dsl.interference.select import qualifying_targets, select_sae
@@ -145,11 +146,9 @@ def _token_params(tp: SelectTokenSets, source: str) -> tuple[TokenSetParams, flo
 
 def _labels(sae_ref: Any, source: str, tp: SelectTokenSets, vocab: pl.DataFrame) -> dict[int, str] | None:
     """Token-type labels {token_id: type}: the zoo's, or a JSON {token_str: type} file from token_sets.labels."""
-    import json
-
     path = (tp.labels or {}).get(source)
     if path:
-        by_str = json.loads(open(path, encoding="utf-8").read())
+        by_str = read_labels(path)
         return {i: by_str[s] for i, s in vocab.select("token_id", "token_str").iter_rows() if s in by_str}
     if sae_ref == "zoo" or str(sae_ref).startswith("zoo"):
 

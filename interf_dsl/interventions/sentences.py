@@ -58,16 +58,33 @@ def mine_prefixes(docs: list[str], token: str, n: int, max_chars: int = 160, min
 
 
 def read_file(path: str) -> dict[str, dict[str, list[str]]]:
-    """Sentences from a JSON file {"vocab": {token: [...]}, "type": {type: [...]}}."""
+    """Sentences from a JSON file {"vocab": {token: [sentences]}, "type": {type: [sentences]}} (either key may be
+    left out; `prompts.source: file`).
+
+    Raises:
+        SpecError: the file does not exist, is not UTF-8 JSON, or does not have that shape (naming where).
+    """
     p = Path(path)
     if not p.is_file():
         raise SpecError(f"prompts.path '{path}' does not exist", key_path="prompts.path")
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"prompts.path '{path}' is not UTF-8 text (byte {exc.start})", key_path="prompts.path") \
+            from None
     except json.JSONDecodeError as exc:
         raise SpecError(f"prompts.path '{path}' is not valid JSON: {exc}", key_path="prompts.path") from None
-    if not isinstance(data, dict) or not set(data) <= {"vocab", "type"}:
-        raise SpecError(f"prompts file '{path}' must map 'vocab' and/or 'type' to {{name: [sentences]}}")
+    shape = 'must map "vocab" and/or "type" to {name: [sentences]}'
+    if not isinstance(data, dict) or not data or not set(data) <= {"vocab", "type"}:
+        raise SpecError(f"prompts file '{path}' {shape}", key_path="prompts.path",
+                        hint='e.g. {"vocab": {" apple": ["She bit into a"]}, "type": {"food": ["For lunch I had"]}}')
+    for kind, table in data.items():
+        if not isinstance(table, dict):
+            raise SpecError(f"prompts file '{path}': \"{kind}\" {shape}", key_path="prompts.path")
+        for name, texts in table.items():
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                raise SpecError(f"prompts file '{path}': {kind} \"{name}\" must be a list of sentences (strings)",
+                                key_path="prompts.path")
     return {"vocab": data.get("vocab", {}), "type": data.get("type", {})}
 
 

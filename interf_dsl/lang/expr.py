@@ -35,6 +35,7 @@ from interf_dsl.lang.ast import (
     hook_name,
     split_hook,
 )
+from interf_dsl.lang.limits import MAX_GRID_VALUES, MAX_LAYER, MAX_SCALE
 
 STARTS = ("dsl", "filter", "grid", "bins", "hooks", "degree_bins", "selector")
 
@@ -160,29 +161,44 @@ def _gnum(tree) -> float:
 
 
 def parse_grid(text: str) -> tuple[float, ...]:
-    """`±{0.5, 1, 3..10}` -> sorted, de-duplicated floats. Ranges step 1 unless `step s` is given."""
+    """`±{0.5, 1, 3..10}` -> sorted, de-duplicated floats. Ranges step 1 unless `step s` is given.
+
+    Every value is finite with |value| <= `limits.MAX_SCALE`, and the grid holds at most `limits.MAX_GRID_VALUES`
+    values (a range is counted before it is expanded).
+    """
     tree = parse_tree(text, "grid")
     values: set[float] = set()
     for group in tree.children:
         sign = group.children[0] is not None
         for item in group.children[1:]:
+            pos, length = item.meta.start_pos, item.meta.end_pos - item.meta.start_pos
+            nums = [_gnum(c) for c in item.children if c is not None]
+            bad = next((v for v in nums if not (math.isfinite(v) and abs(v) <= MAX_SCALE)), None)
+            if bad is not None:
+                raise _syntax_error(f"grid value {bad:g} is {'not finite' if not math.isfinite(bad) else 'too large'}"
+                                    f" (|value| <= {MAX_SCALE:g})", 1, pos + 1, length, label="grid")
             if item.data == "grid_value":
-                got = [_gnum(item.children[0])]
+                got = [nums[0]]
             else:
-                lo, hi = _gnum(item.children[0]), _gnum(item.children[1])
-                step = _gnum(item.children[2]) if len(item.children) > 2 and item.children[2] is not None else 1.0
-                pos = item.meta.start_pos
+                lo, hi = nums[0], nums[1]
+                step = nums[2] if len(nums) > 2 else 1.0
                 if step <= 0:
                     raise _syntax_error(f"range step must be positive, got {step:g}", 1, pos + 1, 1, label="range")
                 if hi < lo:
-                    raise _syntax_error(f"range {lo:g}..{hi:g} is empty (end below start)", 1, pos + 1,
-                                        item.meta.end_pos - pos, label="range")
+                    raise _syntax_error(f"range {lo:g}..{hi:g} is empty (end below start)", 1, pos + 1, length,
+                                        label="range")
                 n = int(math.floor((hi - lo) / step + 1e-9))
+                if len(values) + n + 1 > MAX_GRID_VALUES:
+                    raise _syntax_error(f"range {lo:g}..{hi:g} step {step:g} has {n + 1} values; a grid holds at most "
+                                        f"{MAX_GRID_VALUES}", 1, pos + 1, length, label="range")
                 got = [round(lo + k * step, 12) for k in range(n + 1)]
             for v in got:
                 values.add(float(v))
                 if sign:
                     values.add(-float(v))
+            if len(values) > MAX_GRID_VALUES:
+                raise _syntax_error(f"the grid has more than {MAX_GRID_VALUES} values", 1, pos + 1, length,
+                                    label="grid")
     return tuple(sorted(values))
 
 
@@ -193,6 +209,9 @@ def parse_bins(text: str) -> tuple[Bin, ...]:
     for b in tree.children:
         lo, hi = _gnum(b.children[0]), _gnum(b.children[1])
         col, length = b.meta.start_pos + 1, b.meta.end_pos - b.meta.start_pos
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise _syntax_error(f"bin {text[b.meta.start_pos:b.meta.end_pos]} has an edge that is not finite", 1,
+                                col, length, label="bins")
         if not lo < hi:
             raise _syntax_error(f"bin {text[b.meta.start_pos:b.meta.end_pos]} is empty: its start must be below "
                                 "its end", 1, col, length, label="bins")
@@ -234,6 +253,9 @@ def _layers(sel: str, col: int) -> list[int]:
     for part in sel[1:].split(","):
         lo, _, hi = part.partition("-")
         a, b = int(lo), int(hi or lo)
+        if max(a, b) > MAX_LAYER:
+            raise _syntax_error(f"layer {max(a, b)} is beyond any model (at most {MAX_LAYER})", 1, col + 1, len(sel),
+                                label="hooks")
         if b < a:
             raise _syntax_error(f"layer range {part} is empty (end below start)", 1, col + 1, len(sel),
                                 label="hooks")

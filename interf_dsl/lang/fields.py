@@ -8,6 +8,7 @@ Each type carries an `ExprKind` marker that `fmt.py` reads to print the canonica
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from interf_dsl.errors import ExprSyntaxError
 from interf_dsl.lang.ast import Bin, DegreeBin, format_bins, split_hook
+from interf_dsl.lang.limits import MAX_GRID_VALUES, MAX_SCALE
 from interf_dsl.lang.selectors import parse_selector, selector_from_mapping
 
 _SITE_ORDER = ("resid_pre", "attn_out", "resid_mid", "mlp_pre", "mlp_post", "mlp_out", "resid_post")
@@ -55,6 +57,12 @@ def _grid(value: Any) -> Any:
             raise _value_error("empty grid: give at least one value", hint="e.g. ±{0.5, 1, 2}")
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
             raise _value_error("a grid is a grid expression or a list of numbers", hint="e.g. ±{0.5, 1, 2}")
+        bad = next((v for v in value if not (math.isfinite(v) and abs(v) <= MAX_SCALE)), None)
+        if bad is not None:
+            raise _value_error(f"grid value {bad} is {'not finite' if not math.isfinite(bad) else 'too large'} "
+                               f"(|value| <= {MAX_SCALE:g})")
+        if len(value) > MAX_GRID_VALUES:
+            raise _value_error(f"a grid holds at most {MAX_GRID_VALUES} values, got {len(value)}")
         return tuple(sorted({float(v) for v in value}))
     return value
 
@@ -85,6 +93,8 @@ def _bin_item(b: Any) -> Bin:
 
         return expr.parse_bins(b)[0]
     lo, hi, closed = b
+    if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
+        raise ValueError("a bin edge is not finite")
     return Bin(float(lo), float(hi), bool(closed))
 
 

@@ -7,11 +7,13 @@ from the preset (`paper` = the authors' protocol, `rigorous` = the fixes of METH
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
+from interf_dsl.lang import limits as lim
 from interf_dsl.lang.fields import Bins, Hooks, Selector
+from interf_dsl.lang.limits import PathName
 from interf_dsl.lang.model import Model
 
 PAPER_BINS = "[0,.1) [.1,.2) [.2,.3) [.3,.4) [.4,1]"
@@ -20,12 +22,13 @@ PAPER_BINS = "[0,.1) [.1,.2) [.2,.3) [.3,.4) [.4,1]"
 class Experiment(Model):
     """What the study is called and which protocol its defaults follow."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    """Experiment name; runs go to reports/<name>/<run_id>/ (letters, digits, `_`, `.`, `-`)."""
+    name: PathName
+    """Experiment name; runs go to reports/<name>/<run_id>/ (letters, digits, `_`, `.`, `-`; a letter or digit first,
+    no `..`, at most 100 characters)."""
     description: str = ""
     """Free text shown at the top of the report."""
-    seed: int = 0
-    """Master seed: every random stream of the run derives from it and the step hash."""
+    seed: int = Field(0, ge=0, le=lim.MAX_SEED)
+    """Master seed: every random stream of the run derives from it and the step hash (0 to 2^32 - 1)."""
     preset: Literal["paper", "rigorous"] = "rigorous"
     """Defaults for the preset fields: `paper` = the authors' protocol, `rigorous` = METHOD.md §8 fixes."""
 
@@ -54,7 +57,7 @@ class Source(Model):
 
     model: str
     """transformer_lens name (gpt2-small, pythia-70m-deduped, ...), `zoo:<name>`, or a local directory."""
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=lim.MAX_SEED)
     """Selection seed for this source (paper: pythia 50, gpt2 53); default: the experiment seed."""
     saes: tuple[SaeGroup, ...] = Field(min_length=1)
     """SAE groups: each attaches SAEs to some hooks."""
@@ -96,24 +99,24 @@ class AtlasStats(Model):
 
     corpus: str = "zoo:heldout"
     """Text for feature statistics: zoo:heldout, or a .txt/.jsonl file or folder."""
-    max_tokens: int = Field(200_000, gt=0)
+    max_tokens: int = Field(200_000, gt=0, le=lim.MAX_CORPUS_TOKENS)
     """Tokens of the corpus to run through each model."""
-    context: int = Field(64, gt=1)
+    context: int = Field(64, gt=1, le=lim.MAX_CONTEXT)
     """Window length in tokens."""
-    batch_size: int = Field(32, gt=0)
+    batch_size: int = Field(32, gt=0, le=lim.MAX_BATCH)
     """Windows per forward pass."""
-    top_contexts: int = Field(50, gt=0)
+    top_contexts: int = Field(50, gt=0, le=lim.MAX_COUNT)
     """Top-activating contexts kept per feature (the paper: about 50)."""
     top_token_ratio: float | None = Field(None, gt=0, le=1)
     """*preset* r: a token is a top token if its activation >= r x the feature's max (paper 0.8; authors' code
     0.5)."""
-    max_top_tokens: int = Field(100, gt=0)
+    max_top_tokens: int = Field(100, gt=0, le=lim.MAX_VOCAB_COUNT)
     """Unique top tokens kept per feature."""
-    neuron_alignments: int = Field(3, gt=0)
+    neuron_alignments: int = Field(3, gt=0, le=lim.MAX_COUNT)
     """Largest decoder components kept per feature (feature -> neuron links)."""
-    logit_lens: int = Field(10, ge=0)
+    logit_lens: int = Field(10, ge=0, le=lim.MAX_VOCAB_COUNT)
     """Top promoted tokens (W_dec . W_U) kept per feature."""
-    coactivation_tokens: int = Field(1024, gt=0)
+    coactivation_tokens: int = Field(1024, gt=0, le=lim.MAX_COACTIVATION_TOKENS)
     """Corpus tokens whose feature activations are kept for the `coactivation` interference metric."""
 
 
@@ -133,25 +136,25 @@ class Map(Model):
     """Interference metrics; the first is the primary I (decoder_cos = signed cosine of decoder directions)."""
     bins: Bins = PAPER_BINS
     """Interference bins of the primary metric."""
-    thresholds: tuple[float, ...] = Field((0.4, 0.3, 0.2, 0.15), min_length=1)
-    """Semantic thresholds tau: partners need S < tau."""
+    thresholds: tuple[Annotated[float, Field(ge=0, le=1)], ...] = Field((0.4, 0.3, 0.2, 0.15), min_length=1)
+    """Semantic thresholds tau in [0, 1]: partners need S < tau (S, a cosine of explanation embeddings)."""
     selection: Literal["pairwise", "cluster_exclusion"] | None = None
     """*preset* pairwise S < tau (authors' code) or cluster exclusion (paper text)."""
     linkage: Literal["average", "complete", "single"] = "average"
     """Agglomerative linkage for clusters."""
-    targets_per_layer: int = Field(10, gt=0)
+    targets_per_layer: int = Field(10, gt=0, le=lim.MAX_COUNT)
     """Targets sampled per (source, hook) and tau."""
     targets: tuple[Selector, ...] | None = None
     """Explicit target features (`gpt2/L3.resid_post[12, 40, 100-120]`): a listed SAE uses these (those that qualify
     under the every-bin rule) instead of sampling."""
-    partners_per_bin: int = Field(3, gt=0)
+    partners_per_bin: int = Field(3, gt=0, le=lim.MAX_COUNT)
     """Partners taken per bin and target."""
-    top_partners: int = Field(20, gt=0)
+    top_partners: int = Field(20, gt=0, le=lim.MAX_COUNT)
     """Highest-I partners stored per feature in the pairs table."""
     share_similarity: float = Field(0.5, ge=-1, le=1)
     """Cross-model explanation similarity above which two sources' high-interference pairs count as shared (the
     `shared` table)."""
-    memory_budget_mb: int = Field(1024, gt=0)
+    memory_budget_mb: int = Field(1024, gt=0, le=lim.MAX_MEMORY_MB)
     """Memory budget of the blocked pair computation."""
 
 
@@ -168,9 +171,9 @@ class Prompts(Model):
     """API base URL (source llm)."""
     api_key_env: str | None = None
     """Name of the environment variable holding the key (source llm)."""
-    per_token: int = Field(3, gt=0)
+    per_token: int = Field(3, gt=0, le=lim.MAX_COUNT)
     """Sentences per target token."""
-    per_type: int = Field(100, gt=0)
+    per_type: int = Field(100, gt=0, le=lim.MAX_COUNT)
     """Sentences per token type."""
     heldout_fraction: float = Field(0.5, ge=0, lt=1)
     """Sentences held out for alpha selection (stats.alpha_selection heldout)."""
@@ -184,13 +187,13 @@ class Metrics(Model):
     """Metrics computed."""
     primary: str | None = None
     """*preset* headline metric (paper weighted_cosine, rigorous weighted_overlap)."""
-    top_k: int | Literal["full"] | None = None
-    """*preset* predictions summed over: `full` vocabulary (paper steering) or an int."""
+    top_k: Annotated[int | Literal["full"] | None, BeforeValidator(lim.top_k)] = None
+    """*preset* predictions summed over: `full` vocabulary (paper steering) or an int (at most the vocabulary)."""
     target_ratio: float | None = Field(None, gt=0, le=1)
     """*preset* T_f: tokens with activation >= r x max (paper 0.8)."""
-    target_tokens: int = Field(5, gt=0)
+    target_tokens: int = Field(5, gt=0, le=lim.MAX_COUNT)
     """Size cap of T_f."""
-    epsilon: float = Field(1e-8, gt=0)
+    epsilon: float = Field(1e-8, gt=0, lt=1)
     """Floor of relative changes."""
 
 
@@ -201,8 +204,8 @@ class Stats(Model):
     """*preset* paper statistics, rigorous ones (clustered bootstrap, mixed models), or both."""
     ci: float = Field(0.95, gt=0, lt=1)
     """Confidence level."""
-    bootstrap: int = Field(2000, gt=0)
-    """Bootstrap draws."""
+    bootstrap: int = Field(2000, ge=lim.MIN_BOOTSTRAP, le=lim.MAX_BOOTSTRAP)
+    """Bootstrap draws (at least 100: fewer give meaningless percentiles)."""
     alpha_selection: Literal["best", "heldout"] | None = None
     """*preset* best-of-scales per sentence (paper) or selected on held-out sentences (rigorous)."""
     fdr: float = Field(0.05, gt=0, lt=1)
@@ -214,8 +217,8 @@ class Stats(Model):
 class Target(Model):
     """A black-box transfer target reached through litellm."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    """Short name used in step ids and reports."""
+    name: PathName
+    """Short name used in step ids and reports (a path component, like the experiment name)."""
     model: str
     """litellm model string, e.g. together_ai/google/gemma-2-9b-it."""
     api_base: str | None = None
@@ -226,25 +229,25 @@ class Target(Model):
     """Serve a local model (zoo:target-tiny) over loopback HTTP instead of calling a remote API."""
     mode: Literal["raw", "chat"] = "raw"
     """raw completion (the paper: no chat template) or chat."""
-    top_k: int = Field(30, gt=0)
+    top_k: int = Field(30, gt=0, le=lim.MAX_COUNT)
     """Top logprobs read per request."""
-    samples: int = Field(20, gt=0)
+    samples: int = Field(20, gt=0, le=lim.MAX_COUNT)
     """Samples per request where logprobs are not offered."""
-    concurrency: int = Field(8, gt=0)
+    concurrency: int = Field(8, gt=0, le=lim.MAX_CONCURRENCY)
     """Requests in flight."""
     workers: int = Field(1, gt=0, le=64)
     """Client processes making the calls (litellm costs ~4 ms CPU a call; one process tops out near 250/s)."""
     batch: int = Field(1, gt=0, le=256)
     """Prompts per request in raw mode (completions prompt arrays, e.g. vLLM, OpenAI); 1 = one per request."""
-    rpm: int | None = Field(None, gt=0)
+    rpm: int | None = Field(None, gt=0, le=lim.MAX_RATE)
     """Requests-per-minute limit."""
-    tpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0, le=lim.MAX_RATE)
     """Tokens-per-minute limit."""
-    timeout_s: float = Field(30, gt=0)
+    timeout_s: float = Field(30, gt=0, le=lim.MAX_TIMEOUT_S)
     """Per-request timeout."""
-    max_retries: int = Field(4, ge=0)
+    max_retries: int = Field(4, ge=0, le=lim.MAX_RETRIES)
     """Retries per request."""
-    backoff_s: float = Field(0.5, gt=0)
+    backoff_s: float = Field(0.5, gt=0, le=lim.MAX_TIMEOUT_S)
     """First retry wait in seconds when the server sends no Retry-After (doubles per attempt, capped at 30 s)."""
 
 
@@ -253,9 +256,9 @@ class TransferSettings(Model):
 
     types: tuple[str, ...] = ("location", "number", "science")
     """Token types tested."""
-    sentences: int = Field(100, gt=0)
+    sentences: int = Field(100, gt=0, le=lim.MAX_COUNT)
     """Type sentences per type."""
-    trials: int = Field(100, gt=0)
+    trials: int = Field(100, gt=0, le=lim.MAX_COUNT)
     """Trials per sentence and condition."""
     sets: str | None = None
     """Path to external token sets (instead of the ones selected from the sources)."""
@@ -265,7 +268,7 @@ class TransferSettings(Model):
     """How the sources' token sets combine for the targets: union (paper, App. K.2) or intersection."""
     matched_random: bool | None = None
     """*preset* add the frequency/length-matched random set as a condition (paper False, rigorous True)."""
-    tokens_per_trial: int | None = Field(None, gt=0)
+    tokens_per_trial: int | None = Field(None, gt=0, le=lim.MAX_COUNT)
     """Tokens injected per trial (default: the prompt focus block's, so targets and sources match; else 30)."""
     format: str | None = None
     """Injection template (default: the prompt focus block's; else `({tokens}){sentence}`)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from interf_dsl.errors import ExprSyntaxError, did_you_mean
 from interf_dsl.lang.ast import HOOK_SITES, FeatureSelector, hook_name
+from interf_dsl.lang.limits import MAX_FEATURE_ID, MAX_SELECTED_FEATURES
 
 
 def _error(message: str, col: int, length: int, label: str, hint: str | None = None) -> ExprSyntaxError:
@@ -45,9 +46,14 @@ def _features(items: list[Any]) -> tuple[int, ...]:
     ids: set[int] = set()
     for it in items:
         a, b = int(it.children[0]), int(it.children[-1])
+        where = (it.meta.start_pos, it.meta.end_pos - it.meta.start_pos)
         if b < a:
-            raise _error(f"feature range {a}-{b} is empty (end below start)", it.meta.start_pos,
-                         it.meta.end_pos - it.meta.start_pos, "feature range")
+            raise _error(f"feature range {a}-{b} is empty (end below start)", *where, "feature range")
+        if b > MAX_FEATURE_ID:
+            raise _error(f"feature {b} is beyond any SAE (ids are at most {MAX_FEATURE_ID})", *where, "feature range")
+        if len(ids) + b - a + 1 > MAX_SELECTED_FEATURES:
+            raise _error(f"the selector names more than {MAX_SELECTED_FEATURES} features", *where, "feature range",
+                         "name the features a study needs; the map samples targets by itself when none are listed")
         ids.update(range(a, b + 1))
     return tuple(sorted(ids))
 

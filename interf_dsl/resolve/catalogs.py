@@ -84,13 +84,13 @@ def _get(info: Any, key: str) -> Any:
 
 
 def zoo_model_info(name: str) -> dict[str, Any]:
-    """n_layers, d_model, d_mlp, d_vocab, parallel_attn_mlp of a zoo model.
+    """n_layers, d_model, d_mlp, d_vocab, n_ctx, parallel_attn_mlp of a zoo model.
 
     Raises:
         ResolveError: the zoo catalog is missing, the zoo is not built, or it has no such model (with choices).
     """
     info = _zoo_catalog().model_info(name)
-    out = {k: _get(info, k) for k in ("n_layers", "d_model", "d_mlp", "d_vocab", "parallel_attn_mlp")}
+    out = {k: _get(info, k) for k in ("n_layers", "d_model", "d_mlp", "d_vocab", "n_ctx", "parallel_attn_mlp")}
     if out["parallel_attn_mlp"] is None:
         out["parallel_attn_mlp"] = _get(info, "family") == "pythia"
     return out

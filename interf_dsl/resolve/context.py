@@ -19,6 +19,8 @@ class Context:
 
     smap: SourceMap | None
     errors: list[ErrorItem] = field(default_factory=list)
+    _hooks: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict, repr=False)
+    """Per hook expression: canonical hook -> (column, length) of its first occurrence."""
 
     def span(self, kp: KeyPath, *, key: bool = False, item: str | None = None) -> Span | None:
         """Span of a node; with `item`, the span of that hook/word inside the node's string expression."""
@@ -47,12 +49,14 @@ class Context:
             return None
         from interf_dsl.lang import expr  # lazy: lark only when an expression is parsed
 
-        try:
-            for it in expr.parse_hooks(pos.raw):
-                if it.canonical == item:
-                    return self.smap.span(kp, offset=it.col, length=it.length)
-        except ExprSyntaxError:
-            pass  # not a hook expression (e.g. a feature selector): find the item as written
+        if pos.raw not in self._hooks:  # one parse per expression: a group may report thousands of hooks
+            try:
+                self._hooks[pos.raw] = {it.canonical: (it.col, it.length) for it in reversed(expr.parse_hooks(pos.raw))}
+            except ExprSyntaxError:
+                self._hooks[pos.raw] = {}  # not a hook expression (e.g. a feature selector): find the item as written
+        if item in self._hooks[pos.raw]:
+            col, length = self._hooks[pos.raw][item]
+            return self.smap.span(kp, offset=col, length=length)
         idx = pos.raw.find(item)
         return self.smap.span(kp, offset=idx, length=len(item)) if idx >= 0 else None
 

@@ -7,6 +7,7 @@ collected and raised together as one `ResolveError`, each located in the spec fi
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 from interf_dsl.foci import FOCI
@@ -14,18 +15,25 @@ from interf_dsl.lang.ast import short_hook
 from interf_dsl.lang.fields import hook_sort_key
 from interf_dsl.lang.selectors import parse_selector
 from interf_dsl.parse.spec import Spec
-from interf_dsl.resolve import catalogs
+from interf_dsl.resolve import catalogs, limits
 from interf_dsl.resolve.context import Context
+from interf_dsl.resolve.files import absolute, check_files, local_paths, spec_folder
 from interf_dsl.resolve.presets import PRESET_VALUES
 from interf_dsl.resolve.resolved import ResolvedSpec
 from interf_dsl.resolve.sources import resolve_sources
 
 
-def resolve_spec(spec: Spec) -> ResolvedSpec:
-    """Apply the preset, bind sources/SAEs/focus blocks, check meaning; raise one `ResolveError` with every item."""
+def resolve_spec(spec: Spec, *, require_data: bool = False) -> ResolvedSpec:
+    """Apply the preset, bind sources/SAEs/focus blocks, check meaning; raise one `ResolveError` with every item.
+
+    Local paths become absolute, relative ones taken from the spec file's folder (`files.py`). The study's own files
+    must exist and parse; downloaded datasets (corpus, Neuronpedia export) are checked when present, and must be
+    present with `require_data=True` (before a run).
+    """
     ctx = Context(spec.source)
+    base = spec_folder(ctx)
     preset = spec.experiment.preset
-    sources = resolve_sources(spec.sources, spec.experiment.seed, ctx)
+    sources = resolve_sources(spec.sources, spec.experiment.seed, ctx, base)
     marks: dict[str, str] = {}
     sections = {name: _fill(getattr(spec, name), name, preset, marks) for name in ("atlas", "map", "metrics", "stats")}
     metrics = sections["metrics"]
@@ -36,15 +44,39 @@ def resolve_spec(spec: Spec) -> ResolvedSpec:
     _check_targets(spec, sources, ctx)
     _check_transfer(spec, ctx)
     _check_contradictions(spec, sections, ctx)
+    check_files(spec, local_paths(spec, base), ctx, require_data)
+    limits.check_models(spec, sources, sections, ctx)
+    limits.check_prompt_lengths(spec, sources, ctx)
+    limits.check_templates(spec, ctx)
+    limits.check_repeats(spec, ctx)
     ctx.raise_if_any()
-    return ResolvedSpec(
+    transfer = _fill(spec.transfer, "transfer", preset, marks) if spec.transfer is not None else None
+    resolved = ResolvedSpec(
         experiment=spec.experiment, preset=preset, seed=spec.experiment.seed,
         spec_path=spec.source.path if spec.source else None, spec_sha256=_sha(spec),
-        sources=sources, atlas=sections["atlas"], map=sections["map"], interventions=blocks,
-        prompts=spec.prompts, metrics=metrics, stats=sections["stats"],
-        transfer=_fill(spec.transfer, "transfer", preset, marks) if spec.transfer is not None else None,
-        report=spec.report, preset_fields=marks,
+        sources=sources, atlas=_absolute(sections["atlas"], base), map=sections["map"], interventions=blocks,
+        prompts=_absolute(spec.prompts, base), metrics=metrics, stats=sections["stats"],
+        transfer=_absolute(transfer, base), report=spec.report, preset_fields=marks,
     )
+    limits.check_work(resolved, ctx)
+    ctx.raise_if_any()
+    return resolved
+
+
+def _absolute(section: Any, base: Path) -> Any:
+    """A section with its local paths absolute (atlas: corpus, explanations.path; prompts: path; transfer: sets,
+    prompt_sets); zoo references and unset paths kept."""
+    if section is None:
+        return None
+    update: dict[str, Any] = {}
+    for key in ("corpus", "path", "sets", "prompt_sets"):
+        value = getattr(section, key, None)
+        if isinstance(value, str) and value and not value.startswith("zoo:"):
+            update[key] = absolute(value, base)
+    explanations = getattr(section, "explanations", None)
+    if explanations is not None and explanations.path:
+        update["explanations"] = explanations.model_copy(update={"path": absolute(explanations.path, base)})
+    return section.model_copy(update=update) if update else section
 
 
 def _sha(spec: Spec) -> str:

@@ -39,6 +39,8 @@ class ArchInfo(Model):
     """MLP hidden width."""
     d_vocab: int | None = None
     """Vocabulary size."""
+    n_ctx: int | None = None
+    """Context length: the longest token sequence the model takes (positional embeddings)."""
     sites: tuple[str, ...]
     """Shorthand hook sites present in every block."""
 

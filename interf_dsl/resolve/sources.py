@@ -12,20 +12,27 @@ from typing import Any
 
 from interf_dsl.errors import ResolveError
 from interf_dsl.lang.ast import ALL_SITES, short_hook, split_hook
+from interf_dsl.lang.limits import PATH_NAME_RULE, path_name_problem
 from interf_dsl.parse.spec import SaeGroup, SaeRelease, Source
 from interf_dsl.resolve import catalogs
 from interf_dsl.resolve.context import Context
+from interf_dsl.resolve.files import absolute, shown
 from interf_dsl.resolve.resolved import ArchInfo, ResolvedSAE, ResolvedSource
 
 
 def _arch_from_info(name: str, info: dict[str, Any]) -> ArchInfo:
     sites = tuple(s for s in ALL_SITES if not (s == "resid_mid" and info.get("parallel_attn_mlp")))
+    n_ctx = info.get("n_ctx")
     return ArchInfo(name=name, n_layers=int(info["n_layers"]), d_model=int(info["d_model"]),
-                    d_mlp=info.get("d_mlp"), d_vocab=info.get("d_vocab"), sites=tuple(info.get("sites") or sites))
+                    d_mlp=info.get("d_mlp"), d_vocab=info.get("d_vocab"), n_ctx=int(n_ctx) if n_ctx else None,
+                    sites=tuple(info.get("sites") or sites))
 
 
-def bind_model(name: str, src: Source, ctx: Context) -> tuple[str, str, ArchInfo | None] | None:
-    """(kind, reference, architecture) of a source's model, or None after recording an error."""
+def bind_model(name: str, src: Source, ctx: Context, base: Path) -> tuple[str, str, ArchInfo | None] | None:
+    """(kind, reference, architecture) of a source's model, or None after recording an error.
+
+    A local directory is taken relative to `base` (the spec's folder) and returned absolute.
+    """
     kp = ("sources", name, "model")
     model = src.model
     if model.startswith("zoo:"):
@@ -41,23 +48,44 @@ def bind_model(name: str, src: Source, ctx: Context) -> tuple[str, str, ArchInfo
     if known is not None:
         canon, info = known
         return "transformer_lens", canon, _arch_from_info(canon, info)
-    if "/" in model and not model.startswith(("./", "/", "~")) and not Path(model).exists():
+    path = Path(absolute(model, base))
+    if "/" in model and not model.startswith(("./", "/", "~")) and not path.exists():
         # an HF id such as EleutherAI/pythia-160m: transformer_lens resolves it at load time
         return "transformer_lens", model, None
-    path = Path(model).expanduser()
     if model.startswith(("./", "/", "~", "..")) or path.exists():
         cfg = path / "config.json"
-        if cfg.is_file():
-            import json
-
-            info = json.loads(cfg.read_text(encoding="utf-8"))
-            if "n_layers" in info and "d_model" in info:
-                return "local", str(path), _arch_from_info(str(path), info)
+        info = _local_config(cfg, kp, ctx) if cfg.is_file() else None
+        if info is not None and "n_layers" in info and "d_model" in info:
+            return "local", str(path), _arch_from_info(str(path), info)
         return "local", str(path), None
     return "transformer_lens", model, None
 
 
-def _check_hook(hook: str, arch: ArchInfo | None, model: str, kp: tuple, ctx: Context) -> bool:
+def _local_config(cfg: Path, kp: tuple, ctx: Context) -> dict[str, Any] | None:
+    """A local model's config.json as a dict, or None after recording why it cannot be read."""
+    import json
+
+    try:
+        info = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        ctx.error(f"the model directory's {shown(str(cfg))} cannot be read as JSON ({exc})", kp,
+                  hint="a local model directory holds config.json (HookedTransformerConfig fields) and its weights")
+        return None
+    if not isinstance(info, dict):
+        ctx.error(f"the model directory's {shown(str(cfg))} is not a JSON object", kp)
+        return None
+    for key in ("n_layers", "d_model", "d_mlp", "d_vocab", "n_ctx"):
+        if key in info and not (isinstance(info[key], int) and not isinstance(info[key], bool) and info[key] > 0):
+            ctx.error(f"the model directory's {shown(str(cfg))} has {key} = {info[key]!r}, not a positive integer",
+                      kp)
+            return None
+    return info
+
+
+def _check_hook(hook: str, arch: ArchInfo | None, model: str, kp: tuple, ctx: Context,
+                too_deep: frozenset[int] = frozenset()) -> bool:
+    """Whether a hook exists in the architecture; errors go to `ctx`. Of the group's layers beyond the model,
+    `too_deep`, only the first is reported (with how many more there are)."""
     layer, site = split_hook(hook)
     if arch is None:
         return True
@@ -68,8 +96,10 @@ def _check_hook(hook: str, arch: ArchInfo | None, model: str, kp: tuple, ctx: Co
                   hint="write blocks.<layer>.hook_<site> or L<layer>.<site>")
         return False
     if layer >= arch.n_layers:
-        ctx.error(f"layer {layer} out of range: {model} has {arch.n_layers} layers (0-{arch.n_layers - 1})", kp,
-                  item=hook)
+        if not too_deep or layer == min(too_deep):
+            more = max(len(too_deep) - 1, 0)
+            ctx.error(f"layer {layer} out of range: {model} has {arch.n_layers} layers (0-{arch.n_layers - 1})"
+                      + (f"; {more} more layers of this group are too" if more else ""), kp, item=hook)
         return False
     if site is None or site not in arch.sites:
         suffix = hook.split(".", 2)[2]
@@ -82,19 +112,21 @@ def _check_hook(hook: str, arch: ArchInfo | None, model: str, kp: tuple, ctx: Co
 
 
 def bind_saes(name: str, src: Source, kind: str, model: str, arch: ArchInfo | None,
-              ctx: Context) -> tuple[ResolvedSAE, ...]:
+              ctx: Context, base: Path) -> tuple[ResolvedSAE, ...]:
     """Every (hook, SAE) of a source; errors are recorded, not raised."""
     out: list[ResolvedSAE] = []
     seen: dict[str, int] = {}
     zoo_index: dict[str, Any] | None = None
     for gi, group in enumerate(src.saes):
         kp = ("sources", name, "saes", gi, "hooks")
+        layers = {split_hook(h)[0] for h in group.hooks} - {None}
+        too_deep = frozenset(x for x in layers if arch is not None and x >= arch.n_layers)  # type: ignore[operator]
         for hook in group.hooks:
             if hook in seen:
                 ctx.error(f"hook {hook} has SAEs in two groups (saes[{seen[hook]}] and saes[{gi}])", kp, item=hook)
                 continue
             seen[hook] = gi
-            if not _check_hook(hook, arch, model, kp, ctx):
+            if not _check_hook(hook, arch, model, kp, ctx, too_deep):
                 continue
             if group.sae == "zoo" and zoo_index is None:
                 try:
@@ -102,14 +134,15 @@ def bind_saes(name: str, src: Source, kind: str, model: str, arch: ArchInfo | No
                 except ResolveError as exc:
                     ctx.error(exc.items[0].message, ("sources", name, "saes", gi, "sae"), hint=exc.items[0].hint)
                     return tuple(out)
-            sae = _bind_sae(name, hook, group, kind, model, zoo_index or {}, ctx, ("sources", name, "saes", gi))
+            sae = _bind_sae(name, hook, group, kind, model, zoo_index or {}, ctx, ("sources", name, "saes", gi),
+                            base)
             if sae is not None:
                 out.append(sae)
     return tuple(out)
 
 
 def _bind_sae(source: str, hook: str, group: SaeGroup, kind: str, model: str, zoo_index: dict[str, Any],
-              ctx: Context, kp: tuple) -> ResolvedSAE | None:
+              ctx: Context, kp: tuple, folder: Path) -> ResolvedSAE | None:
     layer, site = split_hook(hook)
     short = short_hook(hook)
     base = {"source": source, "hook_name": hook, "short": short, "layer": layer, "site": site}
@@ -148,19 +181,27 @@ def _bind_sae(source: str, hook: str, group: SaeGroup, kind: str, model: str, zo
                   hint="or a sae_lens {release, id}, or a local directory such as ./saes/{layer}")
         return None
     path = sae.format(layer=layer, site=site, hook=hook, short=short)
-    return ResolvedSAE(**base, ref=str(Path(path).expanduser()), kind="local")
+    return ResolvedSAE(**base, ref=absolute(path, folder), kind="local")
 
 
-def resolve_sources(spec_sources: dict[str, Source], default_seed: int, ctx: Context) -> dict[str, ResolvedSource]:
-    """Bind every source; errors go to `ctx`."""
+def resolve_sources(spec_sources: dict[str, Source], default_seed: int, ctx: Context,
+                    base: Path | None = None) -> dict[str, ResolvedSource]:
+    """Bind every source (local paths relative to `base`, default the working directory); errors go to `ctx`."""
+    base = base or Path.cwd()
     out: dict[str, ResolvedSource] = {}
     for name, src in spec_sources.items():
-        bound = bind_model(name, src, ctx)
+        problem = path_name_problem(name)
+        if problem is not None:
+            ctx.error(f"source name '{name[:40]}' {problem[0]}: it becomes part of step ids and file names",
+                      ("sources", name), key=True, hint=f"a name is {PATH_NAME_RULE}")
+            continue
+        bound = bind_model(name, src, ctx, base)
         if bound is None:
             continue
         kind, model, arch = bound
-        saes = bind_saes(name, src, kind, model, arch, ctx)
+        saes = bind_saes(name, src, kind, model, arch, ctx, base)
         seed = default_seed if src.seed is None else src.seed
+        labels = absolute(src.token_types, base) if src.token_types else None
         out[name] = ResolvedSource(name=name, model=model, kind=kind, seed=seed, arch=arch, saes=saes,
-                                   token_types=src.token_types)  # type: ignore[arg-type]
+                                   token_types=labels)  # type: ignore[arg-type]
     return out

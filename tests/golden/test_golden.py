@@ -1,6 +1,6 @@
 """Golden files of the compiler: a plan per shipped spec, an error text per invalid spec (`pytest --update-golden`).
 
-Plans are compared without step hashes and with fingerprints masked, so a rebuilt zoo or an installed hub model
+Plans are compared without step hashes, with local paths relative to `<spec folder>` and with fingerprints masked, so a rebuilt zoo or an installed hub model
 does not churn them; hashing itself is tested in tests/unit/plan. The zoo is the fake card of tests/conftest.py.
 Each section a step's params carry (map, metrics, stats, ...) is stored once under `sections` and referred to as
 `@<key>#<n>`, so a change to one spec section shows once in a review, not once per step.
@@ -24,8 +24,10 @@ SPECS = sorted(p for p in (ROOT / "specs").rglob("*") if p.suffix in (".yaml", "
 INVALID = sorted(p for p in (ROOT / "tests/golden/invalid").iterdir() if p.suffix in (".yaml", ".interf"))
 
 
-def _normalised(plan) -> str:
-    data = plan.model_dump(mode="json")
+def _normalised(plan, spec: Path) -> str:
+    """The plan's JSON for comparison; the local paths it carries (absolute, resolved against the spec's folder) are
+    written relative to `<spec folder>`, so golden files do not depend on the checkout's location."""
+    data = json.loads(plan.to_json().replace(json.dumps(str(spec.parent))[1:-1] + "/", "<spec folder>/"))
     sections: dict[str, object] = {}
     for step in data["steps"]:
         step.pop("hash")
@@ -57,7 +59,7 @@ def _shared(sections: dict[str, object], key: str, value: object) -> str:
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: str(p.relative_to(ROOT / "specs")))
 def test_golden_plan(spec: Path, fake_zoo, update_golden: bool) -> None:
-    text = _normalised(compile_plan(resolve_spec(load_spec(spec))))
+    text = _normalised(compile_plan(resolve_spec(load_spec(spec))), spec)
     golden = ROOT / "tests/golden/plans" / (str(spec.relative_to(ROOT / "specs")).replace("/", "__") + ".json")
     if update_golden or not golden.exists():
         golden.write_text(text, encoding="utf-8")

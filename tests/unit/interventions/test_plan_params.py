@@ -127,7 +127,7 @@ def test_run_intervene_without_targets_warns_and_loads_no_model(tmp_path):
     tables = make_tables()
     tables["targets"] = tables["targets"].clear()
     ctx = FakeCtx(params={"focus": "token", "source": "s", "block": {"layer_kinds": ["attn_out"]}, "metrics": {},
-                          "stats": {"bootstrap": 50}}, tables=tables, sae_obj=make_sae(12, 8), work_dir=tmp_path)
+                          "stats": {"bootstrap": 100}}, tables=tables, sae_obj=make_sae(12, 8), work_dir=tmp_path)
 
     def no_model(source):
         raise AssertionError("a step with no targets must not load the model")

@@ -7,6 +7,8 @@ fails there.
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
 from interf_dsl.errors import InterfError, render_error
@@ -32,7 +34,10 @@ def _spec_using(kind: str, name: str, tmp_path) -> str:
         return f"metrics: {{names: [{name}], primary: {name}}}\n"
     if kind == "explainer":
         export = tmp_path / "export"
-        export.mkdir(exist_ok=True)
+        for part in ("features", "activations", "explanations"):  # the smallest export the layout check accepts
+            (export / part).mkdir(parents=True, exist_ok=True)
+            with gzip.open(export / part / "batch-0.jsonl.gz", "wt", encoding="utf-8") as fh:
+                fh.write('{"index": 0}\n')
         return f"atlas: {{explanations: {{kind: {name}, path: '{export}', model: openai/gpt-4o-mini}}}}\n"
     if kind == "focus":
         return f"interventions:\n  - focus: {name}\n"
