@@ -42,10 +42,21 @@ def plan_problems(plan: Plan, needs_run: Callable[[Step], bool] = lambda step: T
         elif step.kind == "transfer" and needs_endpoint(step):
             found = check_target_ready(step.params["target"])
         elif needs_run(step):
-            found = _api_key_problems(step)
+            found = _api_key_problems(step) + _data_problems(step)
         for problem in found:
             counts[problem] = counts.get(problem, 0) + 1
     return [p if n == 1 else f"{p} (needed by {n} steps)" for p, n in counts.items()]
+
+
+def _data_problems(step: Step) -> list[str]:
+    """A corpus or Neuronpedia export the spec names that is not on this machine (validate allows it, like weights:
+    a spec of the paper's data validates anywhere, and a run that needs the data stops here)."""
+    fingerprint = {"atlas": "corpus_fingerprint", "explain": "export_fingerprint"}.get(step.kind)
+    value = step.params.get(fingerprint) if fingerprint else None
+    if isinstance(value, str) and value.startswith("missing:"):
+        what = "corpus (atlas.corpus)" if step.kind == "atlas" else "Neuronpedia export (atlas.explanations.path)"
+        return [f"{what} {value.removeprefix('missing:')} is not on this machine"]
+    return []
 
 
 def _api_key_problems(step: Step) -> list[str]:

@@ -57,6 +57,8 @@ class ExplainParams(StepParams):
     source: str
     sae: str
     explanations: Explanations
+    export_fingerprint: str | None = None
+    """Content hash of a Neuronpedia export (`explanations.path`, whose location is execution-only)."""
 
 
 class EmbedParams(StepParams):
@@ -100,6 +102,8 @@ class SelectParams(StepParams):
 class PromptsParams(StepParams):
     prompts: Prompts
     metrics: Metrics
+    file_fingerprint: str | None = None
+    """Content hash of `prompts.path` (its location is execution-only)."""
 
 
 class InterveneParams(StepParams):
@@ -115,6 +119,10 @@ class TransferParams(StepParams):
     transfer: TransferSettings
     metrics: Metrics
     stats: Stats
+    sets_fingerprint: str | None = None
+    """Content hash of `transfer.sets` (its location is execution-only)."""
+    prompt_sets_fingerprint: str | None = None
+    """Content hash of `transfer.prompt_sets`."""
 
 
 class ReportParams(StepParams):

@@ -38,7 +38,8 @@ def _fingerprint(kind: str, ref: str) -> str:
 
 
 def corpus_fingerprint(corpus: str) -> str:
-    """sha256 of a corpus file (or of a folder's file names, sizes and contents); the reference for zoo corpora."""
+    """sha256 of a local file (or of a folder's relative file names and contents): a corpus, an export, a sentence or
+    set file; the reference itself for zoo corpora."""
     if corpus.startswith("zoo:"):
         return corpus  # the zoo card pins its held-out sample (and the zoo fingerprint pins the card)
     path = Path(corpus).expanduser()
@@ -77,6 +78,9 @@ def _steps(r: ResolvedSpec) -> list[Step]:
     # the atlas step computes statistics only: its explainer and embedder settings belong to explain and embed
     atlas_only = {k: v for k, v in atlas_sec.items() if k not in ("explanations", "embedding")}
     corpus_fp = corpus_fingerprint(r.atlas.corpus)
+    # a local file's content identifies it, not where the checkout sits (its path is execution-only, plan/ir.py)
+    export = r.atlas.explanations.path
+    export_fp = {"export_fingerprint": corpus_fingerprint(export)} if export else {}
     maps: list[str] = []
     atlases: dict[str, list[str]] = {}
     for name, src in r.sources.items():
@@ -95,7 +99,7 @@ def _steps(r: ResolvedSpec) -> list[Step]:
                                       "corpus_fingerprint": corpus_fp},
                               estimate=estimate.atlas(r, sae.d_sae)))
             steps.append(Step(id=f"explain:{tail}", kind="explain", inputs=(f"atlas:{tail}",),
-                              params={**base, "explanations": atlas_sec["explanations"]},
+                              params={**base, "explanations": atlas_sec["explanations"], **export_fp},
                               estimate=estimate.explain(r, sae.d_sae)))
             steps.append(Step(id=f"embed:{tail}", kind="embed", inputs=(f"explain:{tail}",),
                               params={"embedding": atlas_sec["embedding"]}, estimate=estimate.embed(r, sae.d_sae)))
@@ -113,15 +117,19 @@ def _steps(r: ResolvedSpec) -> list[Step]:
     needs_prompts = bool(r.interventions) or r.transfer is not None
     if needs_prompts:
         steps.append(Step(id="prompts", kind="prompts", inputs=("select", *all_atlases),
-                          params={"prompts": _dump(r.prompts), "metrics": metrics}))
+                          params={"prompts": _dump(r.prompts), "metrics": metrics,
+                                  **({"file_fingerprint": corpus_fingerprint(r.prompts.path)} if r.prompts.path
+                                     else {})}))
     prompt_steps = _intervene_steps(r, steps, metrics, stats)
     if r.transfer is not None:
         rest = r.transfer.model_dump(mode="json", exclude={"targets"})
+        sets_fp = {f"{k}_fingerprint": corpus_fingerprint(getattr(r.transfer, k)) for k in ("sets", "prompt_sets")
+                   if getattr(r.transfer, k)}
         for target in r.transfer.targets:
             steps.append(Step(id=f"transfer:{target.name}", kind="transfer",
                               inputs=("select", "prompts", *prompt_steps),
                               params={"target": _dump(target), "transfer": rest, "metrics": metrics,
-                                      "stats": stats},
+                                      "stats": stats, **sets_fp},
                               estimate=estimate.transfer(r, target)))
     steps.append(Step(id="report", kind="report", inputs=tuple(s.id for s in steps),
                       params={"report": _dump(r.report)}))

@@ -97,10 +97,12 @@ EXECUTION_ONLY: tuple[str, ...] = (
     "target.max_retries", "target.backoff_s", "target.api_base", "target.api_key_env",
     "explanations.api_base", "explanations.api_key_env", "embedding.api_base", "embedding.api_key_env",
     "atlas.batch_size", "map.memory_budget_mb",
+    "atlas.corpus", "explanations.path", "prompts.path", "transfer.sets", "transfer.prompt_sets",
 )
 """Dotted params paths (in any step kind) that change how a step runs, never what it computes: where to send
-requests (the endpoint URL, the key's variable), how fast, how many at once, in what memory. They are left out of
-both hashes, so raising a target's concurrency or respelling its `api_base` recomputes nothing."""
+requests (the endpoint URL, the key's variable), how fast, how many at once, in what memory, and where a local
+file sits (its content fingerprint is in the params instead). They are left out of both hashes, so raising a
+target's concurrency, respelling its `api_base` or moving the checkout recomputes nothing."""
 
 STATISTICS_ONLY: tuple[str, ...] = ("stats", "report")
 """Params keys that only summarise raw rows (estimators, intervals, reporting). They are in a step's `hash` (its

@@ -26,13 +26,16 @@ INVALID = sorted(p for p in (ROOT / "tests/golden/invalid").iterdir() if p.suffi
 
 def _normalised(plan, spec: Path) -> str:
     """The plan's JSON for comparison; the local paths it carries (absolute, resolved against the spec's folder) are
-    written relative to `<spec folder>`, so golden files do not depend on the checkout's location."""
-    data = json.loads(plan.to_json().replace(json.dumps(str(spec.parent))[1:-1] + "/", "<spec folder>/"))
+    written relative to `<spec folder>` (or `<specs>`), so golden files do not depend on the checkout's location."""
+    text = plan.to_json().replace(json.dumps(str(spec.parent))[1:-1] + "/", "<spec folder>/")
+    text = text.replace(json.dumps(str(ROOT / "specs"))[1:-1] + "/", "<specs>/")  # a path above the spec's folder (../data)
+    data = json.loads(text)
     sections: dict[str, object] = {}
     for step in data["steps"]:
         step.pop("hash")
         step.pop("data_hash")
-        for key in ("fingerprint", "corpus_fingerprint"):
+        for key in ("fingerprint", "corpus_fingerprint", "export_fingerprint", "file_fingerprint", "sets_fingerprint",
+                    "prompt_sets_fingerprint"):
             if key in step["params"]:
                 step["params"][key] = "<fingerprint>"
         for key, value in step["params"].items():

@@ -27,6 +27,9 @@ def test_offline_real_spec_lists_what_is_missing(tmp_path: Path, spec: str, key_
     assert repo in proc.stderr and "HF_HUB_OFFLINE" in proc.stderr
     if key_var:
         assert f"environment variable {key_var}" in proc.stderr
+    if "gemma" in spec:  # the paper's data is not in the repository: named with the weights, before any step
+        assert "corpus (atlas.corpus)" in proc.stderr and "pile-uncopyrighted-10k.jsonl is not on this" in proc.stderr
+        assert "Neuronpedia export" in proc.stderr
     assert "nothing was run" in proc.stderr
     assert not reports.exists()  # no half-made run directory
 

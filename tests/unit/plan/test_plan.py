@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from interf_dsl.parse import load_spec_text
+from interf_dsl.parse import load_spec, load_spec_text
 from interf_dsl.plan import STEP_KINDS, compile_plan
 from interf_dsl.resolve import resolve_spec
 
@@ -163,3 +163,22 @@ def test_every_step_kind_has_a_params_model_and_plans_validate_through_it(fake_z
         step_params_json("map", source="gpt2", sae="zoo", hook_name="h", map={"thresholds": "nope"})
     with pytest.raises(ValidationError):  # a key no step of the kind has
         step_params_json("embed", embedding={}, memory_budget_mb=3)
+
+
+def test_moving_local_files_keeps_every_hash_and_their_content_moves_them(fake_zoo, tmp_path) -> None:
+    """A corpus, export or sentence file is identified by its content: moving the checkout recomputes nothing."""
+    import json as _json
+
+    def spec_in(folder, text="hello world\n"):
+        folder.mkdir()
+        (folder / "corpus.jsonl").write_text(_json.dumps({"text": text}) + "\n", encoding="utf-8")
+        path = folder / "s.yaml"
+        path.write_text(SPEC + "atlas: {corpus: corpus.jsonl}\n", encoding="utf-8")
+        return compile_plan(resolve_spec(load_spec(path)))
+
+    a, b = spec_in(tmp_path / "a"), spec_in(tmp_path / "b")
+    assert a.step("atlas:gpt2/L1.attn_out").params["atlas"]["corpus"] != \
+        b.step("atlas:gpt2/L1.attn_out").params["atlas"]["corpus"]
+    assert _hashes(a) == _hashes(b)
+    c = _hashes(spec_in(tmp_path / "c", "other text\n"))
+    assert c["atlas:gpt2/L1.attn_out"] != _hashes(a)["atlas:gpt2/L1.attn_out"]
