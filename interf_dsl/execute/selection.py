@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import fnmatch
-import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from interf_dsl.errors import ExecuteError
+from interf_dsl.lang.limits import MAX_NAME, path_name_problem
 
 if TYPE_CHECKING:
     from interf_dsl.plan.ir import Plan
-
-_RUN_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def forced_steps(plan: Plan, patterns: Iterable[str]) -> set[str]:
@@ -54,9 +52,11 @@ def run_directory(reports_root: Path | str, experiment: str, run_id: str) -> Pat
             run directory already exists.
     """
     for what, part in (("experiment name", experiment), ("run id", run_id)):
-        if not isinstance(part, str) or not _RUN_PART.match(part) or ".." in part:
-            raise ExecuteError(f"refused {what} {part!r}: it must be a plain name (letters, digits, '.', '_', '-'), "
-                               "so the run directory stays inside the reports folder")
+        problem = path_name_problem(part) if isinstance(part, str) else ("is not a string", 1, 1)
+        if problem is not None:
+            raise ExecuteError(f"refused {what} {part[:40]!r}: it {problem[0]}", hint="a plain name (letters, digits, "
+                               f"'.', '_', '-', at most {MAX_NAME} characters) keeps the run directory inside the "
+                               "reports folder")
     root = Path(reports_root).resolve()
     path = (root / experiment / run_id).resolve()
     if root not in path.parents:

@@ -53,3 +53,13 @@ def test_run_refuses_an_escaping_run_id(fake_compiler, tmp_path, monkeypatch):
     spec.write_text("x")
     out = CliRunner().invoke(app, ["run", str(spec), "--reports", str(tmp_path / "r"), "--run-id", "../x"])
     assert out.exit_code != 0 and "refused run id" in str(out.exception)
+
+
+@pytest.mark.parametrize("run_id", ["..", ".", "-rf", "a" * 101, "a/b", "a..b"])
+def test_run_ids_follow_the_spec_name_rule(run_id, tmp_path):
+    from interf_dsl.errors import ExecuteError
+    from interf_dsl.execute.selection import run_directory
+
+    with pytest.raises(ExecuteError, match="refused run id"):
+        run_directory(tmp_path, "demo", run_id)
+    assert run_directory(tmp_path, "demo", "a" * 100).name == "a" * 100
