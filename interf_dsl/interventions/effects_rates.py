@@ -9,6 +9,7 @@ sentence-clustered rate difference to random (cluster-robust OLS), Cohen's h.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from interf_dsl.stats import BOOTSTRAP_SEED
 from interf_dsl.stats.estimate import Estimate
 from interf_dsl.stats.paper import stars, welch_t
 from interf_dsl.stats.proportions import cluster_robust_proportion_test, cohens_h, wilson_ci
+from interf_dsl.stats.rates import clustered_rate
 from interf_dsl.stats.rigorous import cluster_bootstrap_mean, holdout_alpha
 
 if TYPE_CHECKING:
@@ -81,9 +83,9 @@ def type_effects(df: pl.DataFrame, stats: Stats, control: str = "random") -> lis
         df = df.with_columns(pl.int_range(pl.len()).over(["source", "type", "condition", "sentence_id"])
                              .alias("trial"))
     for (source, typ), part in df.group_by(["source", "type"]):
-        ctl = part.filter(pl.col("condition") == control)
+        # sorted before any column is read: outcomes, clusters and case ids must line up row by row
+        ctl = part.filter(pl.col("condition") == control).sort("sentence_id", "trial")
         cs = ctl["success"].cast(pl.Float64).to_numpy()
-        ctl = ctl.sort("sentence_id", "trial")
         ctl_ids = case_ids(ctl, ["sentence_id", "trial"])
         for (cond,), lv in part.group_by(["condition"]):
             lv = lv.sort("sentence_id", "trial")
@@ -96,8 +98,11 @@ def type_effects(df: pl.DataFrame, stats: Stats, control: str = "random") -> lis
                      Estimate(w.estimate, w.lo, w.hi, w.n, None, ci, "wilson", p=p), cases=(ids, s))
             r["stars"] = stars(p) if p is not None else ""
             rows.append(r)
-            rows.append(_row(g, "success_rate", "rigorous", "rate", Estimate(
-                w.estimate, w.lo, w.hi, w.n, int(lv["sentence_id"].n_unique()), ci, "wilson"), cases=(ids, s)))
+            # trials within a sentence are not independent: the interval resamples sentences (a Wilson interval
+            # over trials covered the true rate 33 % of the time in simulation, the cluster bootstrap 95 %)
+            rate = clustered_rate(s, lv["sentence_id"].to_numpy(), stats.bootstrap, ci, BOOTSTRAP_SEED)
+            rows.append(_row(g, "success_rate", "rigorous", "rate", dataclasses.replace(
+                rate, n_clusters=int(lv["sentence_id"].n_unique())), cases=(ids, s)))
             if cond != control and cs.size and lv["sentence_id"].n_unique() >= 2:
                 d = cluster_robust_proportion_test(s, lv["sentence_id"].to_numpy(), cs, ctl["sentence_id"].to_numpy(), ci)
                 # Every condition runs the same trials on the same sentences: pair trial k of sentence s.

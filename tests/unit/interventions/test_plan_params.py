@@ -89,6 +89,26 @@ def test_type_effect_cases_pair_trials():
     assert d.height == 40 and d["value"].mean() == pytest.approx(diff["estimate"])
 
 
+
+def test_type_effects_do_not_depend_on_row_order():
+    """Control outcomes, clusters and case ids are read after sorting: shuffled input rows give the same effects."""
+    from interf_dsl.interventions.effects_rates import type_effects
+
+    rng = np.random.default_rng(1)
+    p_sent = np.repeat(rng.uniform(0.1, 0.9, 12), 5)  # sentence-level success rates: trials cluster
+    df = pl.DataFrame({"source": "s", "type": "t", "condition": np.repeat(["high", "random"], 60),
+                       "sentence_id": np.tile(np.repeat(np.arange(12), 5), 2), "trial": np.tile(np.arange(5), 24),
+                       "success": rng.random(120) < np.tile(p_sent, 2)})
+    keep = ("mode", "estimator", "level", "estimate", "ci_lo", "ci_hi", "p", "n_clusters")
+
+    def table(frame):
+        return sorted(tuple(r.get(k) for k in keep) for r in type_effects(frame, Stats(bootstrap=200)))
+
+    assert table(df) == table(df.sample(fraction=1.0, shuffle=True, seed=3))
+    rate = [r for r in type_effects(df, Stats(bootstrap=200)) if r["estimator"] == "rate"][0]
+    assert rate["n_clusters"] == 12 and rate["ci_lo"] < rate["estimate"] < rate["ci_hi"]
+
+
 def test_no_targets_is_reported(tmp_path, fake_backend):
     from interf_dsl.interventions.diagnose import empty_reason
 
