@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from interf_dsl.errors import SpecError
+from interf_dsl.errors import BackendError, SpecError
 from interf_dsl.interventions.feature import check_conditions, matched_feature
 from interf_dsl.interventions.sweep import Candidate, unit
 
@@ -49,20 +49,40 @@ def top_positions(acts: list[float], ratio: float) -> list[int]:
     return [int(i) for i in np.flatnonzero(a >= ratio * top)]
 
 
+DEGENERATE_GRADIENT = 1e-4
+"""A gradient shorter than this times the probe's norm is numerical noise, not a direction: on a zoo model whose
+weights were processed like a hub model's (fold_ln, center_writing_weights) the `ones` probe's gradient at attn_out
+fell from 18.3 to 9.4e-6 (8e-7 of ‖v‖), and normalising it would steer along float noise."""
+
+
 def gradient_vectors(backend: Any, hook: str, feature: int, contexts: pl.DataFrame, probe: np.ndarray,
-                     ratio: float, n: int) -> list[np.ndarray]:
-    """Unit gradient vectors of the first `n` contexts (by rank) of one feature."""
+                     ratio: float, n: int, probe_kind: str = "ones") -> list[np.ndarray]:
+    """Unit gradient vectors of the first `n` contexts (by rank) of one feature.
+
+    Raises:
+        BackendError: a gradient is numerically zero (`DEGENERATE_GRADIENT`): the probe cannot see this hook.
+    """
     import polars as pl
 
     rows = contexts.filter(pl.col("feature") == feature).sort("rank").head(n).to_dicts()
     out = []
+    scale = float(np.linalg.norm(probe))
     for r in rows:
         pos = top_positions(r["acts"], ratio)
         if not pos:
             continue
         g = backend.embed_gradient(list(r["token_ids"]), hook, pos, probe)
-        if np.linalg.norm(g) > 0:
-            out.append(unit(g))
+        norm = float(np.linalg.norm(g))
+        if not norm > DEGENERATE_GRADIENT * scale * len(pos):
+            raise BackendError(
+                f"the token focus's '{probe_kind}' probe has a numerically zero gradient at {hook} (feature {feature}: "
+                f"‖g‖ = {norm:.2g}, ‖v‖ = {scale:.3g}): the probe does not see this hook. With weights processed like "
+                "a hub model's (fold_ln, "
+                "center_writing_weights) attn_out, mlp_out and the residual stream are zero-mean across coordinates, "
+                "so ⟨a, 1⟩ is constant",
+                hint="use `probe: encoder` or `probe: decoder` in the token focus block, or load the model with the "
+                     "weight processing its SAEs were trained with")
+        out.append(unit(g))
     return out
 
 
@@ -75,7 +95,8 @@ def token_candidates(backend: Any, hook: str, target: int, partners: list[dict],
     dim = backend.hook_dim(hook)
 
     def grads(f: int) -> list[np.ndarray]:
-        return gradient_vectors(backend, hook, f, contexts, probe_vector(kind, f, W_enc, W_dec, dim), ratio, n_ctx)
+        return gradient_vectors(backend, hook, f, contexts, probe_vector(kind, f, W_enc, W_dec, dim), ratio, n_ctx,
+                                probe_kind=kind)
 
     out: list[Candidate] = []
     if "self" in conds:

@@ -191,3 +191,21 @@ def test_type_injection_uses_the_shared_sets(tmp_path, fake_backend, share, expe
 
     targets = [" London", " Paris"] if share != "own" else [" London"]
     assert injected & orders(expected["random"]) and injected <= orders(expected["random"]) | orders(targets)
+
+def test_a_numerically_zero_probe_gradient_is_refused_not_normalised():
+    """The `ones` probe on a zoo model processed like a hub model (fold_ln, center_writing_weights): ⟨a, 1⟩ is
+    constant at attn_out, so its gradient is float noise; the token focus refuses it, naming the cause and the fix."""
+    from interf_dsl.backends.hooked import HookedBackend
+    from interf_dsl.backends.loading import load_model
+    from interf_dsl.errors import BackendError
+    from interf_dsl.interventions.token import gradient_vectors
+
+    model = load_model("zoo:gpt2-tiny")
+    d = model.cfg.d_model
+    ctx = pl.DataFrame({"feature": [0], "rank": [0], "token_ids": [[5, 6, 7, 8]], "acts": [[0.0, 0.1, 0.2, 1.0]]})
+    ones = np.ones(d, np.float32)
+    assert len(gradient_vectors(HookedBackend(model), "blocks.1.hook_attn_out", 0, ctx, ones, 0.8, 1)) == 1
+    model.process_weights_(fold_ln=True, center_writing_weights=True, center_unembed=True)
+    with pytest.raises(BackendError, match="numerically zero gradient") as err:
+        gradient_vectors(HookedBackend(model), "blocks.1.hook_attn_out", 0, ctx, ones, 0.8, 1)
+    assert "probe: encoder" in (err.value.items[0].full_hint() or "")
