@@ -125,7 +125,9 @@ class Prompt(Focus):
             return {}
         first = typed[0]
         return {"types": [t for b in typed for t in b.types],
-                "high_threshold": dict(first.high_thresholds) or first.high_threshold,
+                # every source gets a threshold: its override, else the block's (one override must not drop it)
+                "high_threshold": ({s: first.high_thresholds.get(s, first.high_threshold) for s in spec.sources}
+                                   if first.high_thresholds else first.high_threshold),
                 "medium_threshold": first.medium_threshold, "interference_min": first.interference_min,
                 "semantic_max": first.semantic_max, "tokens_per_feature": first.tokens_per_feature}
 

@@ -182,3 +182,12 @@ def test_moving_local_files_keeps_every_hash_and_their_content_moves_them(fake_z
     assert _hashes(a) == _hashes(b)
     c = _hashes(spec_in(tmp_path / "c", "other text\n"))
     assert c["atlas:gpt2/L1.attn_out"] != _hashes(a)["atlas:gpt2/L1.attn_out"]
+
+
+def test_a_per_source_high_threshold_keeps_the_blocks_for_the_others(fake_zoo) -> None:
+    two = SPEC.replace("map:", "  pythia:\n    model: zoo:pythia-tiny\n    saes: [{hooks: \"L1.resid_post\"}]\nmap:", 1)
+    two = two.replace("    types: [location, number]\n    sentences: 4",
+                      "    types: [location, number]\n    high_threshold: 0.5\n    high_thresholds: {gpt2: 0.3}\n"
+                      "    sentences: 4", 1)
+    sets = plan(two).step("select").params["token_sets"]
+    assert sets["high_threshold"] == {"gpt2": 0.3, "pythia": 0.5}
