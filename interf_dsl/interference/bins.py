@@ -79,6 +79,11 @@ def parse_bins(spec: Any, *, last_closed: bool = True) -> Bins:
         found = _BIN_RE.findall(spec)
         if not found or _BIN_RE.sub("", spec).strip():
             raise SpecError(f"map.bins: cannot parse {spec!r}", hint='write e.g. "[0,.1) [.1,.2) [.2,1]"')
+        # the authors' convention is the only one the counts implement: [a, b) bins, the last one [a, b] or [a, b)
+        odd = [f"{o}{a},{b}{c}" for k, (o, a, b, c) in enumerate(found) if o != "[" or (c == "]" and k < len(found) - 1)]
+        if odd:
+            raise SpecError(f"map.bins: bin {odd[0]} has brackets the map cannot count (bins are [a,b), the last may "
+                            "be [a,b])", hint='write e.g. "[0,.1) [.1,.2) [.2,1]"')
         pairs = [(float(a), float(b)) for _, a, b, _ in found]
         last_closed = found[-1][3] == "]"
     else:
