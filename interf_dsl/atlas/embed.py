@@ -1,4 +1,4 @@
-"""Atlas kind, `embed` step: unit embeddings of feature explanations, the semantic space M (METHOD.md §1.4, §2.2).
+"""Atlas kind, `embed` step: unit embeddings of feature explanations, the semantic space M (docs/method.md §1.4, §2.2).
 
 Input: the `explanations` table and `atlas.embedding` ({kind: sentence_transformers|litellm, model, api_base?,
 api_key_env?}). Output: the `embeddings` table (feature, vector list[f32], unit norm). Offline default:

@@ -3,7 +3,7 @@
 Input: the atlas `features` and `contexts` tables and `atlas.explanations` ({kind, path?, model?, api_base?,
 api_key_env?}). Output: the `explanations` table (feature, explanation, explainer). Explainers: `auto` (a
 deterministic description from top tokens and logit-lens tokens, labelled "auto"), `neuronpedia` (a local export,
-METHOD.md §1.3), `llm` (any litellm model with the METHOD.md §1.4 prompt; responses cached on disk by prompt hash).
+docs/method.md §1.3), `llm` (any litellm model with the docs/method.md §1.4 prompt; responses cached on disk by prompt hash).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def user_prompt(contexts: pl.DataFrame, feature: int, n_docs: int = 5) -> str:
     return "\n".join(docs)
 
 
-@EXPLAINERS.register("llm", summary="explanations written by a litellm model (METHOD.md §1.4 prompt, cached)")
+@EXPLAINERS.register("llm", summary="explanations written by a litellm model (docs/method.md §1.4 prompt, cached)")
 def explain_llm(features: pl.DataFrame, contexts: pl.DataFrame, settings: Explanations, counters: Any = None,
                 **_: Any) -> dict[int, str]:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

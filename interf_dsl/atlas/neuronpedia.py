@@ -1,6 +1,6 @@
 """Atlas kind, `explain` step (explainer `neuronpedia`) and atlas import: a local Neuronpedia export.
 
-Input: a folder in the export layout of METHOD.md §1.3: `features/`, `activations/`, `explanations/`, each with
+Input: a folder in the export layout of docs/method.md §1.3: `features/`, `activations/`, `explanations/`, each with
 `batch-<k>.jsonl.gz` files (batches numbered from 0 without gaps). Output: polars tables `features`
 (feature, neuron_idx, neuron_val), `contexts` (feature, rank, tokens, acts, max_pos, max_act) and `explanations`
 (feature, explanation, embedding or null; several explanations of one feature keep the first text and average the

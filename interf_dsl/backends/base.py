@@ -52,13 +52,13 @@ class Backend(Protocol):
         """Width of the activation at `hook`."""
 
     def tokenize(self, text: str) -> list[int]:
-        """Token ids of `text`, without BOS (the authors' steering convention, METHOD.md §5)."""
+        """Token ids of `text`, without BOS (the authors' steering convention, docs/method.md §5)."""
 
     def token_str(self, token_id: int) -> str:
         """The string of one token id."""
 
     def first_token_id(self, text: str) -> int:
-        """Id of the first sub-token of `text` (METHOD.md §3.1)."""
+        """Id of the first sub-token of `text` (docs/method.md §3.1)."""
 
     def embedding(self) -> np.ndarray:
         """The input token-embedding matrix W_E, shape (d_vocab, d_model)."""

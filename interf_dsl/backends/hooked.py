@@ -27,7 +27,7 @@ SMALL_D_MODEL = 256
 
 
 def sae_hook_name(sae: Any) -> str:
-    """The hook an SAE was trained on, from its own metadata (METHOD.md §8.13-14)."""
+    """The hook an SAE was trained on, from its own metadata (docs/method.md §8.13-14)."""
     meta = getattr(getattr(sae, "cfg", None), "metadata", None)
     hook = getattr(meta, "hook_name", None)
     if not hook:

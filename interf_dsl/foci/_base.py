@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 STEERING_METRICS = ("weighted_cosine", "weighted_overlap", "kl")
 """What a steering focus reports: toward-target change in both metrics, and disruption (KL) at the chosen α."""
 PAPER_SCALES = "±{0.5, 1, 1.5, 2, 3..10, 12, 14, 17, 20}"
-"""The paper's 32 steering scales α (METHOD.md §5.1)."""
+"""The paper's 32 steering scales α (docs/method.md §5.1)."""
 SOURCES_DOC = "Sources this block runs on (default: all)."
 
 

@@ -1,6 +1,6 @@
 """Focus `embedding`: steer along the input embeddings of the target's and its partners' top tokens.
 
-A gradient-free control for the token focus (METHOD.md §5.2, §8.11): the token focus adds input-embedding
+A gradient-free control for the token focus (docs/method.md §5.2, §8.11): the token focus adds input-embedding
 *gradients* at layer ℓ without transporting them; this focus adds the (unit) mean input embedding of a feature's
 top tokens at the same hook. If interference bins order the same way here, the gradient adds nothing the raw
 embedding geometry does not already carry. Conditions: `self` (the target's own top tokens), `bin` (each selected

@@ -1,4 +1,4 @@
-"""Focus `feature`: steer along SAE decoder directions of targets, partners and baselines (METHOD.md §5.1)."""
+"""Focus `feature`: steer along SAE decoder directions of targets, partners and baselines (docs/method.md §5.1)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from interf_dsl.lang.model import Model
 
 
 class FeatureFocus(Model):
-    """Feature focus: steer along SAE decoder directions of targets, partners and baselines (METHOD.md §5.1)."""
+    """Feature focus: steer along SAE decoder directions of targets, partners and baselines (docs/method.md §5.1)."""
 
     focus: Literal["feature"]
     """Focus kind."""

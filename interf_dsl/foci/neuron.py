@@ -1,4 +1,4 @@
-"""Focus `neuron`: mask or amplify activation coordinates by polysemanticity degree (METHOD.md §5.4)."""
+"""Focus `neuron`: mask or amplify activation coordinates by polysemanticity degree (docs/method.md §5.4)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ DEGREE_BINS = "1, 2-5, 6-20, 21-50, 51-100, 101-200, 201-500, 501+"
 
 
 class NeuronFocus(Model):
-    """Neuron focus: mask or amplify activation coordinates by polysemanticity degree (METHOD.md §5.4)."""
+    """Neuron focus: mask or amplify activation coordinates by polysemanticity degree (docs/method.md §5.4)."""
 
     focus: Literal["neuron"]
     """Focus kind."""
@@ -56,7 +56,7 @@ class Neuron(Focus):
     needs_map = True
 
     def reports(self, block: Any) -> tuple[str, ...]:
-        return ("weighted_cosine",)  # Δ weighted cosine under masking and amplifying (METHOD.md §5.4)
+        return ("weighted_cosine",)  # Δ weighted cosine under masking and amplifying (docs/method.md §5.4)
 
     def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
         neurons = n_hooks * len(block.degree_bins) * block.neurons_per_bin * (2 if block.random_control else 1)

@@ -18,7 +18,7 @@ TABLE1_CONDITIONS = ("target", "high", "medium", "random")
 
 
 class PromptFocus(Model):
-    """Prompt focus: inject partners' snippets or token sets into prompts (METHOD.md §5.3, §6.2)."""
+    """Prompt focus: inject partners' snippets or token sets into prompts (docs/method.md §5.3, §6.2)."""
 
     focus: Literal["prompt"]
     """Focus kind."""
@@ -119,7 +119,7 @@ class Prompt(Focus):
         return Work(forward_passes=fwd, units=targets)
 
     def select_params(self, blocks: list[Any], spec: Any) -> dict[str, Any]:
-        """Table-1 token-set settings (METHOD.md §6.2) from the first type-injection block, and its types."""
+        """Table-1 token-set settings (docs/method.md §6.2) from the first type-injection block, and its types."""
         typed = [b for b in blocks if _types_mode(b)]
         if not typed:
             return {}

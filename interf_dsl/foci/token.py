@@ -1,4 +1,4 @@
-"""Focus `token`: steer along input-embedding gradients of partners' top tokens (METHOD.md §5.2)."""
+"""Focus `token`: steer along input-embedding gradients of partners' top tokens (docs/method.md §5.2)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from interf_dsl.lang.model import Model
 
 
 class TokenFocus(Model):
-    """Token focus: steer along input-embedding gradients of partners' top tokens (METHOD.md §5.2)."""
+    """Token focus: steer along input-embedding gradients of partners' top tokens (docs/method.md §5.2)."""
 
     focus: Literal["token"]
     """Focus kind."""
@@ -71,7 +71,7 @@ class Token(Focus):
     def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
         targets = targets_of(spec, n_hooks, block.targets_per_layer)
         # a bin offers every partner's top-token gradients; the paper gives self and random one vector each,
-        # equal_candidates gives them as many as a bin (METHOD.md §8.4)
+        # equal_candidates gives them as many as a bin (docs/method.md §8.4)
         per_bin = spec.map.partners_per_bin * spec.metrics.target_tokens
         single = per_bin if block.equal_candidates else 1
         vectors = single + len(spec.map.bins) * per_bin + (per_bin if block.equal_candidates else block.random_draws)

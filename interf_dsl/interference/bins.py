@@ -2,7 +2,7 @@
 
 Input: the spec's `map.bins` (a string such as "[0,.1) [.1,.2) [.2,.3) [.3,.4) [.4,1]" or a list of [lo, hi] pairs)
 and `map.thresholds`. Output: `Bins`, which assigns a bin index to interference values with the authors'
-convention (every bin [a, b) except a closed last bin [a, b]; METHOD.md §2.1, §2.4).
+convention (every bin [a, b) except a closed last bin [a, b]; docs/method.md §2.1, §2.4).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Interference kind, `map` step: agglomerative clustering of features on gloss embeddings (METHOD.md §2.3).
+"""Interference kind, `map` step: agglomerative clustering of features on gloss embeddings (docs/method.md §2.3).
 
 Input: unit gloss embeddings [n, e], the cutoffs (similarity, e.g. 0.4/0.3/0.2/0.15), the linkage and the memory
 budget. Output: `Clustering`: one label vector per cutoff, all cut from ONE dendrogram (so the clusterings are

@@ -2,7 +2,7 @@
 checked by `interf validate`.
 
 Format: one JSON object `{token_string: type}`, token strings exactly as the model decodes them (leading space
-included), each type one of the 15 token types of METHOD.md §4.2 (`interf list`, token_type). Light on purpose (json
+included), each type one of the 15 token types of docs/method.md §4.2 (`interf list`, token_type). Light on purpose (json
 only): resolve imports it to check a spec's files.
 """
 

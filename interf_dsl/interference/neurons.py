@@ -1,4 +1,4 @@
-"""Interference kind, `map` step: neurons and their polysemanticity degree (METHOD.md §5.4).
+"""Interference kind, `map` step: neurons and their polysemanticity degree (docs/method.md §5.4).
 
 Input: the atlas `features` table (neuron_idx, neuron_val: each feature's top decoder components in the hook's
 basis) and the feature clusters at cutoff 0.4. Output: the `neurons` table (source, hook, neuron, degree,

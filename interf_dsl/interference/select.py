@@ -1,4 +1,4 @@
-"""Interference kind, `select` step core: targets and partners per METHOD.md §2.4.
+"""Interference kind, `select` step core: targets and partners per docs/method.md §2.4.
 
 Input: per SAE the `partner_counts` table (exact partners per bin and τ) and the `pairs` table (a seeded random
 sample of partners per feature, bin and τ; one row per pair with the τ range it is sampled at, see `sample_at`). Output: `targets` (source, hook, tau, target) and `partners`

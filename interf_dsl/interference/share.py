@@ -1,9 +1,9 @@
-"""Interference kind, `select` step: pairs shared across source models (METHOD.md §2.5, item 2).
+"""Interference kind, `select` step: pairs shared across source models (docs/method.md §2.5, item 2).
 
 Input: per SAE the high-interference, low-similarity pairs (I > 0.4, S < 0.2, from the map's `links` table) and the
 gloss embeddings of the features in them. Output: the `shared` table: a pair (i, j) of one source and a pair (k, l)
 of another source are shared when S(i, k) > `share_similarity` and S(j, l) > `share_similarity` (each feature of
-one pair matches the corresponding feature of the other pair by gloss embedding cosine; METHOD.md marks this rule
+one pair matches the corresponding feature of the other pair by gloss embedding cosine; docs/method.md marks this rule
 [INFER]). Pairs are unordered: (k, l) is also tried as (l, k).
 """
 

@@ -1,4 +1,4 @@
-"""Interference kind, `select` step: the Table-1 token sets per source and token type (METHOD.md §6.2, §8.8).
+"""Interference kind, `select` step: the Table-1 token sets per source and token type (docs/method.md §6.2, §8.8).
 
 Input: per source, for every SAE the features' top token ids and the map's high-interference links (I, S), the
 vocabulary (token_id, token_str, corpus count) and token-type labels {token_id: type}. Output: rows
@@ -27,7 +27,7 @@ LEVELS = ("target", "high", "medium", "random", "random_matched")
 
 @dataclass(frozen=True)
 class TokenSetParams:
-    """Thresholds of METHOD.md §6.2 (paper values as defaults)."""
+    """Thresholds of docs/method.md §6.2 (paper values as defaults)."""
 
     high_threshold: float = 0.5
     medium_threshold: float = 0.2

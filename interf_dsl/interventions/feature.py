@@ -1,10 +1,10 @@
-"""Interventions kind, feature focus (METHOD.md §5.1): steer along unit SAE decoder directions.
+"""Interventions kind, feature focus (docs/method.md §5.1): steer along unit SAE decoder directions.
 
 Input: the SAE decoder W_dec [d_sae, d], a target feature, its partners per interference bin (`partners` table),
 the atlas `features` table of the hook (frequency, active) and the scale grid. Output: `Candidate`s for the
 conditions self, one per bin (each partner a candidate, ranked), random_direction (Gaussian unit vectors),
 random_feature (a random active feature) and matched_feature (the active feature closest in log activation
-frequency and decoder norm, METHOD.md §8.3); `steer_target` runs them on the target's vocabulary sentences.
+frequency and decoder norm, docs/method.md §8.3); `steer_target` runs them on the target's vocabulary sentences.
 """
 
 from __future__ import annotations

@@ -147,7 +147,7 @@ def type_units(env: Any) -> pl.DataFrame:
 
     share = env.block.share
     # `share: union|intersection` injects the token sets combined across sources (select's rows with source
-    # "union"/"intersection", METHOD.md §9.9); without it, this source's own sets. Type tokens are always scored
+    # "union"/"intersection", docs/method.md §8.9); without it, this source's own sets. Type tokens are always scored
     # by this source's own ids (the combined rows carry strings only).
     set_source = share if share in ("union", "intersection") and ts.filter(pl.col("source") == share).height \
         else env.source

@@ -1,4 +1,4 @@
-"""Interventions kind, neuron focus (METHOD.md §5.4, §8.15): scale single activation coordinates.
+"""Interventions kind, neuron focus (docs/method.md §5.4, §8.15): scale single activation coordinates.
 
 Input: the map's `neurons` (degree per coordinate) and `clusters` tables, the atlas `features` (neuron_idx,
 neuron_val, top tokens), the hook and a scale grid (< 1 masks, > 1 amplifies). Output: sampled neurons per degree

@@ -1,4 +1,4 @@
-"""Interventions kind, prompt focus (a): high-activation snippets of partner features (METHOD.md §5.3a).
+"""Interventions kind, prompt focus (a): high-activation snippets of partner features (docs/method.md §5.3a).
 
 Input: the atlas `contexts` (token_ids, tokens, acts, max_pos) of the target's partners, the target's T_f and a
 sentence. Output: candidate snippets (the contiguous run of tokens around the context's max whose activation is

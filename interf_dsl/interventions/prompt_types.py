@@ -1,10 +1,10 @@
-"""Interventions kind, prompt focus (b): token-type injection, the Table 1 protocol (METHOD.md §6.2).
+"""Interventions kind, prompt focus (b): token-type injection, the Table 1 protocol (docs/method.md §6.2).
 
 Input: `token_sets` (source, type, level ∈ target/high/medium/random/random_matched, token_id, token_str), type
 sentences, a backend. Output: one row per sentence × condition × trial with the top-k type count before and after
 injection and success = strictly more (§3.4), plus the 0-based ranks within the top-k of the type's tokens (`ranks`,
 `base_ranks`) and `top_k`, so `rescore_rows` recomputes count, base_count and success at any k' ≤ top_k without
-rerunning the model (the transfer step matches a target's capped k this way, METHOD.md §8.10).
+rerunning the model (the transfer step matches a target's capped k this way, docs/method.md §8.10).
 `build_injection_prompt` and `sample_trial_tokens` are the pure protocol functions the transfer step (issue 7) reuses
 for black-box targets.
 """

@@ -1,4 +1,4 @@
-"""Interventions kind, the `prompts` step: vocabulary sentences and type sentences (METHOD.md §4.1, §4.3).
+"""Interventions kind, the `prompts` step: vocabulary sentences and type sentences (docs/method.md §4.1, §4.3).
 
 Input: wanted token strings (T_f of every target, max tokens of features) and types (`token_sets`), and a source:
 `mine` (the held-out prompts corpus `zoo.catalog.read_heldout("prompts")`, disjoint from the atlas corpus),

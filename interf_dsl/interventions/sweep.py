@@ -48,7 +48,7 @@ class Candidate:
 
 @dataclass
 class Probe:
-    """What a case is scored against: T_f ids and m[t] = max cos(E_t, E_T_f) (METHOD.md §3.2)."""
+    """What a case is scored against: T_f ids and m[t] = max cos(E_t, E_T_f) (docs/method.md §3.2)."""
 
     target_ids: list[int]
     similarity: np.ndarray

@@ -1,4 +1,4 @@
-"""Interventions kind: target token sets T_f of a feature (METHOD.md §3.1).
+"""Interventions kind: target token sets T_f of a feature (docs/method.md §3.1).
 
 Input: one row of the atlas `features` table (top_tokens, top_token_ids, top_token_acts, max_act). Output: up to n
 unique tokens whose activation is ≥ r × the feature's max, ranked by activation, each mapped to the first token id

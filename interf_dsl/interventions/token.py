@@ -1,4 +1,4 @@
-"""Interventions kind, token focus (METHOD.md §5.2): steer along token-gradient directions.
+"""Interventions kind, token focus (docs/method.md §5.2): steer along token-gradient directions.
 
 Input: the atlas `contexts` of a feature (token_ids, acts), the SAE (for the encoder/decoder probes) and a hook.
 Output: `Candidate`s whose vectors are ĝ = g/‖g‖ with g = Σ_i ∂⟨a_hook[i], v⟩/∂e_i over the positions i of a
@@ -24,10 +24,10 @@ PROBES = ("ones", "encoder", "decoder")
 
 
 TOKEN_CONDITIONS = ("self", "bins", "random_direction")
-"""The token focus's levels: the target's own gradients, each bin's partners', random directions (METHOD.md §5.2)."""
+"""The token focus's levels: the target's own gradients, each bin's partners', random directions (docs/method.md §5.2)."""
 
 def probe_vector(kind: str, feature: int, W_enc: np.ndarray | None, W_dec: np.ndarray | None, dim: int) -> np.ndarray:
-    """The probe v of L = ⟨a, v⟩ (METHOD.md §8.11)."""
+    """The probe v of L = ⟨a, v⟩ (docs/method.md §8.11)."""
     if kind == "ones":
         return np.ones(dim, np.float32)
     if kind == "encoder" and W_enc is not None:

@@ -2,7 +2,7 @@
 
 Parse assembles the `Spec` from these and the registered focus models; the plan hands them to steps as their
 typed parameters, and the kinds' runners read them. Fields marked *preset* are `None` until `resolve/` fills them
-from the preset (`paper` = the authors' protocol, `rigorous` = the fixes of METHOD.md §8).
+from the preset (`paper` = the authors' protocol, `rigorous` = the fixes of docs/method.md §8).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Experiment(Model):
     seed: int = Field(0, ge=0, le=lim.MAX_SEED)
     """Master seed: every random stream of the run derives from it and the step hash (0 to 2^32 - 1)."""
     preset: Literal["paper", "rigorous"] = "rigorous"
-    """Defaults for the preset fields: `paper` = the authors' protocol, `rigorous` = METHOD.md §8 fixes."""
+    """Defaults for the preset fields: `paper` = the authors' protocol, `rigorous` = docs/method.md §8 fixes."""
 
 
 class SaeRelease(Model):
@@ -48,7 +48,7 @@ class SaeGroup(Model):
     hooks: Hooks
     """Hook points: shorthand (`L1,3.{attn_out,mlp_out,resid_post}`) or canonical (`blocks.1.hook_resid_post`)."""
     sae: str | SaeRelease = "zoo"
-    """`zoo` (the tiny zoo's SAE at each hook), `paper` (the paper's release for the hook, METHOD.md §1.2), a
+    """`zoo` (the tiny zoo's SAE at each hook), `paper` (the paper's release for the hook, docs/method.md §1.2), a
     sae_lens {release, id}, or a local directory template such as /path/saes/{layer}."""
 
 
@@ -62,7 +62,7 @@ class Source(Model):
     saes: tuple[SaeGroup, ...] = Field(min_length=1)
     """SAE groups: each attaches SAEs to some hooks."""
     token_types: str | None = None
-    """JSON file {token_string: type} labelling the vocabulary with the 15 types of METHOD.md §4.2 (Table-1 token
+    """JSON file {token_string: type} labelling the vocabulary with the 15 types of docs/method.md §4.2 (Table-1 token
     sets); the zoo ships its own labels, so zoo sources need none."""
 
 

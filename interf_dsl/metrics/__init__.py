@@ -48,18 +48,18 @@ def _lazy(function: str) -> Callable[..., Any]:
 METRICS: Registry = Registry("metric")
 METRICS.add("weighted_cosine", _lazy("weighted_cosine"), direction=TOWARD, effect_prefix="wc",
             inputs=("probs", "target_ids", "embed", "top_k"),
-            summary="Σ_t O(t)·max_{t̄∈T_f} cos(E_t, E_t̄) over the full vocabulary or the top-k (METHOD §3.2)")
+            summary="Σ_t O(t)·max_{t̄∈T_f} cos(E_t, E_t̄) over the full vocabulary or the top-k (docs/method.md §3.2)")
 METRICS.add("weighted_overlap", _lazy("weighted_overlap"), direction=TOWARD, inputs=("probs", "target_ids"),
-            effect_prefix="wo", summary="probability mass on the target tokens, Σ_{t∈T_f} O(t) (METHOD §3.3)")
+            effect_prefix="wo", summary="probability mass on the target tokens, Σ_{t∈T_f} O(t) (docs/method.md §3.3)")
 METRICS.add("kl", _lazy("kl_divergence"), direction=DISRUPTION, inputs=("p", "q"), effect_prefix="kl",
-            summary="KL(O‖Õ) in nats, original against intervened distribution (METHOD §8.12)")
+            summary="KL(O‖Õ) in nats, original against intervened distribution (docs/method.md §8.12)")
 METRICS.add("total_variation", _lazy("total_variation"), direction=DISRUPTION, inputs=("p", "q"),
             summary="total variation ½Σ|O − Õ| between original and intervened distribution")
 METRICS.add("entropy_change", _lazy("entropy_change"), direction=DISRUPTION, inputs=("p", "q"),
             summary="entropy change H(Õ) − H(O) in nats")
 METRICS.add("type_success", _lazy("type_success"), direction=TOWARD, inputs=("count_injected", "count_original"),
             effect_prefix="success",
-            summary="more target-type tokens in the top-k after injection than without, strict (METHOD §3.4)")
+            summary="more target-type tokens in the top-k after injection than without, strict (docs/method.md §3.4)")
 
 
 def metric_of_effect(effect_metric: str) -> str | None:

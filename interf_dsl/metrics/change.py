@@ -1,4 +1,4 @@
-"""Metrics kind, helper: absolute and relative changes of a metric against its baseline (METHOD.md §3.2-3.3).
+"""Metrics kind, helper: absolute and relative changes of a metric against its baseline (docs/method.md §3.2-3.3).
 
 Input: intervened and baseline metric values (broadcastable). Output: Δ, Δ/max(|base|, ε) (paper App. G), or the
 authors' plotting-code variant (best − base)/|base|, NaN where |base| ≤ 1e-8.
@@ -14,7 +14,7 @@ from interf_dsl.errors import SpecError
 from interf_dsl.metrics._arrays import scalar_or_array
 
 AUTHORS_MIN_BASELINE = 1e-8
-"""The authors' plotting code computes a relative change only when |baseline| exceeds this (METHOD.md §3.3)."""
+"""The authors' plotting code computes a relative change only when |baseline| exceeds this (docs/method.md §3.3)."""
 
 
 def absolute_change(new: Any, base: Any) -> Any:
@@ -38,7 +38,7 @@ def relative_change(new: Any, base: Any, eps: float = 1e-8) -> Any:
 
 
 def relative_change_authors(new: Any, base: Any) -> Any:
-    """(new − base) / |base| where |base| > 1e-8, NaN elsewhere: the authors' v3 plotting code (METHOD.md §3.3).
+    """(new − base) / |base| where |base| > 1e-8, NaN elsewhere: the authors' v3 plotting code (docs/method.md §3.3).
 
     Undefined cases are NaN rather than floored, so aggregates must say how they treat them (`paper_mean`
     ignores NaN, as the authors' loop skipped them).

@@ -1,4 +1,4 @@
-"""Metrics kind: weighted cosine similarity c(O, T_f) (METHOD.md §3.2, paper Eq. 1).
+"""Metrics kind: weighted cosine similarity c(O, T_f) (docs/method.md §3.2, paper Eq. 1).
 
 Input: next-token probabilities O [..., V], a target token set T_f, the model's input embedding matrix E [V, d].
 Output: c [...] = Σ_t O(t) · max_{t̄ ∈ T_f} cos(E_t, E_t̄), over the full vocabulary or the top-k predictions.
@@ -66,7 +66,7 @@ def weighted_cosine_from_similarity(probs: Any, similarity: np.ndarray, top_k: i
 
 
 def weighted_cosine(probs: Any, target_ids: Any, embed: Any, top_k: int | None = None) -> Any:
-    """Weighted cosine similarity c(O, T_f) = Σ_t O(t) · max_{t̄ ∈ T_f} cos(E_t, E_t̄) (METHOD.md §3.2).
+    """Weighted cosine similarity c(O, T_f) = Σ_t O(t) · max_{t̄ ∈ T_f} cos(E_t, E_t̄) (docs/method.md §3.2).
 
     A probability-weighted average of each predicted token's nearest-target embedding cosine; higher means the
     distribution sits closer to T_f in embedding space. It has a high floor (cosines between unrelated tokens are

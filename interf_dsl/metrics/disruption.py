@@ -1,4 +1,4 @@
-"""Metrics kind: disruption of the next-token distribution by an intervention (METHOD.md §8.12).
+"""Metrics kind: disruption of the next-token distribution by an intervention (docs/method.md §8.12).
 
 Input: the original distribution p = O and the intervened q = Õ, both [..., V]. Output: KL(O‖Õ), total variation
 and entropy change H(Õ) − H(O), in nats, with the batch shape. The paper claims its interventions do not disrupt

@@ -1,4 +1,4 @@
-"""Metrics kind: top-k target-type count and success (METHOD.md §3.4, Table 1).
+"""Metrics kind: top-k target-type count and success (docs/method.md §3.4, Table 1).
 
 Input: top-k predicted token ids [..., k] and the ids of a token type. Output: per-trial counts of type tokens in
 the top-k, and success = count after injection strictly greater than count on the original sentence.
@@ -25,7 +25,7 @@ def type_count(top_ids: Any, type_ids: Any) -> np.ndarray:
 
     Args:
         top_ids: predicted token ids [..., k] (from `top_k_ids`, or from an API's top logprobs).
-        type_ids: ids labelled with the type (first sub-token ids of its strings, METHOD.md §6.2).
+        type_ids: ids labelled with the type (first sub-token ids of its strings, docs/method.md §6.2).
     """
     top = as_id_array(top_ids, "top_ids")
     types = np.unique(as_id_array(type_ids, "type_ids").reshape(-1))
@@ -33,7 +33,7 @@ def type_count(top_ids: Any, type_ids: Any) -> np.ndarray:
 
 
 def type_success(count_injected: Any, count_original: Any) -> Any:
-    """Success of a trial: strictly more type tokens in the top-k after injection than without (METHOD.md §3.4).
+    """Success of a trial: strictly more type tokens in the top-k after injection than without (docs/method.md §3.4).
 
     Returns a bool array (or numpy bool scalar) with the broadcast shape; a tie is a failure.
     """

@@ -2,7 +2,7 @@
 
 Input: plain data (from `_source.load_yaml` or the DSL front end `dsl.py`). Output: `Spec`. Fields marked
 *preset* are `None` here and get their value from the preset in `resolve/` (`paper` = the authors' protocol,
-`rigorous` = the fixes of METHOD.md §8); an explicit value always wins. Keys follow ARCHITECTURE.md's spec contract.
+`rigorous` = the fixes of docs/method.md §8); an explicit value always wins. Keys follow ARCHITECTURE.md's spec contract.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ experiment:
   name: {name}
   description: Polysemantic interference on the tiny zoo.
   seed: 0
-  preset: {preset}          # paper = the authors' protocol; rigorous = METHOD.md §8 fixes
+  preset: {preset}          # paper = the authors' protocol; rigorous = docs/method.md §8 fixes
 
 sources:                    # small white-box models with SAEs
   gpt2:

@@ -137,7 +137,7 @@ def _steps(r: ResolvedSpec) -> list[Step]:
 
 
 def _token_set_params(r: ResolvedSpec) -> dict[str, Any] | None:
-    """Table-1 token-set settings for `select` (METHOD.md §6.2): what the foci ask for (`Focus.select_params`),
+    """Table-1 token-set settings for `select` (docs/method.md §6.2): what the foci ask for (`Focus.select_params`),
     with the types of their blocks and of the transfer section; None when nothing injects types."""
     out: dict[str, Any] = {}
     for entry in FOCI:

@@ -1,7 +1,7 @@
 """Plan stage, work estimates: how many forward/gradient passes, API requests and tokens each step will cost.
 
 Input: the resolved spec and one step's parameters. Output: `WorkEstimate`. Counts follow the protocols of
-METHOD.md (§5 per focus, §6.2 for transfer); they are estimates for planning, not guarantees (the number of
+docs/method.md (§5 per focus, §6.2 for transfer); they are estimates for planning, not guarantees (the number of
 qualifying targets is only known after the map). API cost is left to the transfer stage (`cost_usd=None`).
 """
 

@@ -57,7 +57,7 @@ def _t(name: str, stage: str, keys: tuple[str, ...], effect: EffectSpec | None =
 _S, _I, _F = "str", "i64", "f64"
 _C, _I32, _F32 = "cat", "i32", "f32"  # narrow dtypes of the large map tables (pairs: ~2 M rows at 32k features)
 _EFFECT_COLS = dict(
-    mode=(_S, "statistics mode: paper (the authors' protocol) or rigorous (METHOD.md §8)"),
+    mode=(_S, "statistics mode: paper (the authors' protocol) or rigorous (docs/method.md §8)"),
     metric=(_S, "metric name"), estimator=(_S, "how the estimate and CI were computed"),
     estimate=(_F, "effect estimate"), ci_lo=(_F, "lower CI bound"), ci_hi=(_F, "upper CI bound"),
     n=(_I, "sample size behind the estimate"), p=(_F, "p-value"),

@@ -1,7 +1,7 @@
 """Resolve stage, presets: the values of every *preset* field under `paper` and `rigorous`.
 
 Input: a field path and a preset name. Output: the value the resolver fills in when the spec leaves it `None`.
-`paper` is the authors' protocol (METHOD.md §1-§6, §10); `rigorous` applies the fixes of METHOD.md §8.
+`paper` is the authors' protocol (docs/method.md §1-§6, §10); `rigorous` applies the fixes of docs/method.md §8.
 To add a preset field: make the spec field `T | None = None` with *preset* in its docstring, add a row here,
 and document it in specs/README.md (a test checks every `None`-default field documented as preset has a row).
 """
@@ -12,8 +12,8 @@ from typing import Any
 
 PRESET_NAMES: tuple[str, ...] = ("paper", "rigorous")
 PRESET_SUMMARIES: dict[str, str] = {
-    "paper": "the authors' protocol and defaults (METHOD.md §10): best-of-scales, pairwise selection, r = 0.8",
-    "rigorous": "METHOD.md §8 fixes: held-out alpha, equal search budgets, matched baselines, clustered statistics",
+    "paper": "the authors' protocol and defaults (docs/method.md §10): best-of-scales, pairwise selection, r = 0.8",
+    "rigorous": "docs/method.md §8 fixes: held-out alpha, equal search budgets, matched baselines, clustered statistics",
 }
 
 # path -> {preset: value}. Paths: "<section>.<field>" or "focus.<kind>.<field>" for focus blocks.

@@ -1,4 +1,4 @@
-"""Stats, paper mode: the authors' aggregation and tests, reproduced exactly (METHOD.md §3.6, §6.2, §8.4-8.6).
+"""Stats, paper mode: the authors' aggregation and tests, reproduced exactly (docs/method.md §3.6, §6.2, §8.4-8.6).
 
 Input: metric values per sentence × scale, per-trial 0/1 success vectors. Output: best-over-scales values, the
 authors' (optionally positive-only) means, Welch's t-test and significance stars. These reproduce the paper's
@@ -21,7 +21,7 @@ INITS = ("zero", "baseline")
 def best_over_scales(values: Any, baseline: Any, init: Literal["zero", "baseline"] = "zero") -> np.ndarray:
     """Per-sentence best metric value over the scale grid, as the authors' running-max loops recorded it.
 
-    The authors kept, for each sentence, the largest metric value over all scales (METHOD.md §3.6), with two
+    The authors kept, for each sentence, the largest metric value over all scales (docs/method.md §3.6), with two
     different starting values (§8.6): the SAE-direction loop started its running max at 0, so it can record a
     value BELOW the baseline when every scale lowers the metric; the gradient loop started at the baseline, so its
     value is ≥ baseline by construction. A NaN at some scale is skipped, as `v > best` is False for NaN.
@@ -46,7 +46,7 @@ def best_over_scales(values: Any, baseline: Any, init: Literal["zero", "baseline
 
 
 def paper_mean(values: Any, positive_only: bool = False) -> float:
-    """Mean of per-sentence values as the authors computed it (METHOD.md §8.5).
+    """Mean of per-sentence values as the authors computed it (docs/method.md §8.5).
 
     NaN values (undefined relative changes) are skipped. With positive_only=True only strictly positive values
     are averaged, as the authors' released plotting code does: that conditional mean is biased upward for every
@@ -82,7 +82,7 @@ def t_interval(values: Any, ci: float = 0.95, method: str = "t_interval") -> Est
 def welch_t(a: Any, b: Any) -> tuple[float, float]:
     """Welch's two-sample t-test of mean(a) vs mean(b): scipy.stats.ttest_ind(equal_var=False), two-sided.
 
-    The paper applies it to 0/1 trial-success vectors (METHOD.md §6.2), treating the 100 trials of one sentence
+    The paper applies it to 0/1 trial-success vectors (docs/method.md §6.2), treating the 100 trials of one sentence
     as independent (pseudo-replication, §8.7). Returns (t, p); with zero variance in both arms t is ±inf
     (different means, p = 0) or NaN (equal means, p = NaN).
     """

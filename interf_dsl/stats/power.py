@@ -1,4 +1,4 @@
-"""Stats: power analysis for success rates — the smallest effect a design can detect (METHOD.md §9, "small effects").
+"""Stats: power analysis for success rates — the smallest effect a design can detect (docs/method.md §9, "small effects").
 
 Input: baseline rate p0, trials per arm n, α, power, and a design effect (`design_effect(m, icc_oneway(...))`).
 Output: `Power`, the minimum detectable rate p1 > p0, the difference p1 − p0 and Cohen's h (statsmodels

@@ -83,7 +83,7 @@ def cluster_robust_proportion_test(success_a: Any, clusters_a: Any, success_b: A
     OLS of the 0/1 outcome on an intercept and an arm-a indicator, with standard errors clustered by sentence
     (statsmodels `cov_type='cluster'`, t with G − 1 df). Clusters with the same id in both arms are the same
     sentence, which is right for Table 1 (every condition runs on the same sentences). A mixed-effects-free
-    answer to pseudo-replication (METHOD.md §8.7).
+    answer to pseudo-replication (docs/method.md §8.7).
 
     Returns:
         an `Estimate` of the rate difference with its CI, t statistic and two-sided p.

@@ -1,4 +1,4 @@
-"""Stats: OLS with cluster-robust standard errors, for the paper's Models A/B (METHOD.md §5.1).
+"""Stats: OLS with cluster-robust standard errors, for the paper's Models A/B (docs/method.md §5.1).
 
 Input: a polars DataFrame of test cases, a statsmodels formula ("delta_c ~ interference + S + baseline +
 C(layer_type)") and the cluster column (target feature). Output: a polars DataFrame, one row per term: term,

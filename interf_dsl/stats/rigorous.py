@@ -1,4 +1,4 @@
-"""Stats, rigorous mode (interf's default): sentence-clustered bootstrap, held-out α, proportions, FDR (METHOD.md §8-9).
+"""Stats, rigorous mode (interf's default): sentence-clustered bootstrap, held-out α, proportions, FDR (docs/method.md §8-9).
 
 Input: per-observation metric values with their cluster (sentence) ids, success counts, p-value families.
 Output: `Estimate`s with CIs and sample sizes, adjusted p-values, the held-out α choice. Trials or scales of one
@@ -130,7 +130,7 @@ def cluster_bootstrap_diff(a: Any, a_clusters: Any, b: Any, b_clusters: Any, n_b
 
 
 def holdout_split(clusters: Any, select_fraction: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Split distinct cluster (sentence) ids into a selection part and an evaluation part (METHOD.md §8.4).
+    """Split distinct cluster (sentence) ids into a selection part and an evaluation part (docs/method.md §8.4).
 
     Returns (select_ids, eval_ids), both sorted; each part gets at least one cluster.
     """
@@ -145,7 +145,7 @@ def holdout_split(clusters: Any, select_fraction: float = 0.5, seed: int = 0) ->
 
 
 def holdout_alpha(values_select: Any, values_eval: Any) -> tuple[int, np.ndarray]:
-    """Choose the scale on held-out sentences, then evaluate it once on the others (METHOD.md §8.4).
+    """Choose the scale on held-out sentences, then evaluate it once on the others (docs/method.md §8.4).
 
     The best scale is the one with the highest mean over the selection sentences (NaN skipped; ties go to the
     first scale in grid order); the evaluation sentences contribute only their value at that scale, so there is

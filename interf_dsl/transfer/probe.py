@@ -3,7 +3,7 @@
 Input: a `TransferClient` (its target's declared mode and requested top_k). Output: `Capabilities` — for the
 completion and the chat endpoint, whether it answers and how many top logprobs it returns — the `protocol` the
 step then follows (the estimator: `logprobs` when the declared mode returns them, else `sampling`; the k used,
-min(requested, offered), METHOD.md §8.10; or the number of samples), and a `ProbeDecision`: every probe request's
+min(requested, offered), docs/method.md §8.10; or the number of samples), and a `ProbeDecision`: every probe request's
 outcome (the evidence) and whether the decision may be kept.
 
 Probe requests are ordinary requests: same response cache, same retries and backoff as the trials (`client.py`).

@@ -10,7 +10,7 @@ tokens, cost, cache hits).
 Order: readiness check (stops at once listing what is missing) → start `interf serve` for a `serve:` target →
 capability probe (its decision kept as a unit only when no transient error shaped it, `probe.py`) → trials in
 checkpointed units → for a sampling fallback, one more logprob request that confirms it → the sources rescored at the target's k when it is below theirs
-(from their per-trial ranks, METHOD.md §8.10) → statistics → figure → stop the server.
+(from their per-trial ranks, docs/method.md §8.10) → statistics → figure → stop the server.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Input: one entry of `transfer.targets` (a JSON mapping from the plan's `transfer:<target>` step params). Output: a
 frozen `TargetSpec`; `check_target_ready` lists what is missing before anything runs (key variable, endpoint,
-local model for `serve:`); `protocol_k` and `source_recompute_k` are the comparable-k rule of METHOD.md §8.10.
+local model for `serve:`); `protocol_k` and `source_recompute_k` are the comparable-k rule of docs/method.md §8.10.
 The API key is read from the environment variable named by `api_key_env` at call time and never stored.
 """
 
@@ -105,7 +105,7 @@ def _served_model_problems(t: TargetSpec) -> list[str]:
 
 
 def protocol_k(requested: int, offered: int) -> int:
-    """The top-k a target is scored at: the requested k capped by what the target offers (METHOD.md §8.10)."""
+    """The top-k a target is scored at: the requested k capped by what the target offers (docs/method.md §8.10)."""
     return max(1, min(int(requested), int(offered)))
 
 

@@ -1,10 +1,10 @@
-"""Transfer kind: the Table-1 trial protocol for black-box targets (METHOD.md §6.2, §3.4).
+"""Transfer kind: the Table-1 trial protocol for black-box targets (docs/method.md §6.2, §3.4).
 
 Input: token sets per type and condition (target / high / medium / random, plus random_matched in rigorous mode),
 type sentences, the protocol (tokens per trial, prompt format, k or samples). Output: `Trial`s (one prompt each,
 built with the prompt focus's own `build_injection_prompt` / `sample_trial_tokens`, so a source and a target see
 byte-identical prompts for the same tokens) and their scores: the number of target-type tokens among the target's
-top-k next tokens (logprob estimator) or among n sampled first tokens (sampling estimator, METHOD.md §8.10);
+top-k next tokens (logprob estimator) or among n sampled first tokens (sampling estimator, docs/method.md §8.10);
 success iff the injected count is strictly above the original sentence's count.
 
 Type lookup (`TypeLookup`): a target answers with decoded token strings, so types are looked up by string. The

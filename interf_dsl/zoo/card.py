@@ -128,7 +128,7 @@ def write_card(build_dir: Path, state: dict) -> dict:
 def render_card(card: dict) -> str:
     """The zoo card as Markdown (light: plain string formatting over `zoo.json`)."""
     lines = ["# The tiny zoo", "",
-             "Offline stand-ins for the paper's models (METHOD.md §1): two small source LMs of different families, "
+             "Offline stand-ins for the paper's models (docs/method.md §1): two small source LMs of different families, "
              "each with TopK SAEs on attention, MLP and residual hooks, and a larger target of a third family. "
              "Referenced in specs as `zoo:<model>` and `zoo:<model>/<L1.resid_post>`; loaded by "
              "`interf_dsl/backends/loading.py`; catalog in `catalog.py`; built by `interf zoo build`.", "",
@@ -166,7 +166,7 @@ def render_card(card: dict) -> str:
         lines.append(f"| `zoo:{ref}` | `{s['hook_name']}` | {m['l0']:.1f} | {m['explained_variance']:.3f} | "
                      f"{m['ce_loss_recovered']:.3f} | {m['dead_fraction']:.3f} | {bins} |")
     lines += ["", "## Token types", "",
-              "Every vocabulary entry labelled with one of the 15 types of METHOD.md §4.2 by "
+              "Every vocabulary entry labelled with one of the 15 types of docs/method.md §4.2 by "
               "`token_types.label_token_types` (WordNet 3.0 lexicographer files + rules), in "
               "`artifacts/token_types.json`.", "", "| type | tokens |", "|---|---:|"]
     lines += [f"| {t} | {n:,} |" for t, n in card["token_types"].items()]

@@ -22,7 +22,7 @@ TOKEN_TYPES: dict[str, str] = {
     "transport": "transport", "science": "science", "abstract": "abstract notions", "object": "objects",
     "action": "actions", "unknown": "everything else",
 }
-"""The 15 token types of METHOD.md §4.2 (the labeller's output and the names specs may use), with summaries."""
+"""The 15 token types of docs/method.md §4.2 (the labeller's output and the names specs may use), with summaries."""
 
 
 def artifacts_dir() -> Path:
@@ -106,5 +106,5 @@ def _token_types() -> dict[int, str]:
 
 
 def read_token_types() -> dict[int, str]:
-    """token id -> one of the 15 token types of METHOD.md §4.2, for every zoo vocabulary entry."""
+    """token id -> one of the 15 token types of docs/method.md §4.2, for every zoo vocabulary entry."""
     return dict(_token_types())

@@ -1,4 +1,4 @@
-"""Token-type labels (METHOD.md §4.2) from WordNet's lexicographer files plus rules; reusable for any tokenizer.
+"""Token-type labels (docs/method.md §4.2) from WordNet's lexicographer files plus rules; reusable for any tokenizer.
 
 Input: token strings (byte-level `Ġ`, SentencePiece `▁` and WordPiece `##` markers are understood) and the WordNet
 database of the Debian package `wordnet-base` (`/usr/share/wordnet`, or `$WNSEARCHDIR`). Output: one of the 15 types

@@ -28,7 +28,7 @@ def test_wilson_against_formula():
 
 
 def test_wilson_reproduces_method_reference():
-    # METHOD.md §12: paired choice 64.3% of 3,800, Wilson [0.628, 0.658]
+    # docs/method.md §12: paired choice 64.3% of 3,800, Wilson [0.628, 0.658]
     est = wilson_ci(round(0.643 * 3800), 3800)
     assert est.lo == pytest.approx(0.628, abs=1e-3) and est.hi == pytest.approx(0.658, abs=1e-3)
 

@@ -1,4 +1,4 @@
-"""Recompute the significance stars of Table 1/5 (METHOD.md §7.5) from the published rates, n = 10,000 per arm.
+"""Recompute the significance stars of Table 1/5 (docs/method.md §7.5) from the published rates, n = 10,000 per arm.
 
 Each cell (Original, High, Low) is compared with Random of its row by Welch's t-test on 0/1 vectors with the
 published rates (the authors' test) and by the two-proportion z-test; both must give the paper's stars. Cells where
@@ -14,7 +14,7 @@ from interf_dsl.stats.proportions import cohens_h, two_proportion_z
 
 N = 10_000
 
-# type | model | Original | High | Low | Random | Cohen's h High vs Random (METHOD.md §7.5, computed there)
+# type | model | Original | High | Low | Random | Cohen's h High vs Random (docs/method.md §7.5, computed there)
 TABLE = """
 Locations | Pythia-70M | 65.08*** | 36.93** | 32.53 | 35.06 | +0.039
 Locations | GPT-2-Small | 44.68*** | 18.42*** | 19.08*** | 16.42 | +0.053
@@ -61,9 +61,9 @@ Time | Llama-3.1-70B-Instruct | 78.28*** | 36.87 | 36.68 | 37.71 | -0.017
 _NEG = "a significant NEGATIVE difference vs Random is left unstarred in the paper (stars only on gains)"
 KNOWN_INCONSISTENT = {
     ("Locations", "Pythia-70M", "Low"): _NEG + ": 32.53 vs 35.06, p ≈ 2e-4",
-    ("Number", "GPT-2-Small", "High"): _NEG + ": 30.33 vs 34.71, p ≈ 4e-11 (METHOD.md §7.5)",
+    ("Number", "GPT-2-Small", "High"): _NEG + ": 30.33 vs 34.71, p ≈ 4e-11 (docs/method.md §7.5)",
     ("Number", "GPT-2-Small", "Low"): _NEG + ": 31.23 vs 34.71, p ≈ 2e-7",
-    ("Science", "Pythia-70M", "High"): _NEG + ": 23.13 vs 28.58, p ≈ 1e-18 (METHOD.md §7.5)",
+    ("Science", "Pythia-70M", "High"): _NEG + ": 23.13 vs 28.58, p ≈ 1e-18 (docs/method.md §7.5)",
     ("Science", "Pythia-70M", "Low"): _NEG + ": 22.78 vs 28.58, p ≈ 6e-21",
     ("Person", "Pythia-70M", "High"): _NEG + ": 29.02 vs 32.31, p ≈ 5e-7",
     ("Person", "Pythia-70M", "Low"): _NEG + ": 28.58 vs 32.31, p ≈ 1e-8",
@@ -122,7 +122,7 @@ def test_table1_stars_reproduce(rate, paper_stars, random_rate):
 
 
 def test_method_sanity_checks():
-    # METHOD.md §7.5: Pythia Locations High 36.93 vs 35.06 → z ≈ 2.8, p ≈ 0.005, '**'
+    # docs/method.md §7.5: Pythia Locations High 36.93 vs 35.06 → z ≈ 2.8, p ≈ 0.005, '**'
     z, p = two_proportion_z(3693, N, 3506, N)
     assert z == pytest.approx(2.75, abs=0.01) and p == pytest.approx(0.0059, abs=3e-4) and stars(p) == "**"
     assert stars(welch_t(_zeros_ones(36.93), _zeros_ones(35.06))[1]) == "**"

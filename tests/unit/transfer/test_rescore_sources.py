@@ -1,4 +1,4 @@
-"""The sources' baselines rescored at a capped target's k (METHOD.md §8.10), end to end over HTTP through litellm.
+"""The sources' baselines rescored at a capped target's k (docs/method.md §8.10), end to end over HTTP through litellm.
 
 The source's type-injection trials are run on the tiny model at k=10; the target (the same tiny model served with
 `max_logprobs=5`) answers at k=5. The grid's source rows and the transfer ratio must then hold the sources' effects
