@@ -85,3 +85,22 @@ def test_bad_settings(kwargs, err):
     args = {"values": [1.0, 2.0, 3.0], "clusters": [0, 1, 2], **kwargs}
     with pytest.raises(err):
         cluster_bootstrap_mean(**args)
+
+
+def test_nested_sentences_need_target_clusters():
+    """Sentences nested in target features (the steering foci): resampling targets covers the true mean in
+    0.93-0.97 of 1,000 simulated studies; resampling sentences, as if they were independent, does not."""
+    rng = np.random.default_rng(11)
+    n_targets, per_target, reps = 60, 5, 1000
+    by_target = np.repeat(np.arange(n_targets), per_target)
+    by_sentence = np.arange(n_targets * per_target)
+    hit_target = hit_sentence = 0
+    for i in range(reps):
+        # ICC of targets 0.4 (the demo's median), sentence noise on top
+        v = TRUE_MEAN + rng.normal(0, np.sqrt(0.4), n_targets)[by_target] + rng.normal(0, np.sqrt(0.6), by_target.size)
+        t = cluster_bootstrap_mean(v, by_target, n_boot=400, seed=i)
+        s = cluster_bootstrap_mean(v, by_sentence, n_boot=400, seed=i)
+        hit_target += t.lo <= TRUE_MEAN <= t.hi
+        hit_sentence += s.lo <= TRUE_MEAN <= s.hi
+    assert 0.93 <= hit_target / reps <= 0.97, hit_target / reps
+    assert hit_sentence / reps < 0.85, hit_sentence / reps
