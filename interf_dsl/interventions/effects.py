@@ -240,10 +240,13 @@ def bh_adjust(rows: list[dict], fdr: float, primary: str | None = None) -> list[
     for i, r in enumerate(rows):
         r["primary"] = is_primary_effect(str(r.get("metric", "")), primary)
         r.setdefault("p_bh", None)
+        r.setdefault("bh_family", None)
         if r.get("p") is not None and not np.isnan(r["p"]):
             families.setdefault((r.get("mode"), r["primary"]), []).append(i)
-    for idx in families.values():
+    for (mode, is_primary), idx in families.items():
         _, adj = benjamini_hochberg(np.array([rows[i]["p"] for i in idx]), fdr)
+        # the family each q-value was adjusted in, and its size, on the row itself
+        family = f"{mode}/{'primary' if is_primary else 'secondary'} ({len(idx)} tests)"
         for i, a in zip(idx, adj, strict=True):
-            rows[i]["p_bh"] = float(a)
+            rows[i]["p_bh"], rows[i]["bh_family"] = float(a), family
     return rows

@@ -140,3 +140,5 @@ def test_bh_families_are_per_mode_and_role_and_primary_is_marked():
     _, secondary_q = benjamini_hochberg(np.array([0.01, 0.04, 0.5]), 0.05)
     assert [r["p_bh"] for r in out if r["mode"] == "rigorous" and not r["primary"]] == pytest.approx(list(secondary_q))
     assert not any(r["primary"] for r in bh_adjust([dict(r) for r in rows], 0.05, primary=None))
+    assert {r["bh_family"] for r in out} == {"paper/secondary (3 tests)", "rigorous/secondary (3 tests)",
+                                            "rigorous/primary (2 tests)"}
