@@ -1,12 +1,14 @@
 """Report stage: the content of a report (sections of tables and figures), shared by the md and html renderers.
 
-Input: a `RunData`. Output: `Section`s — the run's provenance, its steps, then one section per pipeline stage with
-its tables (the first rows; the full table is the parquet file) and figures. Where a table has a `mode` column with
-both paper and rigorous numbers, a side-by-side view (one column per mode) comes first.
+Input: a `RunData`. Output: `Section`s — the run's provenance, one section per pipeline stage with its tables (the
+first rows; the full table is the parquet file) and figures, then the atlas dumps and the steps table last
+(collapsed in HTML); `build.py` puts the Answers (`answers.py`) before them. Where a table has a `mode` column with both paper and rigorous numbers, a
+side-by-side view (one column per mode) comes first. Cell text is cleaned of control bytes.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from interf_dsl.report.io import RunData
 
 MAX_ROWS = 50
+ANSWER_PREFIX = "answers_"
+"""Figures of the Answers section (`answers.py`), drawn at render time; the stage sections leave them out."""
 _FIG_STAGE = {"atlas": "atlas", "explain": "atlas", "embed": "atlas", "map": "map", "select": "select",
               "prompts": "prompts", "intervene": "interventions", "transfer": "transfer"}
 
@@ -36,10 +40,23 @@ class TableView:
 
 @dataclass
 class Section:
+    """A heading (`level` 2 or 3) with bullet text, tables and figures; `collapsed` folds it in HTML."""
+
     title: str
     text: list[str] = field(default_factory=list)
     tables: list[TableView] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
+    level: int = 2
+    collapsed: bool = False
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]")
+
+
+def clean(text: str) -> str:
+    """Text without control bytes or replacement characters (atlas contexts hold raw token bytes); newlines and
+    tabs become spaces."""
+    return _CONTROL.sub("·", text.replace("\n", " ").replace("\t", " ").replace("\r", " "))
 
 
 def fmt(value: Any) -> str:
@@ -51,7 +68,7 @@ def fmt(value: Any) -> str:
     if isinstance(value, list | tuple):
         head = ", ".join(fmt(v) for v in value[:4])
         return f"[{head}{', …' if len(value) > 4 else ''}] ({len(value)})"
-    text = str(value)
+    text = clean(str(value))
     return text if len(text) <= 80 else text[:77] + "…"
 
 
@@ -92,8 +109,10 @@ def _run_section(run: dict[str, Any]) -> Section:
     versions = ", ".join(f"{k} {v}" for k, v in sorted(run.get("versions", {}).items()) if v)
     git = run.get("git", {})
     counters = rec.get("counters", {})
+    description = ((run.get("resolved") or {}).get("experiment") or {}).get("description")
     text = [
         f"experiment **{run.get('experiment')}**, run `{run.get('run_id')}`, status {run.get('status')}",
+        *([clean(str(description))] if description else []),
         f"preset {run.get('seeds', {}).get('preset')}, seed {run.get('seeds', {}).get('plan')}",
         f"spec `{run.get('spec', {}).get('path')}` (sha256 {str(run.get('spec', {}).get('sha256'))[:12]})",
         f"git {str(git.get('commit'))[:12]}{' (dirty)' if git.get('dirty') else ''}",
@@ -120,7 +139,7 @@ def _steps_section(run: dict[str, Any]) -> Section:
         "api_requests": [int(s["computed_counters"].get("api_requests", 0)) for s in steps],
         "hash": [s["hash"][:12] for s in steps],
     }, schema_overrides={"step": pl.String, "kind": pl.String, "hash": pl.String})
-    return Section("Steps", tables=[view("steps", df, max_rows=1000)])
+    return Section("Steps", tables=[view("steps", df, max_rows=1000)], collapsed=True)
 
 
 def build_sections(data: RunData) -> list[Section]:
@@ -136,10 +155,14 @@ def build_sections(data: RunData) -> list[Section]:
         section.tables.append(view(name, data.head(name, MAX_ROWS), f"keys: {', '.join(data.keys(name))}; {doc}",
                                    total=data.height(name)))
     for fig in data.figures:
+        if fig.name.startswith(ANSWER_PREFIX):
+            continue
         kind = fig.name.split("_", 1)[0]
         if kind == "report":  # the report step names its figures <stage>_<what>.png
             kind = fig.name.split("__", 1)[-1].split("_", 1)[0]
         stage = kind if kind in STAGES else _FIG_STAGE.get(kind, "other")
         by_stage[stage].figures.append(fig)
-    stages = [s for s in by_stage.values() if s.tables or s.figures]
-    return [_run_section(data.run), _steps_section(data.run), *stages]
+    by_stage["atlas"].collapsed = True
+    stages = [s for name, s in by_stage.items() if (s.tables or s.figures) and name != "atlas"]
+    last = [by_stage["atlas"]] if by_stage["atlas"].tables or by_stage["atlas"].figures else []
+    return [_run_section(data.run), *stages, *last, _steps_section(data.run)]

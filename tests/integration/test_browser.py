@@ -83,3 +83,43 @@ def test_report_tables_sort_in_the_browser(report_html, tmp_path):
     dom, console = render(page, tmp_path)
     assert console == []
     assert 'data-probe="seconds|desc|true|true"' in dom
+
+
+def test_first_screen_shows_the_answers_heading_and_its_figure(tmp_path):
+    """At 1400×900 the first screen holds the Answers heading and the first answer's figure, drawn (a screenshot's
+    pixels inside the figure's box are not blank)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "report"))
+    from answer_run import answer_run
+
+    from interf_dsl.report import build_report
+
+    run = answer_run(tmp_path)
+    build_report(run)
+    page = run / "report.html"
+    probe = ("<script>var h=document.querySelector('#answers h2'),i=document.querySelector('#answers img');"
+             "var a=h.getBoundingClientRect(),b=i.getBoundingClientRect();"
+             "document.body.setAttribute('data-probe',[h.textContent,Math.round(a.bottom),Math.round(b.left),"
+             "Math.round(b.top),Math.round(b.right),Math.round(Math.min(b.bottom,900)),i.naturalWidth].join('|'));"
+             "</script></body>")
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.read_text().replace("</body>", probe))
+    size = ["--window-size=1400,900", "--hide-scrollbars"]
+    exe = _chromium()
+    proc = subprocess.run([exe, *FLAGS, *size, f"--user-data-dir={tmp_path / 'p1'}", "--dump-dom", probed.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    found = re.search(r'data-probe="([^"]*)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    title, h_bottom, left, top, right, bottom, natural = found.group(1).split("|")
+    assert title == "Answers" and int(h_bottom) < 200
+    assert int(natural) > 0 and int(top) < 900 - 150  # at least 150 px of the figure on the first screen
+
+    shot = tmp_path / "first.png"
+    proc = subprocess.run([exe, *FLAGS, *size, f"--user-data-dir={tmp_path / 'p2'}", f"--screenshot={shot}",
+                           page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert shot.is_file(), proc.stderr[-2000:]
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[:2] == (900, 1400)
+    box = pixels[int(top):int(bottom), int(left):int(right), :3]
+    assert box.size and (box < 0.9).mean() > 0.01  # ink: axes, labels, points — not an empty box

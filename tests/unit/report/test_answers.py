@@ -1,0 +1,74 @@
+"""The Answers section: report.md opens with it, each question has a figure and a small table with intervals and
+the mode, missing transfer ratios say why, and the text is free of control bytes."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from interf_dsl.report import build_report
+from interf_dsl.report.answers import ratio_reason
+from interf_dsl.report.sections import clean
+
+sys.path.insert(0, str(Path(__file__).parent))
+from answer_run import answer_run  # noqa: E402 - a test helper beside this file
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return answer_run(tmp_path)
+
+
+def test_report_md_starts_with_answers_each_with_figure_and_table(run_dir: Path) -> None:
+    build_report(run_dir)
+    md = (run_dir / "report.md").read_text()
+    assert md.startswith("## Answers\n")
+    answers = md.split("## Contents")[0]
+    for q in ("### 1.", "### 2.", "### 3."):
+        assert q in answers
+    assert answers.count("![answers_") == 3
+    for name in ("answers_1_steering.png", "answers_2_grid.png", "answers_3_transfer.png"):
+        assert (run_dir / "figures" / name).stat().st_size > 1000
+    assert "mode **rigorous**" in answers and "I in [0.2, 1]" in answers and "I in [0, 0.1)" in answers
+    assert "0.05 [0.01, 0.09], p 0.01" in answers  # the slope on I
+    assert "k = 30" in answers and "*** p < 0.001" in answers
+    assert "20 [15, 25] *↓" in answers  # a starred rate below RANDOM is marked as a decrease
+    assert "gpt2 (source) | big (target)" in answers
+    assert "no ratio: the source's difference from RANDOM is 0" in answers
+    # the table of contents follows the Answers; atlas dumps and steps come last
+    order = [line for line in md.splitlines() if line.startswith("## ")]
+    assert order[:3] == ["## Answers", "## Contents", "## Run"] and order[-2:] == ["## Atlas", "## Steps"]
+    assert "a tiny study" in md
+
+
+def test_report_text_has_no_control_bytes(run_dir: Path) -> None:
+    build_report(run_dir)
+    for name in ("report.md", "report.html"):
+        text = (run_dir / name).read_text()
+        assert not [c for c in text if (ord(c) < 32 and c not in "\n") or 0x7F <= ord(c) <= 0x9F or c == "\ufffd"]
+    assert clean("a\x00b\tc\ufffd") == "a·b c·"
+
+
+def test_html_answers_first_and_dumps_collapsed(run_dir: Path) -> None:
+    build_report(run_dir)
+    page = (run_dir / "report.html").read_text()
+    assert page.index('<section id="answers">') < page.index('<nav class="toc">') < page.index('id="run"')
+    squeezed = page.replace("\n", "")
+    assert '<section id="atlas"><details><summary>Atlas</summary>' in squeezed
+    assert '<section id="steps"><details><summary>Steps</summary>' in squeezed
+
+
+@pytest.mark.parametrize(("row", "reason"), [
+    ({"ratio": float("nan"), "source_effect": 0.0, "target_effect": 0.0}, "the target's is 0 too"),
+    ({"ratio": float("nan"), "source_effect": None, "target_effect": 0.1}, "no source effect"),
+    ({"ratio": 2.0, "ratio_lo": math.nan, "ratio_hi": math.nan, "source_effect": 0.1,
+      "method": "delta: no CI (the target's difference has a zero-width CI)"}, "zero-width CI"),
+    ({"ratio": 0.0, "ratio_lo": -20.76, "ratio_hi": 20.76, "source_effect": 0.001}, "too wide"),
+    ({"ratio": 0.5, "ratio_lo": 0.1, "ratio_hi": 0.9, "source_effect": 0.1}, ""),
+])
+def test_every_missing_or_unreadable_ratio_has_a_reason(row: dict, reason: str) -> None:
+    got = ratio_reason(row)
+    assert (reason in got) if reason else got == ""
