@@ -102,16 +102,21 @@ def list_(kind: Annotated[str | None, typer.Argument(help="Only this registry.")
     typer.echo(render_listing(kind))
 
 
-def new(out: Annotated[Path, typer.Argument(help="File to write (.yaml or .interf).")],
-        preset: Annotated[str, typer.Option("--preset", help="paper or rigorous.")] = "paper",
+def new(out: Annotated[Path | None, typer.Argument(
+            help="File to write (.yaml or .interf); without it the spec is printed (YAML).", metavar="OUT",
+            show_default=False)] = None,
+        preset: Annotated[str, typer.Option("--preset", help="paper or rigorous.", metavar="NAME")] = "rigorous",
         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False) -> None:
-    """Write a commented starter spec for the tiny zoo from a preset."""
+    """Write (or print) a commented starter spec for the tiny zoo from a preset (default: rigorous)."""
     from interf_dsl.errors import SpecError  # lazy: a command loads its stages (--help 0.2 s)
     from interf_dsl.parse.starter import starter_spec  # lazy: a command loads its stages (--help 0.2 s)
     from interf_dsl.resolve.presets import PRESET_NAMES  # lazy: a command loads its stages (--help 0.2 s)
 
     if preset not in PRESET_NAMES:
         raise SpecError(f"unknown preset '{preset}'", name=preset, choices=PRESET_NAMES)
+    if out is None:
+        typer.echo(starter_spec(preset, "yaml", "starter"), nl=False)
+        return
     if out.exists() and not force:
         raise SpecError(f"{out} exists", hint="pass --force to overwrite it")
     out.write_text(starter_spec(preset, "interf" if out.suffix == ".interf" else "yaml", out.stem),

@@ -1,7 +1,9 @@
 """Execute stage: progress display for a run. Rich bars (count, throughput, ETA) on a terminal; a quiet,
 line-oriented log for CI and files (`--quiet`, or automatically when stdout or stderr is not a terminal).
 
-Everything goes to stderr, so `interf run` keeps stdout for its result (the run directory, on the last line).
+Everything goes to stderr, so `interf run` keeps stdout for its result (the run directory, on the last line):
+while a run shows progress, what libraries print to stdout (transformer_lens' "Moving model to device ...") is
+captured and logged as a line above the bars. A finished bar collapses into one summary line.
 """
 
 from __future__ import annotations
@@ -43,6 +45,36 @@ class LineTask:
         return f"  {self.description}: {self.done}/{self.total} ({rate:.1f}/s, eta {_fmt_eta(eta)})"
 
 
+class _StdoutToLog:
+    """A stand-in for sys.stdout during a run: complete lines go to `log`, prefixed, so third-party prints neither
+    mix into the result on stdout nor break the live bars."""
+
+    def __init__(self, log: Any, original: IO[str]) -> None:
+        self._log, self._original, self._buffer = log, original, ""
+
+    def write(self, text: str) -> int:
+        self._buffer += text
+        *lines, self._buffer = self._buffer.split("\n")
+        for line in lines:
+            if line.strip():
+                self._log(f"  (library) {line.rstrip()}")
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def close_buffer(self) -> None:
+        if self._buffer.strip():
+            self._log(f"  (library) {self._buffer.rstrip()}")
+        self._buffer = ""
+
+    def isatty(self) -> bool:
+        return self._original.isatty()
+
+    def fileno(self) -> int:
+        return self._original.fileno()
+
+
 class RunProgress:
     """Progress and log lines of one run."""
 
@@ -52,8 +84,11 @@ class RunProgress:
             quiet = not (sys.stdout.isatty() and self.out.isatty())
         self.quiet = quiet
         self._rich = None
+        self._stdout: _StdoutToLog | None = None
 
     def __enter__(self) -> RunProgress:
+        self._stdout = _StdoutToLog(self.log, sys.stdout)
+        self._saved_stdout, sys.stdout = sys.stdout, self._stdout
         if not self.quiet:
             from rich.console import Console
             from rich.progress import (
@@ -69,12 +104,15 @@ class RunProgress:
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("[cyan]{task.fields[rate]}"),
                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                console=Console(file=self.out), transient=False,
+                console=Console(file=self.out), transient=False, redirect_stdout=False,
             )
             self._rich.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._stdout is not None:
+            self._stdout.close_buffer()
+            sys.stdout, self._stdout = self._saved_stdout, None
         if self._rich is not None:
             self._rich.stop()
             self._rich = None
@@ -96,15 +134,24 @@ class RunProgress:
 
 
 class RichTask:
-    """Terminal progress of one step: a rich bar with a human throughput field (rich's speed column is bytes)."""
+    """Terminal progress of one step: a rich bar with a human throughput field (rich's speed column is bytes).
+    When it completes, the bar is removed and one summary line is printed in its place (finished bars would
+    otherwise pile up in the live area)."""
 
     def __init__(self, progress: Any, total: int, description: str) -> None:
         self._progress = progress
         self._task = progress.add_task(description, total=total, rate="")
         self._start = time.monotonic()
-        self._done = 0
+        self._done, self._total, self._description = 0, total, description
 
     def advance(self, n: int = 1) -> None:
         self._done += n
-        rate = self._done / max(time.monotonic() - self._start, 1e-9)
-        self._progress.update(self._task, advance=n, rate=f"{rate:.1f}/s")
+        elapsed = max(time.monotonic() - self._start, 1e-9)
+        rate = self._done / elapsed
+        if self._done >= self._total and self._task is not None:
+            self._progress.remove_task(self._task)
+            self._task = None
+            self._progress.console.print(f"  {self._description}: {self._done}/{self._total} in {elapsed:.1f}s "
+                                         f"({rate:.1f}/s)", markup=False, highlight=False)
+        elif self._task is not None:
+            self._progress.update(self._task, advance=n, rate=f"{rate:.1f}/s")
