@@ -14,6 +14,7 @@ and how to point interf at a local copy (the libraries themselves retry for abou
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -21,6 +22,12 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from interf_dsl.backends.checkpoints import (
+    DEFAULT_PROCESSING,
+    checkpoint_problem,
+    read_hf_config,
+    split_processing,
+)
 from interf_dsl.errors import BackendError, ResolveError
 from interf_dsl.zoo import catalog
 
@@ -142,22 +149,32 @@ def load_model_dir(path: Path | str, device: str = "cpu", dtype: str = "float32"
 
 
 def load_model(ref: str, device: str = "cpu", dtype: str = "float32") -> HookedTransformer:
-    """Load `zoo:<name>`, a local model directory, or a transformer_lens pretrained name.
+    """Load `zoo:<name>`, a local model directory (the zoo's layout or a Hugging Face checkpoint), or a
+    transformer_lens pretrained name; a `#fold_ln=...` tail (`checkpoints.with_processing`) sets the weight
+    processing of the last two (default: transformer_lens' `from_pretrained` defaults).
 
     Raises:
         ResolveError: an unknown zoo name.
-        BackendError: missing files, or a hub model that is neither cached nor reachable.
+        BackendError: missing files, an unsupported architecture, or a hub model neither cached nor reachable.
     """
+    ref, processing = split_processing(ref)
     if ref.startswith(ZOO_PREFIX):
         return load_model_dir(_zoo_dir("model", ref[len(ZOO_PREFIX):]), device, dtype)
     if Path(ref).is_dir():
+        if read_hf_config(Path(ref)) is not None:
+            from interf_dsl.backends.hf_load import load_hf_checkpoint  # lazy: imports torch and transformers
+
+            return load_hf_checkpoint(ref, processing, device, dtype)
         return load_model_dir(ref, device, dtype)
     repo = _model_repo(ref)
     _require_hub(f"model '{ref}'", repo)
     import torch
     from transformer_lens import HookedTransformer
 
-    return HookedTransformer.from_pretrained(ref, device=device, dtype=getattr(torch, dtype))
+    applied = dict(processing or DEFAULT_PROCESSING)
+    model = HookedTransformer.from_pretrained(ref, device=device, dtype=getattr(torch, dtype), **applied)
+    model.interf_processing = applied  # type: ignore[attr-defined]
+    return model
 
 
 # ---------------------------------------------------------------- SAEs
@@ -205,10 +222,18 @@ def load_sae(ref: str | tuple[str, str], device: str = "cpu") -> SAE:
     return _checked(SAE.from_pretrained(rel, sae_id, device=device), f"{rel}/{sae_id}")
 
 
-def _release_repo(release: str) -> str:
-    """The Hugging Face repo of a sae_lens release, by a text scan of its catalog (a full YAML parse takes ~5 s)."""
+@functools.cache
+def release_entry(release: str) -> dict:
+    """A sae_lens release's catalog entry (repo_id, config_overrides, ...), by a text scan of its catalog (a full
+    YAML parse takes ~5 s) and a parse of that release's block only; the sae list is left out.
+
+    Raises:
+        BackendError: sae_lens is not installed, or it has no such release (with choices).
+    """
     import re
     from importlib.util import find_spec
+
+    import yaml
 
     spec = find_spec("sae_lens")  # locates the package without importing it (the import takes seconds)
     if spec is None or not spec.submodule_search_locations:
@@ -220,22 +245,50 @@ def _release_repo(release: str) -> str:
     block = text[text.index(f"\n{release}:") + 1 :]
     nxt = re.search(r"^\S", block[len(release) + 1 :], flags=re.M)
     block = block[: len(release) + 1 + nxt.start()] if nxt else block
-    repo = re.search(r"^  repo_id: *(\S+)", block, flags=re.M)
-    if repo is None:
+    saes = re.search(r"^  saes:", block, flags=re.M)
+    entry = yaml.safe_load(block[: saes.start()] if saes else block)
+    return entry.get(release) or {}
+
+
+def _release_repo(release: str) -> str:
+    """The Hugging Face repo of a sae_lens release."""
+    repo = release_entry(release).get("repo_id")
+    if not repo:
         raise BackendError(f"sae_lens release '{release}' names no repo_id in its catalog")
-    return repo.group(1).strip("'\"")
+    return str(repo)
+
+
+def sae_model_kwargs(ref: str) -> dict | None:
+    """The `model_from_pretrained_kwargs` an SAE declares (its cfg.json, or its release's config_overrides),
+    without torch; None when it declares none or cannot be read (loading reports that)."""
+    release = parse_sae_release(ref)
+    try:
+        if release is not None:
+            kwargs = (release_entry(release[0]).get("config_overrides") or {}).get("model_from_pretrained_kwargs")
+        else:
+            path = _zoo_dir("sae", ref[len(ZOO_PREFIX):]) if ref.startswith(ZOO_PREFIX) else Path(ref)
+            cfg = json.loads((path / "cfg.json").read_text(encoding="utf-8"))
+            kwargs = cfg.get("model_from_pretrained_kwargs") or (cfg.get("metadata") or {}).get(
+                "model_from_pretrained_kwargs")
+    except (BackendError, ResolveError, OSError, ValueError, AttributeError):
+        return None
+    return kwargs if isinstance(kwargs, dict) and kwargs else None
 
 
 # ---------------------------------------------------------------- availability (no torch, no download)
 
 def model_problem(ref: str) -> str | None:
     """Why `load_model(ref)` would fail before loading anything (missing zoo files, local dir, hub weights), or None."""
+    ref = split_processing(ref)[0]
     try:
         if ref.startswith(ZOO_PREFIX):
             path = _zoo_dir("model", ref[len(ZOO_PREFIX):])
             return None if (path / "config.json").exists() else f"model {ref}: zoo weights missing in {path}"
         if Path(ref).is_dir():
-            return None if (Path(ref) / "config.json").exists() else f"model {ref}: {ref} has no config.json"
+            if not (Path(ref) / "config.json").exists():
+                return f"model {ref}: {ref} has no config.json"
+            problem = checkpoint_problem(Path(ref)) if read_hf_config(Path(ref)) is not None else None
+            return None if problem is None else f"model {ref}: {problem}"
         _require_hub(f"model '{ref}'", _model_repo(ref))
     except (BackendError, ResolveError) as exc:
         return str(exc)
@@ -273,7 +326,9 @@ def _hash_files(files: list[Path]) -> str:
 
 
 def model_fingerprint(ref: str) -> str:
-    """A content hash of a model reference: sha256 of config + weights, or `hub:<name>@<revision>`."""
+    """A content hash of a model reference: sha256 of config + weights, or `hub:<name>@<revision>` (the weight
+    processing is part of the reference itself)."""
+    ref = split_processing(ref)[0]
     if ref.startswith(ZOO_PREFIX) or Path(ref).is_dir():
         path = _zoo_dir("model", ref[len(ZOO_PREFIX):]) if ref.startswith(ZOO_PREFIX) else Path(ref)
         return _hash_files([path / "config.json", *path.glob("*.safetensors")])

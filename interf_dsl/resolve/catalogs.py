@@ -25,7 +25,7 @@ from interf_dsl.zoo.catalog import TOKEN_TYPES
 
 @functools.cache
 def load_catalog(name: str) -> dict[str, Any]:
-    """One catalog file (`architectures`, `saes`) as a dict."""
+    """One catalog file (`architectures`, `saes`, `transformer_lens_models`) as a dict."""
     text = resources.files("interf_dsl.resolve").joinpath(f"catalogs/{name}.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
@@ -126,3 +126,30 @@ def zoo_d_sae(ref: str, info: Any) -> int | None:
             except Exception:  # noqa: BLE001 - d_sae only feeds work estimates
                 d = None
     return int(d) if d is not None else None
+
+
+@functools.cache
+def transformer_lens_names() -> dict[str, str]:
+    """Every transformer_lens pretrained name and alias, lower-cased -> its official name (from the catalog file
+    `transformer_lens_models.yaml`, generated from the installed transformer_lens: no torch import)."""
+    out: dict[str, str] = {}
+    for official, aliases in load_catalog("transformer_lens_models")["models"].items():
+        out[official.lower()] = official
+        for alias in aliases:
+            out[str(alias).lower()] = official
+    return out
+
+
+def official_model_name(name: str) -> str | None:
+    """transformer_lens' official name of a pretrained model name or alias (case-insensitive, as it matches)."""
+    return transformer_lens_names().get(name.lower())
+
+
+def model_name_suggestions(name: str) -> tuple[str, ...]:
+    """Close transformer_lens names for a mistyped one (the spelling as listed, not lower-cased)."""
+    import difflib
+
+    listed = {n for official, aliases in load_catalog("transformer_lens_models")["models"].items()
+              for n in (official, *aliases)}
+    lowered = {n.lower(): n for n in listed}
+    return tuple(lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.75))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from interf_dsl.backends import checkpoints, loading
 from interf_dsl.errors import ResolveError
 from interf_dsl.lang.ast import ALL_SITES, short_hook, split_hook
 from interf_dsl.lang.limits import PATH_NAME_RULE, path_name_problem
@@ -49,16 +50,36 @@ def bind_model(name: str, src: Source, ctx: Context, base: Path) -> tuple[str, s
         canon, info = known
         return "transformer_lens", canon, _arch_from_info(canon, info)
     path = Path(absolute(model, base))
-    if "/" in model and not model.startswith(("./", "/", "~")) and not path.exists():
-        # an HF id such as EleutherAI/pythia-160m: transformer_lens resolves it at load time
-        return "transformer_lens", model, None
     if model.startswith(("./", "/", "~", "..")) or path.exists():
-        cfg = path / "config.json"
-        info = _local_config(cfg, kp, ctx) if cfg.is_file() else None
-        if info is not None and "n_layers" in info and "d_model" in info:
-            return "local", str(path), _arch_from_info(str(path), info)
-        return "local", str(path), None
+        return _bind_local(path, kp, ctx)
+    if catalogs.official_model_name(model) is None:
+        close = catalogs.model_name_suggestions(model)
+        ctx.error(f"unknown model '{model}': not a transformer_lens pretrained name, a zoo: model or a local "
+                  "directory", kp, name=model, choices=close,
+                  hint=None if close else "names are transformer_lens' official list (or its aliases); a local "
+                  "checkpoint is a path such as ./checkpoints/gpt2 (docs/checkpoints.md)")
+        return None
     return "transformer_lens", model, None
+
+
+def _bind_local(path: Path, kp: tuple, ctx: Context) -> tuple[str, str, ArchInfo | None] | None:
+    """A local model directory: the zoo's layout (HookedTransformerConfig fields) or a Hugging Face checkpoint."""
+    cfg = path / "config.json"
+    hf = checkpoints.read_hf_config(path) if cfg.is_file() else None
+    if hf is not None:
+        problem = checkpoints.checkpoint_problem(path)
+        if problem is not None:
+            ctx.error(f"the model directory {shown(str(path))} cannot be loaded: {problem}", kp,
+                      hint="a standard checkpoint is save_pretrained output: config.json, model.safetensors and "
+                           "the tokenizer files (docs/checkpoints.md)")
+            return None
+        return "local", str(path), _arch_from_info(str(path), checkpoints.hf_shape(hf))
+    info = _local_config(cfg, kp, ctx) if cfg.is_file() else None
+    if info is not None:
+        info = info.get("hooked_transformer_config", info) if isinstance(info, dict) else info
+    if info is not None and "n_layers" in info and "d_model" in info:
+        return "local", str(path), _arch_from_info(str(path), info)
+    return "local", str(path), None
 
 
 def _local_config(cfg: Path, kp: tuple, ctx: Context) -> dict[str, Any] | None:
@@ -184,6 +205,33 @@ def _bind_sae(source: str, hook: str, group: SaeGroup, kind: str, model: str, zo
     return ResolvedSAE(**base, ref=absolute(path, folder), kind="local")
 
 
+def _with_processing(source: str, model: str, kind: str, saes: tuple[ResolvedSAE, ...], ctx: Context) -> str:
+    """The model reference with the weight processing its SAEs were trained with (`checkpoints.with_processing`).
+
+    An SAE's `model_from_pretrained_kwargs` decides; SAEs that declare different processing are an error. A local
+    checkpoint always records its processing; a hub name only when it differs from transformer_lens' defaults
+    (its reference, and so its plan, stays as it was otherwise).
+    """
+    declared: list[tuple[ResolvedSAE, dict[str, bool]]] = []
+    for sae in saes:
+        kwargs = loading.sae_model_kwargs(sae.ref)
+        if kwargs is not None:
+            declared.append((sae, checkpoints.processing_from_sae(kwargs)))
+    processing = declared[0][1] if declared else dict(checkpoints.DEFAULT_PROCESSING)
+    for sae, other in declared[1:]:
+        if other != processing:
+            diff = ", ".join(f"{k}={other[k]}" for k in other if other[k] != processing[k])
+            ctx.error(f"the SAE at {sae.short} was trained on {source}'s model with other weight processing ({diff}) "
+                      f"than the SAE at {declared[0][0].short}", ("sources", source, "saes"),
+                      hint="one model is loaded per source: give SAEs trained with other processing their own source")
+            break
+    if kind == "local" and checkpoints.read_hf_config(Path(model)) is None:
+        return model  # the zoo's layout: weights as stored, nothing to process
+    if kind == "local" or processing != checkpoints.DEFAULT_PROCESSING:
+        return checkpoints.with_processing(model, processing)
+    return model
+
+
 def resolve_sources(spec_sources: dict[str, Source], default_seed: int, ctx: Context,
                     base: Path | None = None) -> dict[str, ResolvedSource]:
     """Bind every source (local paths relative to `base`, default the working directory); errors go to `ctx`."""
@@ -200,6 +248,8 @@ def resolve_sources(spec_sources: dict[str, Source], default_seed: int, ctx: Con
             continue
         kind, model, arch = bound
         saes = bind_saes(name, src, kind, model, arch, ctx, base)
+        if kind != "zoo":
+            model = _with_processing(name, model, kind, saes, ctx)
         seed = default_seed if src.seed is None else src.seed
         labels = absolute(src.token_types, base) if src.token_types else None
         out[name] = ResolvedSource(name=name, model=model, kind=kind, seed=seed, arch=arch, saes=saes,
