@@ -11,9 +11,14 @@ import functools
 import importlib.util
 import json
 import os
+import re
 from typing import Any
 
 COST_MAP_FILE = "model_prices_and_context_window_backup.json"
+# Together AI prices most chat models by size tier, as litellm's together_ai cost calculator does:
+# (largest size in billions of parameters, cost-map key)
+TOGETHER_TIERS = ((4, "together-ai-up-to-4b"), (8, "together-ai-4.1b-8b"), (21, "together-ai-8.1b-21b"),
+                  (41, "together-ai-21.1b-41b"), (80, "together-ai-41.1b-80b"), (110, "together-ai-81.1b-110b"))
 PROBE_REQUESTS = 3
 
 
@@ -37,6 +42,9 @@ def price_per_token(model: str) -> tuple[float, float] | None:
     candidates = [model]
     if "/" in model:
         candidates.append(model.split("/", 1)[1])
+    size = re.search(r"(\d+(?:\.\d+)?)b\b", model.lower()) if model.startswith("together_ai/") else None
+    if size is not None:  # after the exact names: a tier is the fallback for unlisted Together models
+        candidates += [key for top, key in TOGETHER_TIERS if float(size.group(1)) <= top][:1]
     for name in candidates:
         entry = table.get(name)
         if entry and "input_cost_per_token" in entry:
