@@ -20,17 +20,25 @@ def run(spec: Annotated[Path, typer.Argument(help="Spec file (.yaml/.yml or .int
                                             "not on a terminal).")] = False,
         reports: Annotated[Path, typer.Option("--reports", help="Folder of run directories.")] = Path("reports"),
         run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: UTC time + hex).")] = None,
+        sets: Annotated[list[str], typer.Option("--set", help="Override a spec key, typed and checked like the "
+                                                "spec: key.path=value; repeatable; recorded in run.json.")] = [],  # noqa: B006
         ) -> None:
     """Run a spec (reusing cached steps) and print the run directory as the last line."""
     from interf_dsl.parse import load_spec  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.parse.overrides import (  # lazy: a command loads its stages (--help 0.2 s)
+        load_spec_with_overrides,
+    )
     from interf_dsl.pipeline import run_plan  # lazy: a command loads its stages (--help 0.2 s)
     from interf_dsl.plan import compile_plan  # lazy: a command loads its stages (--help 0.2 s)
     from interf_dsl.resolve import resolve_spec  # lazy: a command loads its stages (--help 0.2 s)
 
-    resolved = resolve_spec(load_spec(spec))
+    resolved = resolve_spec(load_spec_with_overrides(spec, sets) if sets else load_spec(spec))
     plan = compile_plan(resolved)
+    resolved_json = resolved.model_dump_json()
+    if sets:  # run.json records them beside the resolved spec they changed
+        resolved_json = json.dumps({**json.loads(resolved_json), "overrides": list(sets)})
     record = run_plan(plan, spec_path=spec, spec_text=spec.read_text(encoding="utf-8"),
-                      resolved_json=resolved.model_dump_json(), reports_root=reports, force=tuple(force),
+                      resolved_json=resolved_json, reports_root=reports, force=tuple(force),
                       quiet=True if quiet else None, run_id=run_id)
     typer.echo(record.run_dir)
 

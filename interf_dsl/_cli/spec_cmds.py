@@ -13,18 +13,24 @@ from typing import Annotated
 import typer
 
 SpecArg = Annotated[Path, typer.Argument(help="Spec file (.yaml/.yml or .interf).", show_default=False)]
+SetOpt = Annotated[list[str], typer.Option("--set", help="Override a spec key, typed and checked like the spec: "
+                                           "key.path=value, e.g. atlas.max_tokens=2000; repeatable.")]
 
 
-def validate(specs: Annotated[list[Path], typer.Argument(help="Spec files to check.")]) -> None:
+def validate(specs: Annotated[list[Path], typer.Argument(help="Spec files to check.")],
+             sets: SetOpt = []) -> None:  # noqa: B006
     """Parse and resolve specs; print `ok` per file or every error, located (exit 2)."""
     from interf_dsl.errors import InterfError  # lazy: a command loads its stages (--help 0.2 s)
     from interf_dsl.parse import load_spec  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.parse.overrides import (  # lazy: a command loads its stages (--help 0.2 s)
+        load_spec_with_overrides,
+    )
     from interf_dsl.resolve import resolve_spec  # lazy: a command loads its stages (--help 0.2 s)
 
     failed: list[InterfError] = []
     for path in specs:
         try:
-            resolved = resolve_spec(load_spec(path))
+            resolved = resolve_spec(load_spec_with_overrides(path, sets) if sets else load_spec(path))
         except InterfError as err:
             failed.append(err)
             continue
@@ -43,6 +49,7 @@ def plan(spec: SpecArg,
          cache: Annotated[Path | None, typer.Option(
              "--cache", help="Step cache to compare with (default $INTERF_CACHE or .interf-cache, when it exists): "
                              "marks each step cached, re-aggregate (a statistics-only change) or compute.")] = None,
+         sets: SetOpt = [],  # noqa: B006
          ) -> None:
     """Compile a spec into its plan and print it (tree, table or --json); loads no model."""
     from interf_dsl.execute.cache import (  # lazy: a command loads its stages (--help 0.2 s)
@@ -50,6 +57,9 @@ def plan(spec: SpecArg,
         step_status,
     )
     from interf_dsl.parse import load_spec  # lazy: a command loads its stages (--help 0.2 s)
+    from interf_dsl.parse.overrides import (  # lazy: a command loads its stages (--help 0.2 s)
+        load_spec_with_overrides,
+    )
     from interf_dsl.plan import compile_plan  # lazy: a command loads its stages (--help 0.2 s)
     from interf_dsl.plan.render import (  # lazy: a command loads its stages (--help 0.2 s)
         render_table,
@@ -57,7 +67,7 @@ def plan(spec: SpecArg,
     )
     from interf_dsl.resolve import resolve_spec  # lazy: a command loads its stages (--help 0.2 s)
 
-    compiled = compile_plan(resolve_spec(load_spec(spec)))
+    compiled = compile_plan(resolve_spec(load_spec_with_overrides(spec, sets) if sets else load_spec(spec)))
     if as_json:
         typer.echo(compiled.to_json())
         return

@@ -1,8 +1,9 @@
 """Backends, hooked models: the one code path that turns a model or SAE reference into a loaded object.
 
 Input: a reference string. Models: `zoo:<name>` (the tiny zoo shipped in `interf_dsl/zoo/artifacts/`), a local
-directory (`config.json` + `*.safetensors` + tokenizer files, the zoo's layout), or a transformer_lens pretrained
-name (`gpt2-small`, `pythia-70m-deduped`). SAEs: `zoo:<model>/<L1.resid_post>`, a local sae_lens directory
+directory (the zoo's layout, or a Hugging Face `save_pretrained` checkpoint: `hf_load.py`), or a transformer_lens
+pretrained name (`gpt2-small`, `pythia-70m-deduped`); a `#fold_ln=...` tail sets the weight processing
+(`checkpoints.py`, docs/checkpoints.md). SAEs: `zoo:<model>/<L1.resid_post>`, a local sae_lens directory
 (`cfg.json` + `sae_weights.safetensors`), or a sae_lens release as `release=<r>,id=<id>` or a `(release, id)` pair.
 Output: a `transformer_lens.HookedTransformer` with `.tokenizer` set, or a `sae_lens.SAE` whose metadata names its
 hook. Hub references are checked against the local Hugging Face cache and the offline flag *before* transformer_lens

@@ -146,7 +146,6 @@ def test_save_pretrained_gpt2_with_local_saes_runs_atlas_map_and_feature_focus(t
         "interventions": [{"focus": "feature", "scales": "±{1, 2}"}],
         "prompts": {"source": "mine", "per_token": 2, "per_type": 4},
         "metrics": {"names": ["weighted_cosine", "weighted_overlap", "kl"]},
-        "stats": {"bootstrap": 100},
         "report": {"formats": ["md"], "figures": False},
     }
     path = tmp_path / "spec.yaml"
@@ -154,11 +153,14 @@ def test_save_pretrained_gpt2_with_local_saes_runs_atlas_map_and_feature_focus(t
     env = {**os.environ, "INTERF_CACHE": str(tmp_path / "cache")}
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "interf_dsl", "run", str(path), "--reports", str(tmp_path / "r"),
-                           "--run-id", "a", "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           "--run-id", "a", "--quiet", "--set", "stats.bootstrap=100"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=1800)
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
     run_dir = Path(proc.stdout.strip().splitlines()[-1])
-    record = json.loads((run_dir / "run.json").read_text())["record"]
+    run_json = json.loads((run_dir / "run.json").read_text())
+    record = run_json["record"]
+    assert run_json["resolved"]["overrides"] == ["stats.bootstrap=100"]
+    assert run_json["resolved"]["stats"]["bootstrap"] == 100
     print(f"save_pretrained run: {time.perf_counter() - t0:.1f}s")
     kinds = {s["kind"] for s in record["steps"]}
     assert {"atlas", "map", "intervene"} <= kinds and record["status"] == "ok"
