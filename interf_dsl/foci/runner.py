@@ -13,6 +13,7 @@ from interf_dsl.backends.hooked import HookedBackend
 from interf_dsl.foci import aggregate, focus_of
 from interf_dsl.interventions._common import load_inputs
 from interf_dsl.interventions.diagnose import empty_reason
+from interf_dsl.interventions.effects import positive_control
 from interf_dsl.interventions.loops import Env
 from interf_dsl.lang.params import params_of
 from interf_dsl.steps import StepResult, step_runner
@@ -47,6 +48,15 @@ def run_intervene(ctx: Any) -> StepResult:
     meta: dict[str, Any] = {"rows": table.height, "forward_passes": ctx.counters.forward_passes,
                             "funnel": {d: n for d, n in stages}, "warnings": []}
     tables = {"interventions": table, "effects": effects, "regressions": regressions, "effect_cases": cases}
+    control = positive_control(effects)
+    if control is not None:
+        meta["positive_control"] = control
+        if control["detected"] == 0:
+            warning = (f"positive control failed: steering targets along their own direction moved the primary "
+                       f"metric at none of {control['checked']} τ (rigorous CI never above 0); this run cannot tell "
+                       "an interference effect from no effect")
+            ctx.log(f"WARNING: {warning}")
+            meta["warnings"].append(warning)
     if table.height == 0:
         reason = empty_reason(stages, ctx.step.id)
         ctx.log(f"WARNING: {reason}")

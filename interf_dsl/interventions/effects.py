@@ -250,3 +250,22 @@ def bh_adjust(rows: list[dict], fdr: float, primary: str | None = None) -> list[
         for i, a in zip(idx, adj, strict=True):
             rows[i]["p_bh"], rows[i]["bh_family"] = float(a), family
     return rows
+
+
+def positive_control(effects: pl.DataFrame) -> dict[str, Any] | None:
+    """The `self` condition as a positive control: steering a target along its own direction must move the primary
+    metric (rigorous held-out α, interval above 0). Returns {checked, detected, taus_missed}; None when the focus
+    has no `self` rows (prompt type injection, neuron)."""
+    import polars as pl
+
+    need = {"level", "mode", "estimator", "primary", "ci_lo", "tau"}
+    if effects.height == 0 or not need <= set(effects.columns):
+        return None
+    rows = effects.filter((pl.col("level") == "self") & (pl.col("mode") == "rigorous")
+                          & (pl.col("estimator") == "heldout_alpha_mean") & pl.col("primary"))
+    if rows.height == 0:
+        return None
+    hit = rows["ci_lo"].fill_null(float("nan")) > 0
+    return {"checked": rows.height, "detected": int(hit.sum()),
+            "taus_missed": sorted({t for t, h in zip(rows["tau"].to_list(), hit.to_list(), strict=True) if not h})}
+

@@ -142,3 +142,15 @@ def test_bh_families_are_per_mode_and_role_and_primary_is_marked():
     assert not any(r["primary"] for r in bh_adjust([dict(r) for r in rows], 0.05, primary=None))
     assert {r["bh_family"] for r in out} == {"paper/secondary (3 tests)", "rigorous/secondary (3 tests)",
                                             "rigorous/primary (2 tests)"}
+
+
+def test_positive_control_reads_the_self_rows():
+    from interf_dsl.interventions.effects import positive_control
+
+    def row(tau, lo, level="self", primary=True):
+        return {"level": level, "mode": "rigorous", "estimator": "heldout_alpha_mean", "primary": primary,
+                "ci_lo": lo, "tau": tau}
+
+    eff = pl.DataFrame([row(0.4, 0.02), row(0.2, -0.01), row(0.2, 0.5, level="0"), row(0.4, -1.0, primary=False)])
+    assert positive_control(eff) == {"checked": 2, "detected": 1, "taus_missed": [0.2]}
+    assert positive_control(eff.filter(pl.col("level") != "self")) is None
