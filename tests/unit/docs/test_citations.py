@@ -45,7 +45,7 @@ def test_method_reference_is_in_the_repository() -> None:
 
 
 def test_no_file_names_the_out_of_tree_method_reference() -> None:
-    offenders = [f"{path.relative_to(ROOT)}:{n}" for path in _tracked_text_files()
+    offenders = [f"{path.relative_to(ROOT)}:{n}" for path in _tracked_text_files() if path != Path(__file__)
                  for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
                  if re.search(r"(?<![\w/])METHOD(\.md)?\b|shared/reference", line)]
     assert not offenders, "cites a document the repository does not hold: " + ", ".join(offenders)
