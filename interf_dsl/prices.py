@@ -74,14 +74,14 @@ def estimate_transfer(model: str, *, trials: int, n_types: int, n_sentences: int
         prompt_tokens: assumed prompt length in tokens (30 injected tokens plus a ~20-token sentence and wrappers).
         batch: prompts per request (`target.batch`; raw-mode logprob queries only).
         raw: raw completions (`target.mode: raw`) rather than chat.
-        served: the target is served locally (`target.serve`): no price.
+        served: the target is served locally (`target.serve`): costs nothing (0.0).
         sampling_samples: for a target known to lack logprobs, the samples per request (`target.samples`);
             None = logprobs, one completion token per prompt.
 
     Returns:
         Requests (trials + one baseline per sentence, in prompt arrays of `batch` + the capability probe), prompt
         plus completion tokens, and
-        the cost in USD, or None when litellm's cost map does not price the model (local or served targets).
+        the cost in USD, or None when litellm's cost map does not price the model (a served target costs 0.0).
     """
     prompts_per_unit = conditions * trials + 1  # one unit = a sentence: its baseline and its trials
     prompts = n_types * n_sentences * prompts_per_unit + PROBE_REQUESTS
@@ -91,5 +91,5 @@ def estimate_transfer(model: str, *, trials: int, n_types: int, n_sentences: int
     per_request = batch if raw and sampling_samples is None else 1
     requests = n_types * n_sentences * -(-prompts_per_unit // per_request) + PROBE_REQUESTS
     tokens = prompts * (prompt_tokens + completion_per)
-    cost = None if served else cost_usd(model, prompts * prompt_tokens, prompts * completion_per)
+    cost = 0.0 if served else cost_usd(model, prompts * prompt_tokens, prompts * completion_per)
     return requests, tokens, cost

@@ -13,7 +13,7 @@ from typing import Any
 from interf_dsl.foci import FOCI
 from interf_dsl.foci.prompt import PromptFocus, injection_protocol
 from interf_dsl.plan.ir import WorkEstimate
-from interf_dsl.prices import estimate_transfer
+from interf_dsl.prices import cost_usd, estimate_transfer
 from interf_dsl.resolve.resolved import ResolvedSpec
 
 DEFAULT_D_SAE = 2048
@@ -33,14 +33,18 @@ def explain(r: ResolvedSpec, d_sae: int | None) -> WorkEstimate:
     n = d_sae or DEFAULT_D_SAE
     if r.atlas.explanations.kind == "llm":
         per = 5 * SENTENCE_TOKENS * 2 + 64  # five contexts + instructions + a 32-word answer
-        return WorkEstimate(api_requests=n, api_tokens=n * per, units=math.ceil(n / 256))
+        answer = 48  # a 32-word explanation
+        cost = None if r.atlas.explanations.api_base else cost_usd(r.atlas.explanations.model or "",
+                                                                   n * (per - answer), n * answer)
+        return WorkEstimate(api_requests=n, api_tokens=n * per, cost_usd=cost, units=math.ceil(n / 256))
     return WorkEstimate(units=1)
 
 
 def embed(r: ResolvedSpec, d_sae: int | None) -> WorkEstimate:
     n = d_sae or DEFAULT_D_SAE
     if r.atlas.embedding.kind == "litellm":
-        return WorkEstimate(api_requests=math.ceil(n / 256), api_tokens=n * 24, units=math.ceil(n / 256))
+        cost = None if r.atlas.embedding.api_base else cost_usd(r.atlas.embedding.model, n * 24, 0)
+        return WorkEstimate(api_requests=math.ceil(n / 256), api_tokens=n * 24, cost_usd=cost, units=math.ceil(n / 256))
     return WorkEstimate(units=1)
 
 

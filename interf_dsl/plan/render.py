@@ -29,11 +29,22 @@ def totals(plan: Plan) -> dict[str, int]:
     return {k: sum(getattr(s.estimate, k) for s in plan.steps) for k in keys}
 
 
+def _cost(plan: Plan) -> str:
+    """", ≈ $X" over the priced API steps, saying how many calling steps have no price (local or unpriced models)."""
+    calling = [s.estimate for s in plan.steps if s.estimate.api_requests]
+    priced = [e.cost_usd for e in calling if e.cost_usd is not None]
+    if not calling:
+        return ""
+    unpriced = len(calling) - len(priced)
+    text = f", ≈ ${sum(priced):,.2f}" if priced else ", cost unknown"
+    return text + (f" ({unpriced} calling steps unpriced)" if priced and unpriced else "")
+
+
 def _header(plan: Plan, status: dict[str, str] | None = None) -> list[str]:
     t = totals(plan)
     lines = [f"plan {plan.experiment}: {len(plan.steps)} steps, preset {plan.preset}, seed {plan.seed}",
              f"estimate: {t['forward_passes']:,} forward passes, {t['gradient_passes']:,} gradient passes, "
-             f"{t['api_requests']:,} API requests, {t['api_tokens']:,} API tokens"]
+             f"{t['api_requests']:,} API requests, {t['api_tokens']:,} API tokens{_cost(plan)}"]
     if status:
         counts = {k: sum(v == k for v in status.values()) for k in ("cached", "re-aggregate", "compute")}
         left = [s for s in plan.steps if status.get(s.id) == "compute"]

@@ -66,7 +66,7 @@ def test_estimates_have_known_values(fake_zoo) -> None:
     p = plan()
     # transfer: types x sentences x (conditions x trials + 1 baseline) + 3 probe requests = 2 x 4 x (4 x 5 + 1) + 3
     assert p.step("transfer:tiny").estimate.api_requests == 171
-    assert p.step("transfer:tiny").estimate.cost_usd is None
+    assert p.step("transfer:tiny").estimate.cost_usd == 0.0  # served locally: no API charges
     # feature: targets 2 x 2 hooks x 2 tau = 8; sentences 5 tokens x 3 = 15; levels 1 + 5 bins + 1 = 7; 4 scales
     assert p.step("intervene:feature:gpt2").estimate.forward_passes == 8 * 15 * (1 + 7 * 4)
     # prompt injection: types x sentences x (1 + 4 conditions x trials)

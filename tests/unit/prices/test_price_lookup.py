@@ -23,8 +23,8 @@ def test_together_tier_matches_litellm_for_an_unlisted_model() -> None:
     assert price_per_token("together_ai/some/model-70b") == price_per_token("together-ai-41.1b-80b")
 
 
-def test_unpriced_and_served_models_stay_none() -> None:
+def test_unpriced_models_stay_none_and_served_ones_cost_nothing() -> None:
     assert price_per_token("zoo:target-tiny") is None
     assert estimate_transfer("together_ai/google/gemma-2-9b-it", trials=1, n_types=1, n_sentences=1,
-                             served=True)[2] is None
+                             served=True)[2] == 0.0
     assert estimate_transfer("together_ai/google/gemma-2-9b-it", trials=1, n_types=1, n_sentences=1)[2] > 0
