@@ -14,7 +14,7 @@ import sys
 import typer
 
 from interf_dsl import __version__
-from interf_dsl._cli import run_cmds, serve_cmds, spec_cmds, zoo_cmds
+from interf_dsl._cli import import_cmds, run_cmds, serve_cmds, spec_cmds, zoo_cmds
 from interf_dsl.errors import InterfError, render_error
 
 app = typer.Typer(
@@ -35,7 +35,7 @@ def version() -> None:
     print(__version__)
 
 
-for _module in (spec_cmds, run_cmds, zoo_cmds, serve_cmds):
+for _module in (spec_cmds, run_cmds, zoo_cmds, serve_cmds, import_cmds):
     _module.register(app)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from interf_dsl.atlas.neuronpedia import read_export
+from interf_dsl.atlas.neuronpedia import read_export, sae_folder
 from interf_dsl.errors import BackendError, SpecError
 from interf_dsl.registry import Registry
 
@@ -84,7 +84,11 @@ def explain_neuronpedia(features: pl.DataFrame, contexts: pl.DataFrame, settings
 
     if not settings.path:
         raise SpecError("atlas.explanations.path is required for kind 'neuronpedia'")
-    table = read_export(settings.path, n_features=features.height)["explanations"]
+    # one folder per SAE (<source>/<hook>/) when the export serves several, the folder itself when it is flat
+    cols = features.columns
+    folder = sae_folder(settings.path, features["source"][0] if "source" in cols and features.height else None,
+                        features["hook"][0] if "hook" in cols and features.height else None)
+    table = read_export(folder, n_features=features.height)["explanations"]
     return dict(zip(table["feature"].to_list(), table["explanation"].to_list(), strict=True))
 
 

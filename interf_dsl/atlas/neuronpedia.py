@@ -16,12 +16,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from interf_dsl.errors import BackendError
+from interf_dsl.lang.ast import short_hook
 
 if TYPE_CHECKING:
     import polars as pl
 
 PARTS = ("features", "activations", "explanations")
+"""The three parts of one SAE's export. A folder holding them at the top serves one SAE (a flat export); a folder
+serving several sources and hooks holds one such folder per SAE, `<source>/<hook>/` with the spec's source name and
+the short hook name (`gpt2/L1.resid_post/features/batch-0.jsonl.gz`; docs/data-formats.md)."""
 _BATCH = re.compile(r"batch-(\d+)\.jsonl\.gz$")
+
+
+def sae_folder(root: str | Path, source: str | None, hook: str | None) -> Path:
+    """The export folder of one SAE: `root` for a flat export (or without a source and hook), else
+    `root/<source>/<short hook>`."""
+    root = Path(root)
+    if (root / "features").is_dir() or not source or not hook:
+        return root
+    return root / source / short_hook(hook)
 
 
 def _batches(folder: Path, part: str) -> list[Path]:

@@ -4,9 +4,12 @@
 `partner_counts`, `links`, `neurons`, `clusters`, plus pass-throughs `feature_tokens`, `vocab`, `link_vectors` that
 `select` needs; figures as files. `select` params: map (section), seeds {source: seed}, optional token_sets
 {types, high_threshold (number or {source: number}), medium_threshold, interference_min, semantic_max,
-tokens_per_feature, labels {source: path}}, optional targets [{source, hook_name, features}] (map.targets: the
-listed features that qualify are the targets, no sampling; misses go to meta `target_warnings`) → `targets`,
-`partners`, `token_sets`, `shared`.
+tokens_per_feature, labels {source: path}, sets (external token sets every source takes instead of its own),
+sets_fingerprint}, optional targets [{source, hook_name, features}] (map.targets: the listed features that qualify
+are the targets, no sampling; misses go to meta `target_warnings`) → `targets`, `partners`, `token_sets`,
+`token_set_coverage` (per source and type: labels usable in the vocabulary, level sizes, scorable TARGET tokens,
+warnings), `shared`; meta `token_sets_origin` (sources' own sets or external, with the file's fingerprint) and
+`coverage_warnings`.
 """
 
 from __future__ import annotations
@@ -19,16 +22,19 @@ from interf_dsl.interference.bins import bins_of, parse_thresholds
 from interf_dsl.interference.blocked import compute_map
 from interf_dsl.interference.clusters import cluster_features
 from interf_dsl.interference.figures import map_figures
-from interf_dsl.interference.labels import read_labels
+from interf_dsl.interference.labels import label_coverage, read_labels
 from interf_dsl.interference.metrics import INTERFERENCE_METRICS, MetricInputs
 from interf_dsl.interference.neurons import neuron_table
 from interf_dsl.interference.select import qualifying_targets, select_sae
+from interf_dsl.interference.sets_file import read_token_sets
 from interf_dsl.interference.share import PairSet, shared_pairs
 from interf_dsl.interference.tables import map_tables
 from interf_dsl.interference.token_sets import (
     SourceTokens,
     TokenSetParams,
     combine_sources,
+    coverage_table,
+    external_token_sets,
     source_token_sets,
 )
 from interf_dsl.lang.params import SelectTokenSets, params_of
@@ -144,16 +150,24 @@ def _token_params(tp: SelectTokenSets, source: str) -> tuple[TokenSetParams, flo
     return TokenSetParams(types=tp.types, **fields), high.get(source) if isinstance(high, dict) else high
 
 
-def _labels(sae_ref: Any, source: str, tp: SelectTokenSets, vocab: pl.DataFrame) -> dict[int, str] | None:
-    """Token-type labels {token_id: type}: the zoo's, or a JSON {token_str: type} file from token_sets.labels."""
+def _labels(sae_ref: Any, source: str, tp: SelectTokenSets,
+            vocab: pl.DataFrame) -> tuple[dict[int, str] | None, dict[str, dict[str, int]], str]:
+    """Token-type labels {token_id: type}: the zoo's, or a JSON {token_str: type} file from token_sets.labels; with
+    their coverage (per type: label strings, those that are single tokens of this vocabulary) and origin."""
     path = (tp.labels or {}).get(source)
     if path:
         by_str = read_labels(path)
-        return {i: by_str[s] for i, s in vocab.select("token_id", "token_str").iter_rows() if s in by_str}
+        return ({i: by_str[s] for i, s in vocab.select("token_id", "token_str").iter_rows() if s in by_str},
+                label_coverage(by_str, vocab["token_str"].to_list()), "labels")
     if sae_ref == "zoo" or str(sae_ref).startswith("zoo"):
-
-        return {int(k): v for k, v in read_token_types().items()}
-    return None
+        labels = {int(k): v for k, v in read_token_types().items()}
+        cov: dict[str, dict[str, int]] = {}
+        for typ in labels.values():
+            row = cov.setdefault(typ, {"labels": 0, "in_vocab": 0})
+            row["labels"] += 1
+            row["in_vocab"] += 1
+        return labels, cov, "zoo"
+    return None, {}, "none"
 
 
 def _partner_seed(ctx: StepContext, metric: str) -> int:
@@ -199,9 +213,14 @@ def run_select(ctx: StepContext) -> StepResult:
         high = t["links"].filter((pl.col("I") > 0.4) & (pl.col("S") < 0.2))
         vecs = {f: np.asarray(v, dtype=np.float32) for f, v in t["link_vectors"].iter_rows()}
         pairsets.append(PairSet(source, hook, high.select("feature", "partner", "I", "S"), vecs))
-    token_rows, skipped = [], []
+    token_rows, skipped, coverage, origin = [], [], {}, {}
+    external = read_token_sets(tp.sets) if tp.sets else None
     for source, info in sorted(per_source.items()):
-        labels = _labels(info["sae"], source, tp, info["vocab"])
+        if external is not None:  # the study's external sets, for the sources as for the targets
+            origin[source] = "external"
+            token_rows.append(external_token_sets(source, external.sets, info["vocab"], tp.types))
+            continue
+        labels, coverage[source], origin[source] = _labels(info["sae"], source, tp, info["vocab"])
         if labels is None:
             skipped.append(source)
             ctx.log(f"token sets: no token-type labels for source '{source}' (set token_sets.labels.{source})")
@@ -212,15 +231,26 @@ def run_select(ctx: StepContext) -> StepResult:
     token_sets = pl.concat(token_rows) if token_rows else None
     if token_sets is not None:
         token_sets = pl.concat([token_sets, combine_sources(token_sets)])
+        both = "external" if external is not None else "sources"
+        cov = coverage_table(token_sets, coverage, {**origin, "union": both, "intersection": both}, tp.types)
+        for r in cov.filter(pl.col("warning").is_not_null()).iter_rows(named=True):
+            ctx.log(f"token sets: WARNING {r['source']}/{r['type']}: {r['warning']}")
     share = mp.share_similarity
     shared = [shared_pairs(a, b, share_similarity=share) for k, a in enumerate(pairsets) for b in pairsets[k + 1:]
               if a.source != b.source]
     tables = {"targets": pl.concat(targets), "partners": pl.concat(partners)}
     if token_sets is not None:
         tables["token_sets"] = token_sets
+        tables["token_set_coverage"] = cov
     if shared:
         tables["shared"] = pl.concat(shared)
-    meta = {"token_sets_skipped": skipped, "n_maps": len(maps)}
+    meta = {"token_sets_skipped": skipped, "n_maps": len(maps),
+            "token_sets_origin": {"origin": "external" if external is not None else "sources",
+                                  "sets_fingerprint": tp.sets_fingerprint if external is not None else None,
+                                  "duplicates_removed": external.removed if external is not None else {}},
+            **({"coverage_warnings": [f"{r['source']}/{r['type']}: {r['warning']}" for r in
+                                      cov.filter(pl.col("warning").is_not_null()).iter_rows(named=True)]}
+               if token_sets is not None else {})}
     if explicit:
         meta["target_warnings"] = warnings
     return StepResult(tables=tables, meta=meta)

@@ -122,3 +122,67 @@ def combine_sources(per_source: pl.DataFrame) -> pl.DataFrame:
     inter = by.filter(pl.col("k") == n_sources).with_columns(pl.lit("intersection").alias("source"))
     cols = [pl.col("source"), "type", "level", pl.lit(None, dtype=pl.Int64).alias("token_id"), "token_str"]
     return pl.concat([union.select(cols), inter.select(cols)]).sort("source", "type", "level", "token_str")
+
+
+MIN_TARGET_TOKENS = 5
+"""Fewer scorable TARGET tokens than this and a type gets a coverage warning: type_success counts TARGET tokens in
+a top-k, and with a handful of them the counts are mostly zero."""
+
+
+def external_token_sets(source: str, sets: dict[str, dict[str, list[str]]], vocab: pl.DataFrame,
+                        types: tuple[str, ...] = ()) -> pl.DataFrame:
+    """One source's rows from external sets (`transfer.sets`): every string of every level, with each vocabulary id
+    whose token string it is (null for a string that is not a single token of this model: injected as text, but
+    never scored as a TARGET token)."""
+    import polars as pl
+
+    ids: dict[str, list[int]] = {}
+    for i, s in vocab.select("token_id", "token_str").iter_rows():
+        ids.setdefault(s, []).append(int(i))
+    rows = []
+    for typ in types or tuple(sorted(sets)):
+        for level in LEVELS:
+            for s in sets.get(typ, {}).get(level, ()):
+                rows.extend((source, typ, level, i, s) for i in ids.get(s, [None]))
+    return pl.DataFrame(rows, schema={"source": pl.Utf8, "type": pl.Utf8, "level": pl.Utf8, "token_id": pl.Int64,
+                                      "token_str": pl.Utf8}, orient="row")
+
+
+COVERAGE_COLUMNS = ("source", "type", "origin", "labels", "labels_in_vocab", "target", "target_scorable", "high",
+                    "medium", "random", "random_matched", "not_in_vocab", "warning")
+"""The `token_set_coverage` table (one row per source, or union/intersection, and type; docs/data-formats.md)."""
+
+
+def coverage_table(token_sets: pl.DataFrame, labels: dict[str, dict[str, dict[str, int]]],
+                   origin: dict[str, str], types: tuple[str, ...] = ()) -> pl.DataFrame:
+    """What each type's sets hold, per source: label strings and those that are single tokens of the model
+    (`labels`: source -> type -> {labels, in_vocab}; absent for external sets), distinct strings per level,
+    TARGET tokens the source can score (with a vocabulary id), strings that are no single token of the model, and a
+    warning for a type with fewer than `MIN_TARGET_TOKENS` scorable TARGET tokens or an empty level. Every source
+    has a row for each of `types`, with or without sets."""
+    import polars as pl
+
+    parts = dict(token_sets.group_by("source", "type"))
+    for source in token_sets["source"].unique().to_list():
+        for typ in types:
+            parts.setdefault((source, typ), token_sets.clear())
+    rows = []
+    for (source, typ), part in sorted(parts.items()):
+        counts = {lv: part.filter(pl.col("level") == lv)["token_str"].n_unique() for lv in LEVELS}
+        per_source = source not in ("union", "intersection")
+        scorable = part.filter((pl.col("level") == "target") & pl.col("token_id").is_not_null())["token_str"]
+        missing = part.filter(pl.col("token_id").is_null())["token_str"].n_unique() if per_source else None
+        lab = labels.get(source, {}).get(typ, {})
+        notes = []
+        if per_source and scorable.n_unique() < MIN_TARGET_TOKENS:
+            notes.append(f"only {scorable.n_unique()} scorable TARGET token(s) (< {MIN_TARGET_TOKENS}): "
+                         "type_success has little to count")
+        empty = [lv for lv in ("target", "high", "medium", "random") if not counts[lv]]
+        if empty:
+            notes.append(f"empty level(s) {', '.join(empty)}: left out of the conditions")
+        rows.append({"source": source, "type": typ, "origin": origin.get(source, "sources"),
+                     "labels": lab.get("labels"), "labels_in_vocab": lab.get("in_vocab"), **counts,
+                     "target_scorable": scorable.n_unique() if per_source else None, "not_in_vocab": missing,
+                     "warning": "; ".join(notes) or None})
+    schema = {c: pl.Utf8 if c in ("source", "type", "origin", "warning") else pl.Int64 for c in COVERAGE_COLUMNS}
+    return pl.DataFrame(rows, schema=schema).select(COVERAGE_COLUMNS)

@@ -50,9 +50,10 @@ def run_prompts(ctx: Any) -> StepResult:
     kind = p.source
     vocab: dict[str, list[str]] = {}
     by_type: dict[str, list[str]] = {}
+    removed: dict[str, dict[str, int]] = {"vocab": {}, "type": {}}
     if kind == "file":
-        data = read_file(p.path)
-        vocab, by_type = data["vocab"], data["type"]
+        data = read_file(p.path)  # each list without repeated sentences (a repeat is one cluster, kept once)
+        vocab, by_type, removed = data["vocab"], data["type"], data["removed"]
     elif kind == "llm":
         import json
 
@@ -91,4 +92,7 @@ def run_prompts(ctx: Any) -> StepResult:
     missing = [t for t in tokens if not vocab.get(t)]
     return StepResult(tables={"sentences": df}, meta={"source": kind, "tokens": len(tokens),
                                                       "tokens_without_sentences": len(missing),
-                                                      "types": sorted(by_type)})
+                                                      "types": sorted(by_type),
+                                                      "types_without_sentences": sorted(t for t in types
+                                                                                        if not by_type.get(t)),
+                                                      "duplicates_removed": removed})

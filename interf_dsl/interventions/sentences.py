@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from interf_dsl.atlas.explain import LOCAL_API_KEY
-from interf_dsl.errors import BackendError, SpecError
+from interf_dsl.errors import BackendError, Span, SpecError
+from interf_dsl.jsonfile import load_json, locate
+from interf_dsl.zoo.catalog import TOKEN_TYPES
 
 if TYPE_CHECKING:
     from interf_dsl.lang.sections import Prompts
@@ -57,35 +58,68 @@ def mine_prefixes(docs: list[str], token: str, n: int, max_chars: int = 160, min
     return out
 
 
-def read_file(path: str) -> dict[str, dict[str, list[str]]]:
+FILE_HINT = ('e.g. {"vocab": {" apple": ["She bit into a"]}, "type": {"food": ["For lunch I had"]}}; '
+             "`interf import sentences SRC --to FILE` converts other shapes (docs/data-formats.md)")
+
+
+def read_file(path: str) -> dict[str, dict]:
     """Sentences from a JSON file {"vocab": {token: [sentences]}, "type": {type: [sentences]}} (either key may be
-    left out; `prompts.source: file`).
+    left out; `prompts.source: file`), each list without its repeated sentences.
+
+    Returns:
+        {"vocab": {token: [sentences]}, "type": {type: [sentences]}, "removed": {"vocab": {token: n},
+        "type": {type: n}}}: `removed` counts the repeated sentences left out (compared with `sentence_key`).
 
     Raises:
-        SpecError: the file does not exist, is not UTF-8 JSON, or does not have that shape (naming where).
+        SpecError: the file does not exist, is not UTF-8 JSON, does not have that shape, names a type outside the
+            token types or holds an empty sentence (located inside the file).
     """
-    p = Path(path)
-    if not p.is_file():
-        raise SpecError(f"prompts.path '{path}' does not exist", key_path="prompts.path")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"prompts.path '{path}' is not UTF-8 text (byte {exc.start})", key_path="prompts.path") \
-            from None
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"prompts.path '{path}' is not valid JSON: {exc}", key_path="prompts.path") from None
+    text, data = load_json(path, "prompts file", hint=FILE_HINT)
     shape = 'must map "vocab" and/or "type" to {name: [sentences]}'
     if not isinstance(data, dict) or not data or not set(data) <= {"vocab", "type"}:
-        raise SpecError(f"prompts file '{path}' {shape}", key_path="prompts.path",
-                        hint='e.g. {"vocab": {" apple": ["She bit into a"]}, "type": {"food": ["For lunch I had"]}}')
+        odd = next((k for k in data if k not in ("vocab", "type")), None) if isinstance(data, dict) else None
+        plain = isinstance(data, dict) and all(isinstance(v, list) for v in data.values())
+        raise SpecError(f"prompts file {shape}" + (f", not {odd!r}" if odd else "")
+                        + (" (this looks like {type: [sentences]}: put it under \"type\")" if plain and data else ""),
+                        span=locate(path, text, odd) if odd else Span(path, 1, 1), hint=FILE_HINT)
+    out: dict[str, dict] = {"vocab": {}, "type": {}, "removed": {"vocab": {}, "type": {}}}
     for kind, table in data.items():
         if not isinstance(table, dict):
-            raise SpecError(f"prompts file '{path}': \"{kind}\" {shape}", key_path="prompts.path")
+            raise SpecError(f'prompts file: "{kind}" {shape}', span=locate(path, text, kind), hint=FILE_HINT)
         for name, texts in table.items():
+            if kind == "type" and name not in TOKEN_TYPES:
+                raise SpecError(f"prompts file: unknown token type {name!r} under \"type\"",
+                                span=locate(path, text, name, after="type"), name=name, choices=tuple(TOKEN_TYPES),
+                                hint="or rename it: `interf import sentences SRC --to FILE --map NAME=TYPE`")
             if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-                raise SpecError(f"prompts file '{path}': {kind} \"{name}\" must be a list of sentences (strings)",
-                                key_path="prompts.path")
-    return {"vocab": data.get("vocab", {}), "type": data.get("type", {})}
+                raise SpecError(f'prompts file: {kind} "{name}" must be a list of sentences (strings)',
+                                span=locate(path, text, name), hint=FILE_HINT)
+            if any(not t.strip() for t in texts):
+                raise SpecError(f'prompts file: {kind} "{name}" holds an empty sentence',
+                                span=locate(path, text, name), hint="leave blank sentences out")
+            kept, removed = dedupe_sentences(texts)
+            out[kind][name] = kept
+            if removed:
+                out["removed"][kind][name] = removed
+    return out
+
+
+def sentence_key(text: str) -> str:
+    """What two sentences are compared by: their words, whitespace runs folded (a repeated sentence is one cluster,
+    so it is kept once)."""
+    return " ".join(text.split())
+
+
+def dedupe_sentences(texts: list[str]) -> tuple[list[str], int]:
+    """(the sentences without repeats, first occurrence kept in order; how many repeats were left out)."""
+    seen: set[str] = set()
+    kept = []
+    for t in texts:
+        key = sentence_key(t)
+        if key not in seen:
+            seen.add(key)
+            kept.append(t)
+    return kept, len(texts) - len(kept)
 
 
 VOCAB_SYSTEM = ("Write exactly {n} different incomplete English sentences after which the given target token would "

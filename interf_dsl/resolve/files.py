@@ -13,7 +13,11 @@ reader the run uses (or its format check), so a malformed one is refused at vali
     transfer.sets             token sets, JSON                 transfer/sets.py  load_token_sets
     transfer.prompt_sets      type sentences, JSON or text     transfer/sets.py  load_prompt_sets
     atlas.corpus              .txt / .jsonl file or folder     atlas/corpus.py  check_corpus (head of each file)
-    atlas.explanations.path   Neuronpedia export folder        atlas/neuronpedia.py  check_export (layout)
+    atlas.explanations.path   Neuronpedia export folder        atlas/neuronpedia.py  check_export (each SAE's folder)
+
+Beyond the format, what the study asks of the file: every type a type-injection block or `transfer.types` tests has
+labels (`token_types`), type sentences (`prompts.path`, `transfer.prompt_sets`) and token sets (`transfer.sets`);
+every SAE of the spec has its folder `<source>/<hook>/` in a Neuronpedia export (docs/data-formats.md).
 
 The study's own files (the first four) must exist. The corpus and the Neuronpedia export are downloaded datasets,
 like model weights: when present they are checked here; whether they are present is checked when
@@ -32,8 +36,10 @@ from interf_dsl._source import KeyPath
 from interf_dsl.atlas.corpus import check_corpus
 from interf_dsl.atlas.neuronpedia import check_export
 from interf_dsl.errors import InterfError, SpecError
-from interf_dsl.interference.labels import read_labels
+from interf_dsl.interference.labels import by_type, read_labels
+from interf_dsl.interference.sets_file import load_token_sets
 from interf_dsl.interventions.sentences import read_file as read_sentences
+from interf_dsl.lang.ast import short_hook
 from interf_dsl.resolve.context import Context
 
 
@@ -60,8 +66,8 @@ class LocalPath:
 class Format:
     """How the run reads one kind of file, and how to say what it should be."""
 
-    read: Callable[[Any, str], Any]
-    """(spec, absolute path) -> anything; raises an `InterfError` where the run would."""
+    read: Callable[[Any, str, KeyPath], Any]
+    """(spec, absolute path, the key naming it) -> anything; raises an `InterfError` where the run would."""
     noun: str
     """What the path names, in a message: `token-type file`."""
     what: str
@@ -122,7 +128,7 @@ def check_files(spec: Any, paths: list[LocalPath], ctx: Context, require_data: b
             ctx.error(f"{fmt.noun} {shown(lp.path)} does not exist", lp.key, hint=f"name an existing {fmt.what}{rel}")
             continue
         try:
-            fmt.read(spec, lp.path)
+            fmt.read(spec, lp.path, lp.key)
         except InterfError as exc:
             item = exc.items[0]
             message = item.message.replace(lp.path, shown(lp.path))
@@ -135,13 +141,57 @@ def check_files(spec: Any, paths: list[LocalPath], ctx: Context, require_data: b
                       hint=f"name a readable {fmt.what}")
 
 
-def _token_sets(spec: Any, path: str) -> None:
-    from interf_dsl.transfer.sets import load_token_sets  # lazy: numpy, only for a spec naming external sets
+def requested_types(spec: Any, source: str | None = None, *, transfer: bool = True) -> dict[str, str]:
+    """Token types the spec tests, each with the key that asks for it: the types of every type-injection prompt
+    block (those running on `source`, when given) and, with `transfer`, `transfer.types`."""
+    out: dict[str, str] = {}
+    for i, block in enumerate(spec.interventions):
+        if block.focus != "prompt" or getattr(block, "mode", None) != "type_injection":
+            continue
+        if source is not None and block.sources is not None and source not in block.sources:
+            continue
+        for t in block.types:
+            out.setdefault(t, f"interventions[{i}].types")
+    if transfer and spec.transfer is not None:
+        for t in spec.transfer.types:
+            out.setdefault(t, "transfer.types")
+    return out
 
+
+def _lacking(requested: dict[str, str], have: Any) -> str | None:
+    """`type (asked by key)` for the requested types that `have` lacks, or None."""
+    missing = [t for t in requested if not have.get(t)]
+    return ", ".join(f"{t} (asked by {requested[t]})" for t in missing) if missing else None
+
+
+def _labels(spec: Any, path: str, key: KeyPath) -> None:
+    """The labels read; every type a type-injection block of this source (or transfer without external sets) tests
+    labels at least one token: without, that type's TARGET set would be empty."""
+    labels = read_labels(path)
+    wanted = requested_types(spec, str(key[1]), transfer=spec.transfer is not None and not spec.transfer.sets)
+    missing = _lacking(wanted, by_type(labels))
+    if missing:
+        raise SpecError(f"{path} labels no token with type(s) {missing}", name=next(iter(wanted)),
+                        hint="label tokens of those types, or leave the types out of the study; "
+                             f"the file labels: {', '.join(sorted(by_type(labels)))}")
+
+
+def _sentences(spec: Any, path: str, key: KeyPath) -> None:
+    """The prompts file read; every type the study tests has type sentences in it (the prompts step takes them
+    only from the file), except transfer types whose sentences come from transfer.prompt_sets."""
+    data = read_sentences(path)
+    wanted = requested_types(spec, transfer=spec.transfer is not None and not spec.transfer.prompt_sets)
+    missing = _lacking(wanted, data["type"])
+    if missing:
+        raise SpecError(f"{path} has no type sentences for {missing}",
+                        hint='add them under "type", or leave the types out of the study')
+
+
+def _token_sets(spec: Any, path: str, key: KeyPath) -> None:
     _covers(spec, path, load_token_sets(path), "token sets")
 
 
-def _prompt_sets(spec: Any, path: str) -> None:
+def _prompt_sets(spec: Any, path: str, key: KeyPath) -> None:
     from interf_dsl.transfer.sets import load_prompt_sets  # lazy: numpy, only for external sentences
 
     _covers(spec, path, {t: v for t, v in load_prompt_sets(path).items() if v}, "type sentences")
@@ -155,18 +205,43 @@ def _covers(spec: Any, path: str, by_type: dict[str, Any], what: str) -> None:
                         choices=tuple(sorted(by_type)))
 
 
+def _export(spec: Any, path: str, key: KeyPath) -> None:
+    """A Neuronpedia export serves every SAE of the spec: one folder per SAE, `<source>/<hook>/` (`L1.resid_post`),
+    each in the export layout; a flat export (the layout at the top) serves a spec with one SAE only."""
+    saes = [(name, short_hook(h)) for name, src in spec.sources.items() for g in src.saes for h in g.hooks]
+    root = Path(path)
+    if (root / "features").is_dir():
+        check_export(path)  # its own layout first: a broken flat export is named as such
+        if len(saes) > 1:
+            raise SpecError(f"Neuronpedia export {path} holds one SAE's data, but the spec has {len(saes)} SAEs "
+                            f"({', '.join(f'{s}/{h}' for s, h in saes[:4])}{', ...' if len(saes) > 4 else ''})",
+                            hint="put each SAE's export in <source>/<hook>/ under the folder (e.g. "
+                                 f"{saes[0][0]}/{saes[0][1]}/features/...); `interf import neuronpedia` does it")
+        return
+    missing = [f"{s}/{h}" for s, h in saes if not (root / s / h).is_dir()]
+    if missing:
+        raise SpecError(f"Neuronpedia export {path} has no folder for SAE(s) {', '.join(missing[:6])}"
+                        f"{', ...' if len(missing) > 6 else ''}",
+                        hint="one folder per SAE, <source>/<hook>/ with features/, activations/, explanations/ "
+                             "(docs/data-formats.md); `interf import neuronpedia SRC --to FOLDER --sae "
+                             "SOURCE/HOOK=SUBFOLDER` builds it")
+    for s, h in saes:
+        check_export(root / s / h)
+
+
 FORMATS: dict[str, Format] = {
-    "token_types": Format(lambda spec, path: read_labels(path), "token-type file", "token-type file (JSON)",
+    "token_types": Format(_labels, "token-type file", "token-type file (JSON)",
                           'JSON {token_string: type}, e.g. {" Paris": "location"}'),
-    "sentences": Format(lambda spec, path: read_sentences(path), "sentences file", "sentences file (JSON)",
+    "sentences": Format(_sentences, "sentences file", "sentences file (JSON)",
                         'JSON {"vocab": {token: [sentences]}, "type": {type: [sentences]}}'),
     "sets": Format(_token_sets, "token-sets file", "token-sets file (JSON)",
                    'JSON {"types": {type: {"target": [...], "high": [...], "medium": [...], "random": [...]}}}'),
     "prompt_sets": Format(_prompt_sets, "type-sentences file", "sentences file (.json or .txt)",
                           "JSON {type: [sentences]}, or text with a [type] line before each type's sentences"),
-    "corpus": Format(lambda spec, path: check_corpus(path), "corpus", ".txt/.jsonl file or a folder of them",
+    "corpus": Format(lambda spec, path, key: check_corpus(path), "corpus", ".txt/.jsonl file or a folder of them",
                      'plain text (documents apart by a blank line) or JSONL, one {"text": ...} per line'),
-    "export": Format(lambda spec, path: check_export(path), "Neuronpedia export", "Neuronpedia export folder",
-                     "features/, activations/, explanations/, each with batch-<k>.jsonl.gz from k = 0"),
+    "export": Format(_export, "Neuronpedia export", "Neuronpedia export folder",
+                     "<source>/<hook>/ per SAE, each with features/, activations/, explanations/ holding "
+                     "batch-<k>.jsonl.gz from k = 0"),
 }
 """Each kind of local file: the run's reader (or its format check) and how to describe it."""

@@ -21,19 +21,17 @@ from interf_dsl.foci.prompt import PromptFocus, injection_protocol
 from interf_dsl.interventions.prompt_types import can_rescore, rescore_rows
 from interf_dsl.lang.params import params_of
 from interf_dsl.lang.sections import TransferSettings
-from interf_dsl.transfer.sets import load_prompt_sets, load_token_sets
+from interf_dsl.transfer.sets import load_prompt_sets, load_token_sets, read_prompt_sets, read_token_sets
 from interf_dsl.transfer.trials import CONDITIONS
 
 if TYPE_CHECKING:
     from interf_dsl.lang.sections import Stats
 
 
-
 def token_sets(ctx: Any, tr: TransferSettings) -> dict[str, dict[str, list[str]]]:
     """Token sets per requested type and condition (`transfer.sets` file, or the select step's `share` rows)."""
     types = list(tr.types)
     if tr.sets:
-
         sets = load_token_sets(tr.sets)
     else:
         share = tr.share
@@ -61,7 +59,6 @@ def token_sets(ctx: Any, tr: TransferSettings) -> dict[str, dict[str, list[str]]
 def type_sentences(ctx: Any, tr: TransferSettings, types: list[str]) -> dict[str, list[tuple[int, str]]]:
     """Type sentences per type as (sentence_id, text)."""
     if tr.prompt_sets:
-
         data = load_prompt_sets(tr.prompt_sets)
         by_type = {t: list(enumerate(v)) for t, v in data.items()}
     else:
@@ -161,3 +158,67 @@ def rescored_source_effects(ctx: Any, k: int, stats: Stats) -> tuple[pl.DataFram
     out = pl.concat(parts, how="diagonal_relaxed").with_columns(pl.lit(k, dtype=pl.Int64).alias("k"))
     return out, (f"rescored at k={k} from the per-trial ranks of {', '.join(s for s, _ in found)} "
                  f"({sum(df.height for _, df in found)} trials)")
+
+
+def with_accounting(ctx: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """The step meta with what the target was given (`data`: token sets and sentences, their origin, repeats left
+    out, strings per level) and `sources_comparable` false, with the reason in `sources_sets`, when the sources
+    injected other token sets than the target (docs/data-formats.md)."""
+    params = params_of("transfer", ctx.params)
+    tr = params.transfer
+    sets = token_sets(ctx, tr)
+    check = sources_sets(ctx, tr, params.sets_fingerprint)
+    removed_sets = read_token_sets(tr.sets).removed if tr.sets else {}
+    if tr.prompt_sets:
+        prompt_file = read_prompt_sets(tr.prompt_sets)
+        n_sentences = {t: len(prompt_file.by_type.get(t, ())) for t in sets}
+        removed_sentences = prompt_file.removed
+    else:
+        n_sentences = {t: len(v) for t, v in type_sentences(ctx, tr, list(sets)).items()}
+        removed_sentences = next((res.meta.get("duplicates_removed", {}).get("type", {})
+                                  for _, res in ctx.inputs_of_kind("prompts")), {})
+    coverage = [{"type": t, "level": lv, "strings": len(strs), "duplicates_removed": removed_sets.get(t, {}).get(lv, 0)}
+                for t, levels in sorted(sets.items()) for lv, strs in levels.items()]
+    sentences = {t: {"sentences": n, "duplicates_removed": int(removed_sentences.get(t, 0))}
+                 for t, n in sorted(n_sentences.items())}
+    comparable = bool(meta.get("sources_comparable")) and check["same_as_sources"] is not False
+    return {**meta, "sources_comparable": comparable, "sources_sets": check,
+            "data": {"token_sets": "external" if tr.sets else f"sources:{tr.share}",
+                     "sentences": "external" if tr.prompt_sets else "prompts", "coverage": coverage,
+                     "type_sentences": sentences}}
+
+
+def sources_sets(ctx: Any, tr: TransferSettings, sets_fingerprint: str | None) -> dict[str, Any]:
+    """Whether the sources' type-injection trials injected the token sets this target is given.
+
+    Returns:
+        {target (external | union | intersection), sources (what their trials name: union, intersection, a source
+        name for its own sets, external), same_as_sources (None without source trials), note}.
+    """
+    select = next((res for _, res in ctx.inputs_of_kind("select")), None)
+    origin = (select.meta.get("token_sets_origin") or {}) if select is not None else {}
+    used = sorted({v for _, res in ctx.inputs_of_kind("intervene") if (df := _type_trials(res)) is not None
+                   and "token_sets" in df.columns for v in df["token_sets"].drop_nulls().unique().to_list()})
+    external = origin.get("origin") == "external"
+    share, sources = tr.share, ["external"] if used and external else used
+    if select is not None and "token_sets" in select.tables and not external:
+        own = set(select.tables["token_sets"]["source"].unique().to_list()) - {"union", "intersection"}
+        if len(own) == 1:  # one source: its own sets are the union and the intersection
+            sources = sorted({"union" if v in own | {"intersection"} else v for v in sources})
+            share = "union"
+    target = "external" if tr.sets else tr.share
+    if not used:
+        return {"target": target, "sources": [], "same_as_sources": None,
+                "note": "no type-injection trials of the sources among the inputs: nothing to compare"}
+    if tr.sets:
+        same = external and origin.get("sets_fingerprint") == sets_fingerprint and sets_fingerprint is not None
+        note = ("sources and target injected the external token sets of transfer.sets" if same else
+                "the target injected the external token sets of transfer.sets, the sources "
+                + ("another version of them" if external else "their own sets built from the token-type labels")
+                + ": their rows are not comparable")
+    else:
+        same = not external and sources == [share]
+        note = (f"sources and target injected the sources' {tr.share} sets" if same else
+                f"the target injected the sources' {tr.share} sets, the sources {', '.join(sources)}: their rows are "
+                "not comparable")
+    return {"target": target, "sources": sources, "same_as_sources": same, "note": note}

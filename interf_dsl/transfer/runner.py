@@ -219,6 +219,9 @@ def _meta(target: TargetSpec, caps: dict[str, Any], protocol: dict, acct: Accoun
 
 def _result(ctx: Any, store: Any, units: list[Unit], protocol: dict, stats: Stats, effects: pl.DataFrame,
             meta: dict, target: TargetSpec) -> StepResult:
+    meta = tin.with_accounting(ctx, meta)  # what the target was given; comparable only with the sources' own sets
+    if meta["sources_sets"]["same_as_sources"] is False:
+        ctx.log(f"transfer {target.name}: WARNING {meta['sources_sets']['note']}")
 
     keys = {u.key(protocol) for u in units}
     parts = [store.load(k) for k in store.keys() if k in keys]

@@ -34,10 +34,11 @@ def _spec_using(kind: str, name: str, tmp_path) -> str:
         return f"metrics: {{names: [{name}], primary: {name}}}\n"
     if kind == "explainer":
         export = tmp_path / "export"
-        for part in ("features", "activations", "explanations"):  # the smallest export the layout check accepts
-            (export / part).mkdir(parents=True, exist_ok=True)
-            with gzip.open(export / part / "batch-0.jsonl.gz", "wt", encoding="utf-8") as fh:
-                fh.write('{"index": 0}\n')
+        for sae in ("L1.attn_out", "L1.mlp_out", "L1.resid_post"):  # one folder per SAE: <source>/<hook>/
+            for part in ("features", "activations", "explanations"):  # the smallest export the layout check accepts
+                (export / "gpt2" / sae / part).mkdir(parents=True, exist_ok=True)
+                with gzip.open(export / "gpt2" / sae / part / "batch-0.jsonl.gz", "wt", encoding="utf-8") as fh:
+                    fh.write('{"index": 0}\n')
         return f"atlas: {{explanations: {{kind: {name}, path: '{export}', model: openai/gpt-4o-mini}}}}\n"
     if kind == "focus":
         return f"interventions:\n  - focus: {name}\n"
