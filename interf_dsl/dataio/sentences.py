@@ -49,8 +49,9 @@ def import_sentences(src: str | Path, to: str | Path, *, aliases: dict[str, str]
     """
     src, to = Path(src), Path(to)
     result = ImportResult("sentences", str(src), str(to))
+    table = TypeMap(aliases or {}, other)  # a bad table is refused before the source is read
     by_name, vocab, where = _read(src, result)
-    names = TypeMap(aliases or {}, other).apply(Counter({k: len(v) for k, v in by_name.items()}), result,
+    names = table.apply(Counter({k: len(v) for k, v in by_name.items()}), result,
                                                 "type names", where=where)
     out: dict[str, list[str]] = {}
     for name, texts in by_name.items():

@@ -65,6 +65,7 @@ def import_token_types(src: str | Path, to: str | Path, *, model: str | None = N
                         hint=f"--key auto|string|id, --conflict {'|'.join(CONFLICTS)}")
     src, to = Path(src), Path(to)
     result = ImportResult("token-types", str(src), str(to))
+    table = TypeMap(aliases or {}, other)  # a bad table is refused before the source is read
     entries, keyed_by = _entries(src, key, result)
     vocab = model_vocab(model) if model else None
     if keyed_by == "id":
@@ -75,7 +76,7 @@ def import_token_types(src: str | Path, to: str | Path, *, model: str | None = N
     first = {}
     for _, lab, where in entries:
         first.setdefault(str(lab), where)
-    types = TypeMap(aliases or {}, other).apply(Counter(str(lab) for _, lab, _ in entries), result, where=first)
+    types = table.apply(Counter(str(lab) for _, lab, _ in entries), result, where=first)
     labels = _merge(entries, types, conflict, result)
     if not labels:
         raise SpecError(f"{src}: no token keeps a label after the tables (every label dropped)")
