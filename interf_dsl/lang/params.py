@@ -82,6 +82,8 @@ class SelectTokenSets(StepParams):
     semantic_max: float | None = None
     tokens_per_feature: int | None = None
     labels: dict[str, str] | None = None
+    labels_fingerprint: dict[str, str] | None = None
+    """Content hash of each `labels` file (their locations are execution-only)."""
     sets: str | None = None
     """External token sets (`transfer.sets`): when set, every source takes these sets (their strings scored by the
     source's own ids) instead of building its own, so sources and targets inject the same tokens."""

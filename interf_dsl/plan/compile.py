@@ -149,8 +149,12 @@ def _token_set_params(r: ResolvedSpec) -> dict[str, Any] | None:
         return None
     out = {"types": sorted(set(types)), **out}
     labels = {n: s.token_types for n, s in r.sources.items() if getattr(s, "token_types", None)}
-    if labels:
+    if labels:  # locations are execution-only; their contents key the step
         out["labels"] = labels
+        out["labels_fingerprint"] = {n: corpus_fingerprint(p) for n, p in labels.items()}
+    if r.transfer is not None and r.transfer.sets:  # the sources inject the sets the targets get
+        out["sets"] = r.transfer.sets
+        out["sets_fingerprint"] = corpus_fingerprint(r.transfer.sets)
     return out
 
 

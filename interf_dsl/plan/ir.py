@@ -98,6 +98,7 @@ EXECUTION_ONLY: tuple[str, ...] = (
     "explanations.api_base", "explanations.api_key_env", "embedding.api_base", "embedding.api_key_env",
     "atlas.batch_size", "map.memory_budget_mb",
     "atlas.corpus", "explanations.path", "prompts.path", "transfer.sets", "transfer.prompt_sets",
+    "token_sets.sets", "token_sets.labels",
 )
 """Dotted params paths (in any step kind) that change how a step runs, never what it computes: where to send
 requests (the endpoint URL, the key's variable), how fast, how many at once, in what memory, and where a local

@@ -137,18 +137,14 @@ def _run(plan, resolved, spec: Path, tmp: Path, run_id: str):
     return {s["id"]: s for s in json.loads((run / "run.json").read_text())["record"]["steps"]}, run
 
 
-def _with_external_sets_for_the_sources(plan, resolved):
-    """The plan with the select step given `transfer.sets` (what `plan/compile.py` should pass; a no-op once it
-    does)."""
+def _sources_build_their_own_sets(plan):
+    """The plan with `transfer.sets` taken from the select step, so the sources build their own sets from the labels
+    while the target takes the external ones (an older plan's shape)."""
     from interf_dsl import __version__
-    from interf_dsl.plan.compile import corpus_fingerprint
     from interf_dsl.plan.ir import seal_steps
 
-    sel = plan.step("select").params["token_sets"]
-    if sel.get("sets"):
-        return plan
-    extra = {"sets": resolved.transfer.sets, "sets_fingerprint": corpus_fingerprint(resolved.transfer.sets)}
-    steps = [s.model_copy(update={"params": {**s.params, "token_sets": {**sel, **extra}}}) if s.id == "select" else s
+    sel = {k: v for k, v in plan.step("select").params["token_sets"].items() if k not in ("sets", "sets_fingerprint")}
+    steps = [s.model_copy(update={"params": {**s.params, "token_sets": sel}}) if s.id == "select" else s
              for s in plan.steps]
     return plan.model_copy(update={"steps": seal_steps(steps, __version__)})
 
@@ -167,31 +163,30 @@ def test_the_imported_study_runs_and_accounts_for_its_data(study, tmp_path) -> N
     for sae, sub in SAES.items():
         texts = expl.filter(pl.col("step") == f"explain:{sae}")["explanation"].to_list()
         assert texts and all(t.startswith(sub.split("/")[1] + ":") for t in texts), sae
-    # coverage: labels that are single tokens, scorable TARGET tokens, per source and type
-    cov = pl.read_parquet(run / "tables" / "token_set_coverage.parquet")
-    row = cov.filter((pl.col("source") == "pythia") & (pl.col("type") == "location")).row(0, named=True)
-    assert (row["origin"], row["labels"], row["labels_in_vocab"], row["target_scorable"]) == ("labels", 12, 10, 10)
-    assert steps["select"]["meta"]["token_sets_origin"]["origin"] in ("sources", "external")
+    # the compiled plan gives the sources transfer.sets too: both sides inject the same tokens
+    assert plan.step("select").params["token_sets"]["sets_fingerprint"].startswith("sha256:")
+    assert steps["select"]["meta"]["token_sets_origin"]["origin"] == "external"
     assert steps["prompts"]["meta"]["duplicates_removed"] == {"vocab": {}, "type": {}}  # the import removed them
     tr = steps["transfer:tt"]["meta"]
     assert tr["data"]["type_sentences"] == {"location": {"sentences": 2, "duplicates_removed": 1},
                                             "number": {"sentences": 2, "duplicates_removed": 1}}
     assert {(c["type"], c["level"], c["strings"]) for c in tr["data"]["coverage"]} >= {("location", "target", 10)}
-    effects = pl.read_parquet(run / "tables" / "effects.parquet").filter(pl.col("focus") == "prompt")
-    assert set(effects["source"]) >= {"gpt2", "pythia"}
-    if steps["select"]["meta"]["token_sets_origin"]["origin"] == "sources":
-        # the sources built their own sets from the labels, the target took transfer.sets: not comparable, said so
-        assert tr["sources_sets"]["same_as_sources"] is False and tr["sources_comparable"] is False
-        assert "not comparable" in tr["sources_sets"]["note"]
-    # the sources given the external sets too: both sides inject the same tokens
-    steps, run = _run(_with_external_sets_for_the_sources(plan, resolved), resolved, spec, tmp_path, "external")
-    assert steps["select"]["meta"]["token_sets_origin"]["origin"] == "external"
-    tr = steps["transfer:tt"]["meta"]
     assert tr["sources_sets"] == {**tr["sources_sets"], "target": "external", "sources": ["external"],
                                   "same_as_sources": True}
     assert tr["sources_comparable"] is (tr["protocol"]["estimator"] == "logprobs")
     cov = pl.read_parquet(run / "tables" / "token_set_coverage.parquet")
     row = cov.filter((pl.col("source") == "gpt2") & (pl.col("type") == "location")).row(0, named=True)
     assert (row["origin"], row["target"], row["target_scorable"], row["not_in_vocab"]) == ("external", 10, 9, 1)
+    effects = pl.read_parquet(run / "tables" / "effects.parquet").filter(pl.col("focus") == "prompt")
+    assert set(effects["source"]) >= {"gpt2", "pythia"}
     interventions = pl.read_parquet(run / "tables" / "interventions.parquet").filter(pl.col("focus") == "prompt")
     assert interventions.height and set(interventions["token_sets"]) == {"union"}
+    # sources that build their own sets from the labels: coverage of the labels, and not comparable, said so
+    steps, run = _run(_sources_build_their_own_sets(plan), resolved, spec, tmp_path, "own-sets")
+    assert steps["select"]["meta"]["token_sets_origin"]["origin"] == "sources"
+    cov = pl.read_parquet(run / "tables" / "token_set_coverage.parquet")
+    row = cov.filter((pl.col("source") == "pythia") & (pl.col("type") == "location")).row(0, named=True)
+    assert (row["origin"], row["labels"], row["labels_in_vocab"], row["target_scorable"]) == ("labels", 12, 10, 10)
+    tr = steps["transfer:tt"]["meta"]
+    assert tr["sources_sets"]["same_as_sources"] is False and tr["sources_comparable"] is False
+    assert "not comparable" in tr["sources_sets"]["note"]
