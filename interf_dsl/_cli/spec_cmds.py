@@ -74,6 +74,11 @@ def plan(spec: SpecArg,
     root = cache if cache is not None else default_cache_dir()
     status = {s.id: step_status(root, s, compiled.seed) for s in compiled.steps} if root.is_dir() else None
     typer.echo(render_table(compiled, status) if table else render_tree(compiled, status))
+    from interf_dsl.plan.data import data_coverage, render_data  # lazy: reads the imported files only here
+
+    data = render_data(data_coverage(compiled))
+    if data:
+        typer.echo("\n" + data)
 
 
 def fmt(spec: SpecArg,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from interf_dsl.parse import load_spec
+from interf_dsl.parse import load_spec, load_spec_text
 from interf_dsl.plan import compile_plan
 from interf_dsl.resolve import resolve_spec
 
@@ -64,3 +64,35 @@ def test_moving_the_files_keeps_the_hash_and_editing_them_changes_it(fake_zoo, t
     assert (moved.hash, moved.data_hash) == (a.hash, a.data_hash)
     edited = _select(_study(tmp_path / "b", labels='{"Paris": "location", "eight": "number"}'))
     assert edited.hash != a.hash and edited.data_hash != a.data_hash
+
+
+def test_plan_counts_the_imported_data_per_source_and_type(fake_zoo, tmp_path) -> None:
+    from interf_dsl.plan.data import data_coverage, render_data
+
+    spec = _study(tmp_path / "a")
+    (tmp_path / "a" / "data" / "sentences.json").write_text(
+        '{"type": {"location": ["I went to Paris.", "I went to Paris.", "Rome is far."], "number": ["It is 7."]}}',
+        encoding="utf-8")
+    text = spec.read_text(encoding="utf-8").replace("map:", "prompts: {source: file, path: data/sentences.json}\nmap:")
+    spec.write_text(text, encoding="utf-8")
+    p = compile_plan(resolve_spec(load_spec(spec)))
+    vocab = {"Paris", "a", "c"}
+    rows = {r["type"]: r for r in data_coverage(p, vocab=lambda ref: vocab)}
+    loc = rows["location"]
+    assert (loc["source"], loc["labels"], loc["labels_in_vocab"]) == ("gpt2", 1, 1)
+    assert loc["sets"] == {"target": (1, 1), "high": (1, 0), "medium": (1, 1), "random": (1, 0)}
+    assert (loc["sentences"], loc["repeats_removed"]) == (2, 1)
+    assert any("fewer than transfer.sentences = 4" in w for w in rows["number"]["warnings"])
+    assert any("only 1 single-token TARGET set" in w for w in loc["warnings"])
+    text = render_data(list(rows.values()))
+    assert "gpt2/location: labels 1 (1 single tokens)" in text and "(1 repeats removed)" in text
+    unreadable = data_coverage(p, vocab=lambda ref: None)
+    assert unreadable[0]["labels_in_vocab"] is None and "counted at run" in render_data(unreadable)
+
+
+def test_plan_without_imported_data_prints_nothing(fake_zoo) -> None:
+    from interf_dsl.plan.data import data_coverage
+
+    p = compile_plan(resolve_spec(load_spec_text(SPEC.replace("    token_types: data/labels.json\n", "")
+                                                 .replace("  sets: data/sets.json\n", ""), "p.yaml")))
+    assert data_coverage(p, vocab=lambda ref: set()) == []
