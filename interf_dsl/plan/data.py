@@ -107,7 +107,7 @@ def render_data(rows: list[dict[str, Any]]) -> str:
         return ""
 
     def counted(n: int, single: int | None) -> str:
-        return f"{n}" if single is None else f"{n} ({single} single tokens)"
+        return f"{n}" if single is None else f"{n} ({single} single-token)"
 
     lines = ["imported data (per source and type; single tokens of the source's vocabulary):"]
     for r in rows:

@@ -85,7 +85,7 @@ def test_plan_counts_the_imported_data_per_source_and_type(fake_zoo, tmp_path) -
     assert any("fewer than transfer.sentences = 4" in w for w in rows["number"]["warnings"])
     assert any("only 1 single-token TARGET set" in w for w in loc["warnings"])
     text = render_data(list(rows.values()))
-    assert "gpt2/location: labels 1 (1 single tokens)" in text and "(1 repeats removed)" in text
+    assert "gpt2/location: labels 1 (1 single-token)" in text and "(1 repeats removed)" in text
     unreadable = data_coverage(p, vocab=lambda ref: None)
     assert unreadable[0]["labels_in_vocab"] is None and "counted at run" in render_data(unreadable)
 
