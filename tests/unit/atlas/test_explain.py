@@ -5,14 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import polars as pl
 import pytest
 
 from interf_dsl.atlas.neuronpedia import read_export
 from interf_dsl.errors import BackendError
+from tests.chat_server import chat_server
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -49,51 +48,26 @@ def test_read_export(tmp_path):
         read_export(tmp_path)
 
 
-class _Chat(BaseHTTPRequestHandler):
-    seen: list = []
-
-    def do_POST(self):  # noqa: N802 - http.server API
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _Chat.seen.append(body)
-        reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                 "choices": [{"index": 0, "finish_reason": "stop",
-                              "message": {"role": "assistant", "content": "animals such as cats"}}],
-                 "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_llm_explainer_over_http(tmp_path, monkeypatch):
     from interf_dsl.atlas.explain import explain_features
     from interf_dsl.lang.sections import Explanations
     from interf_dsl.steps import Counters
 
     monkeypatch.setenv("INTERF_CACHE_DIR", str(tmp_path / "cache"))
-    server = HTTPServer(("127.0.0.1", 0), _Chat)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with chat_server(lambda body: "animals such as cats") as chat:
         feats = pl.DataFrame({"feature": [0, 1], "active": [True, False]})
         ctx = pl.DataFrame({"feature": [0], "rank": [0], "tokens": [["a", " cat"]], "acts": [[0.0, 2.0]]})
-        settings = Explanations(kind="llm", model="openai/tiny", api_base=f"http://127.0.0.1:{server.server_port}/v1",
+        settings = Explanations(kind="llm", model="openai/tiny", api_base=chat.api_base,
                                 api_key_env="TINY_KEY")
         monkeypatch.setenv("TINY_KEY", "sk-test")
         counters = Counters()
         out = explain_features(feats, ctx, settings, counters)
         assert out.rows() == [(0, "animals such as cats", "llm")]
         assert counters.api_requests == 1
-        user = _Chat.seen[-1]["messages"][1]["content"]
+        user = chat.requests[-1]["body"]["messages"][1]["content"]
         assert user == "1. a« cat»"
         explain_features(feats, ctx, settings, counters)  # cached: no second request
-        assert len(_Chat.seen) == 1 and counters.api_requests == 1
-    finally:
-        server.shutdown()
+        assert len(chat.requests) == 1 and counters.api_requests == 1
 
 
 def test_auto_explainer_is_content_only_words():

@@ -7,10 +7,9 @@ name added to a registry without a case here fails `test_every_name_has_a_case`.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import polars as pl
@@ -20,35 +19,17 @@ from interf_dsl.atlas.explain import EXPLAINERS, explain_features
 from interf_dsl.lang.sections import Explanations
 from interf_dsl.metrics import METRICS, metric_of_effect
 from interf_dsl.zoo.catalog import TOKEN_TYPES, read_token_types
+from tests.chat_server import chat_server
 
 FEATURES = pl.DataFrame({"feature": [0, 1], "active": [True, False], "top_tokens": [[" cat"], []],
                          "logit_tokens": [[" dog"], []]})
 CONTEXTS = pl.DataFrame({"feature": [0], "rank": [0], "tokens": [["a", " cat"]], "acts": [[0.0, 2.0]]})
 
 
-class _Chat(BaseHTTPRequestHandler):
-    """A chat endpoint answering "cats", or the sentence JSON when asked for sentences (keys it saw kept)."""
-
-    keys: list = []
-
-    def do_POST(self):  # noqa: N802 - http.server API
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _Chat.keys.append(self.headers.get("Authorization"))
-        user = body["messages"][-1]["content"]
-        text = json.dumps({user.split("=", 1)[1]: ["I saw a", "She fed the"]}) if "target_token=" in user else "cats"
-        reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                 "choices": [{"index": 0, "finish_reason": "stop",
-                              "message": {"role": "assistant", "content": text}}],
-                 "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+def _answer(body: dict) -> str:
+    """"cats", or the sentence JSON when asked for sentences."""
+    user = body["messages"][-1]["content"]
+    return json.dumps({user.split("=", 1)[1]: ["I saw a", "She fed the"]}) if "target_token=" in user else "cats"
 
 
 def _auto(tmp_path, stack) -> Explanations:
@@ -65,10 +46,8 @@ def _neuronpedia(tmp_path, stack) -> Explanations:
 
 
 def _llm(tmp_path, stack) -> Explanations:
-    server = HTTPServer(("127.0.0.1", 0), _Chat)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    stack.append(server.shutdown)
-    return Explanations(kind="llm", model="openai/tiny", api_base=f"http://127.0.0.1:{server.server_port}/v1")
+    chat = stack.enter_context(chat_server(_answer))
+    return Explanations(kind="llm", model="openai/tiny", api_base=chat.api_base)
 
 
 EXPLAINER_CASES = {"auto": _auto, "neuronpedia": _neuronpedia, "llm": _llm}
@@ -87,13 +66,9 @@ def test_every_name_has_a_case() -> None:
 def test_every_explainer_runs(name, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("INTERF_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    stack: list = []
-    try:
+    with contextlib.ExitStack() as stack:
         (tmp_path / "data").mkdir()
         out = explain_features(FEATURES, CONTEXTS, EXPLAINER_CASES[name](tmp_path / "data", stack))
-    finally:
-        for stop in stack:
-            stop()
     assert out["explainer"].to_list() == [name] * out.height
     text = dict(zip(out["feature"].to_list(), out["explanation"].to_list(), strict=True))
     assert text[0].strip(), out
@@ -104,17 +79,12 @@ def test_llm_sentence_source_uses_its_endpoint_and_key(monkeypatch) -> None:
     from interf_dsl.interventions.sentences import llm_sentences
     from interf_dsl.lang.sections import Prompts
 
-    server = HTTPServer(("127.0.0.1", 0), _Chat)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("SENTENCE_KEY", "sk-sentences")
-    try:
-        base = f"http://127.0.0.1:{server.server_port}/v1"
-        got = llm_sentences(" cat", 2, Prompts(source="llm", model="openai/tiny", api_base=base,
+    with chat_server(_answer) as chat:
+        got = llm_sentences(" cat", 2, Prompts(source="llm", model="openai/tiny", api_base=chat.api_base,
                                               api_key_env="SENTENCE_KEY"))
-        assert got == ["I saw a", "She fed the"] and _Chat.keys[-1] == "Bearer sk-sentences"
-    finally:
-        server.shutdown()
+    assert got == ["I saw a", "She fed the"] and chat.requests[-1]["authorization"] == "Bearer sk-sentences"
 
 
 @pytest.mark.parametrize("name", METRICS.names())
