@@ -117,7 +117,7 @@ def transfer_ratios(summary: pl.DataFrame, sources: dict[tuple[str, str, str], t
             t = r["diff_vs_random"]
             se_t, se_s = (r["diff_hi"] - r["diff_lo"]) / (2 * z), (s_hi - s_lo) / (2 * z)
             ratio = lo = hi = float("nan")
-            method = "delta"
+            method = "no ratio: the source's effect is 0" if s == 0 else "delta"
             if s != 0:
                 ratio = t / s + 0.0  # + 0.0: no -0.0 in the table
                 se = math.sqrt(se_t**2 / s**2 + t**2 * se_s**2 / s**4)

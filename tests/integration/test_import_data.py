@@ -181,6 +181,11 @@ def test_the_imported_study_runs_and_accounts_for_its_data(study, tmp_path) -> N
     assert set(effects["source"]) >= {"gpt2", "pythia"}
     interventions = pl.read_parquet(run / "tables" / "interventions.parquet").filter(pl.col("focus") == "prompt")
     assert interventions.height and set(interventions["token_sets"]) == {"union"}
+    # every table the run wrote is declared, and the report shows the coverage of the imported data
+    from interf_dsl.report.schema import TABLES
+
+    assert {p.stem for p in (run / "tables").glob("*.parquet")} <= set(TABLES)
+    assert "token_set_coverage" in (run / "report.md").read_text(encoding="utf-8")
     # sources that build their own sets from the labels: coverage of the labels, and not comparable, said so
     steps, run = _run(_sources_build_their_own_sets(plan), resolved, spec, tmp_path, "own-sets")
     assert steps["select"]["meta"]["token_sets_origin"]["origin"] == "sources"

@@ -32,7 +32,7 @@ def test_delta_method_and_degenerate_cases():
     b = out["b"]  # no success in either arm on the target: ratio 0, but no interval
     assert b["ratio"] == 0.0 and math.copysign(1, b["ratio"]) == 1.0
     assert math.isnan(b["ratio_lo"]) and math.isnan(b["ratio_hi"]) and b["method"].startswith("delta: no CI")
-    assert math.isnan(out["c"]["ratio"])  # a zero source effect has no ratio
+    assert math.isnan(out["c"]["ratio"]) and out["c"]["method"] == "no ratio: the source's effect is 0"  # said why
 
 
 def test_success_rate_ci_is_never_a_point_when_nothing_varies():
