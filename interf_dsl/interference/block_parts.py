@@ -223,24 +223,64 @@ class Walk:
         return cls(perm, min(n, max(4 * top_partners, 64)))
 
     def first_bin(self, i_blk, s_blk, bins, rows, taus_t, labels, k, nt, n_fig):
-        """(partner sample of bin 0 per τ, uniform figure sample of (I, S) pairs) for this block."""
+        """(partner sample of bin 0 per τ, uniform figure sample of (I, S) pairs) for this block.
+
+        Each row walks its first m columns; a row that finds fewer than k passing partners at some τ walks all n
+        columns (the same order, so its first m stay as they were): bin 0 then offers exactly min(k, available)
+        partners, as the exact counts that qualify targets promise.
+        """
         import torch
 
         nrow, n = i_blk.shape
-        step = torch.arange(self.m, device=i_blk.device)
-        cols = self.perm[(rows[:, None] * 7919 + step[None, :]) % n]
-        iv = torch.gather(i_blk, 1, cols)
-        sv = torch.gather(s_blk, 1, cols) if s_blk is not None else torch.full_like(iv, float("nan"))
+        cand, lv, fig = self._walk(i_blk, s_blk, bins, rows, torch.arange(nrow, device=i_blk.device), self.m, taus_t,
+                                   labels, n_fig)
+        short = torch.stack([(lv >= t + 1).sum(1) for t in range(nt)], 1).lt(k).any(1).nonzero().squeeze(1)
+        parts = [self._kept_rows(cand, lv, torch.ones(nrow, dtype=torch.bool, device=lv.device).index_fill_(
+            0, short, False) if self.m < n else None, k, nt)]
+        if self.m < n and short.numel():
+            per = max(1, (1 << 24) // n)  # rows walked in full at a time (≈ 16 M cells)
+            for c0 in range(0, short.numel(), per):
+                sub = short[c0:c0 + per]
+                full, flv, _ = self._walk(i_blk, s_blk, bins, rows, sub, n, taus_t, labels, 0)
+                parts.append(self._kept_rows(full, flv, None, k, nt))
+        return (parts[0] if len(parts) == 1 else {key: torch.cat([p[key] for p in parts]) for key in parts[0]}), fig
+
+    def _walk(self, i_blk, s_blk, bins, rows, local, steps, taus_t, labels, n_fig):
+        """Candidates of the rows `local` (indices into the block) along their first `steps` walk columns, their
+        τ levels (0 outside bin 0), and the figure sample of the first n_fig columns."""
+        import torch
+
+        n = i_blk.shape[1]
+        step = torch.arange(steps, device=i_blk.device)
+        r = rows[local]
+        cols = self.perm[(r[:, None] * 7919 + step[None, :]) % n]
+        iv = torch.gather(i_blk[local], 1, cols)
+        sv = torch.gather(s_blk[local], 1, cols) if s_blk is not None else torch.full_like(iv, float("nan"))
         fig_ok = torch.isfinite(iv[:, :n_fig])  # the diagonal (-inf) is no pair
         fig = {"I": iv[:, :n_fig][fig_ok], "S": sv[:, :n_fig][fig_ok]}
-        feature = rows[:, None].expand_as(cols)
-        lv = _levels(sv.reshape(-1), feature.reshape(-1), cols.reshape(-1), taus_t, labels).view(nrow, self.m)
+        feature = r[:, None].expand_as(cols)
+        lv = _levels(sv.reshape(-1), feature.reshape(-1), cols.reshape(-1), taus_t, labels).view(len(local), steps)
         lv.masked_fill_(bins.codes(iv) != 0, 0)  # outside the first bin: kept at no τ
         cand = {"feature": feature.reshape(-1), "partner": cols.reshape(-1), "I": iv.reshape(-1),
                 "S": sv.reshape(-1), "bin": torch.zeros(1, dtype=torch.long, device=iv.device).expand(iv.numel())}
-        # walk order = column order of `cols`: the rank is a running count along the row, the position its column
-        idx, first, last = _kept(lv, lambda ok: torch.cumsum(ok, 1) - 1, k, nt)
-        return _take(cand, idx, first, last, idx % self.m), fig
+        return cand, lv, fig
+
+    @staticmethod
+    def _kept_rows(cand, lv, rows_ok, k, nt):
+        """Kept pairs of a walk (rank = running count along the row; position = the column's step), of the rows
+        where `rows_ok` (None: all)."""
+        if rows_ok is not None:
+            lv = lv.masked_fill(~rows_ok[:, None], 0)
+        steps = lv.shape[1]
+        idx, first, last = _kept(lv, _row_rank, k, nt)
+        return _take(cand, idx, first, last, idx % steps)
+
+
+def _row_rank(ok):
+    """Rank of each passing entry along its row: the passing entries before it."""
+    import torch
+
+    return torch.cumsum(ok, 1) - 1
 
 
 def closed_form_sums(v, e, chunk: int = 1024) -> dict[str, float]:

@@ -185,3 +185,28 @@ def test_compiled_kernel_equals_eager(monkeypatch):
     assert torch.equal(eager.i_below, compiled.i_below) and torch.equal(eager.s_below, compiled.s_below)
     for key in ("feature", "partner", "tau_first", "tau_last", "pos"):
         assert torch.equal(eager.bin_rows[key], compiled.bin_rows[key])
+
+
+@pytest.mark.parametrize("budget", [0.05, 100])
+def test_first_bin_offers_every_available_partner_up_to_the_quota(budget):
+    """Bin 0 is walked from a short column sample; rows whose sample holds fewer than k passing partners walk the
+    whole row, so each (row, τ) keeps exactly min(k, exact count) partners: the counts that qualify a target."""
+    import torch
+
+    torch.manual_seed(3)
+    n, d, k = 300, 32, 5
+    common = unit(torch.randn(1, d))
+    v = unit(common + 0.25 * torch.randn(n, d))  # most pairs overlap strongly: bin [0, .1) is rare
+    orth = torch.randn(12, d)
+    v[:12] = unit(orth - (orth @ common.T) * common)  # 12 directions orthogonal to the common one
+    e = unit(torch.randn(n, 8))
+    taus = (0.4, 0.2)
+    out = compute_map(v, e, parse_bins(None), taus, top_partners=k, memory_budget_mb=budget)
+    rows = out.bin_rows
+    first = rows["bin"] == 0
+    for t in range(len(taus)):
+        at = first & (rows["tau_first"] <= t) & (t <= rows["tau_last"])
+        kept = torch.bincount(rows["feature"][at].long(), minlength=n)
+        want = out.counts[:, 0, t].clamp(max=k).long()
+        assert 0 < int(want.sum()) and int((want < k).sum()) > 0  # scarce rows exist: the case under test
+        assert torch.equal(kept, want), t
