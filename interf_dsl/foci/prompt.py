@@ -8,10 +8,14 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from interf_dsl.foci._base import Focus, Work, register, sentences_per_target, targets_of
+from interf_dsl.interventions._common import shares_of
 from interf_dsl.lang.fields import Hooks
 from interf_dsl.lang.limits import MAX_COUNT, MAX_VOCAB_COUNT
 from interf_dsl.lang.model import Model
 from interf_dsl.zoo.catalog import TOKEN_TYPES
+
+Share = Literal["own", "union", "intersection"]
+"""Which token sets a type-injection trial injects."""
 
 TABLE1_CONDITIONS = ("target", "high", "medium", "random")
 """Injection conditions of Table 1; `matched_random` adds `random_matched`."""
@@ -58,9 +62,11 @@ class PromptFocus(Model):
     """Injection template."""
     dedup: bool = True
     """Remove tokens in both HIGH and MEDIUM from both."""
-    share: Literal["own", "union", "intersection"] = "union"
-    """Token sets injected: this source's `own` (the paper's small-model rows), or the sources' `union` /
-    `intersection`; the type's tokens are always scored by this source's own ids."""
+    share: Share | tuple[Share, ...] | None = None
+    """*preset* token sets injected, one or a list: this source's `own` (the paper's small-model rows), or the sources'
+    `union` / `intersection` (the large-model rows: built at the block's one `high_threshold`, docs/method.md §6.2);
+    each is reported apart (`token_sets` column). The type's tokens are always scored by this source's own ids.
+    Paper `own`; rigorous `[own, union]` (both protocols in one run)."""
     matched_random: bool | None = None
     """*preset* add a frequency/length-matched random set (paper False, rigorous True)."""
     contexts_per_feature: int = Field(3, gt=0, le=MAX_COUNT)
@@ -104,6 +110,12 @@ class Prompt(Focus):
                 error(f"unknown token type '{t}'", key_path + ("types", j), name=t, choices=tuple(TOKEN_TYPES))
             elif t in block.types[:j]:
                 error(f"token type '{t}' is listed twice", key_path + ("types", j), hint="list each type once")
+        if isinstance(block.share, tuple):
+            if not block.share:
+                error("share lists no token sets", key_path + ("share",), hint="e.g. [own, union]")
+            for j, v in enumerate(block.share):
+                if v in block.share[:j]:
+                    error(f"share '{v}' is listed twice", key_path + ("share", j), hint="list each once")
         missing = [f for f in ("{tokens}", "{sentence}") if f not in block.format]
         if missing and _types_mode(block):
             error(f"format lacks {' and '.join(missing)}", key_path + ("format",),
@@ -112,8 +124,9 @@ class Prompt(Focus):
     def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
         if _types_mode(block):
             conditions = len(TABLE1_CONDITIONS) + (1 if block.matched_random else 0)
-            fwd = len(block.types) * block.sentences * (1 + conditions * block.trials)
-            return Work(forward_passes=fwd, units=len(block.types))
+            n_sets = len(shares_of(block))
+            fwd = n_sets * len(block.types) * block.sentences * (1 + conditions * block.trials)
+            return Work(forward_passes=fwd, units=n_sets * len(block.types))
         targets = targets_of(spec, n_hooks, spec.map.targets_per_layer)
         fwd = targets * sentences_per_target(spec, block) * (1 + len(spec.map.bins) * spec.map.partners_per_bin)
         return Work(forward_passes=fwd, units=targets)
@@ -129,7 +142,10 @@ class Prompt(Focus):
                 "high_threshold": ({s: first.high_thresholds.get(s, first.high_threshold) for s in spec.sources}
                                    if first.high_thresholds else first.high_threshold),
                 "medium_threshold": first.medium_threshold, "interference_min": first.interference_min,
-                "semantic_max": first.semantic_max, "tokens_per_feature": first.tokens_per_feature}
+                "semantic_max": first.semantic_max, "tokens_per_feature": first.tokens_per_feature,
+                # union/intersection are built at the block's one threshold (the paper's large-model rows), not
+                # from each source's own override
+                **({"union_high_threshold": first.high_threshold} if first.high_thresholds else {})}
 
     def steers(self, block: dict[str, Any]) -> bool:
         return not _types_mode(block)

@@ -284,7 +284,8 @@ def _row_rank(ok):
 
 
 def closed_form_sums(v, e, chunk: int = 1024) -> dict[str, float]:
-    """Σ over ordered off-diagonal pairs of I, S, I², S², I·S with I = V Vᵀ, S = E Eᵀ, without the matrices.
+    """Σ over ordered off-diagonal pairs of I, S, I², S², I·S with I = V Vᵀ, S = E Eᵀ, without the matrices, and
+    `rows`: each row's Σ_j≠i of I, S, S², I·S (float64 tensors).
 
     Σ_ij I_ij = ‖Σ_i v_i‖², Σ_ij I_ij² = ‖VᵀV‖²_F, Σ_ij I_ij S_ij = ‖VᵀE‖²_F (and the same for S); the diagonal
     terms (‖v_i‖², ‖v_i‖⁴, ‖v_i‖²‖e_i‖²) are subtracted. Gram matrices in float64, row chunks in float32.
@@ -306,9 +307,20 @@ def closed_form_sums(v, e, chunk: int = 1024) -> dict[str, float]:
         se += ec.sum(0, dtype=f64)
         di[r0:r0 + chunk] = torch.linalg.vecdot(vc, vc)
         ds[r0:r0 + chunk] = torch.linalg.vecdot(ec, ec)
+    # per-row sums over j != i (the dyadic-robust SE of the slope needs each feature's own sums)
+    rows = {key: torch.empty(v.shape[0], dtype=f64, device=v.device) for key in ("i", "s", "ss", "si")}
+    gv32, ge32, gve32 = gv.to(v.dtype), ge.to(v.dtype), gve.to(v.dtype)
+    for r0 in range(0, v.shape[0], chunk):
+        vc, ec = v[r0:r0 + chunk], e[r0:r0 + chunk]
+        dvi, dsi = di[r0:r0 + chunk], ds[r0:r0 + chunk]
+        rows["i"][r0:r0 + chunk] = (vc.double() @ sv) - dvi
+        rows["s"][r0:r0 + chunk] = (ec.double() @ se) - dsi
+        rows["ss"][r0:r0 + chunk] = torch.linalg.vecdot(ec @ ge32, ec).double() - dsi * dsi
+        rows["si"][r0:r0 + chunk] = torch.linalg.vecdot(vc @ gve32, ec).double() - dvi * dsi
+    del gv32, ge32, gve32
     return {"i": float(sv @ sv - di.sum()), "s": float(se @ se - ds.sum()),
             "ii": float((gv * gv).sum() - (di * di).sum()), "ss": float((ge * ge).sum() - (ds * ds).sum()),
-            "si": float((gve * gve).sum() - (di * ds).sum())}
+            "si": float((gve * gve).sum() - (di * ds).sum()), "rows": rows}
 
 
 def block_sums(acc: dict[str, float], i_blk, s_blk, r0: int) -> None:
@@ -317,14 +329,21 @@ def block_sums(acc: dict[str, float], i_blk, s_blk, r0: int) -> None:
 
     f64 = torch.float64
     di, ds = i_blk.diagonal(offset=r0).double(), s_blk.diagonal(offset=r0).double()
-    acc["i"] += float(i_blk.sum(dtype=f64) - di.sum())
+    row_i = i_blk.sum(1, dtype=f64) - di
+    row_si = torch.linalg.vecdot(i_blk, s_blk).double() - di * ds
+    acc["i"] += float(row_i.sum())
     acc["s"] += float(s_blk.sum(dtype=f64) - ds.sum())
-    acc["si"] += float(torch.einsum("ij,ij->", i_blk, s_blk).double() - (di * ds).sum())
+    acc["si"] += float(row_si.sum())
+    acc.setdefault("rows_i", []).append(row_i)
+    acc.setdefault("rows_si", []).append(row_si)
 
 
-def finish_abs_sums(acc: dict[str, float], v, e) -> dict[str, float]:
-    out = closed_form_sums(v, e)  # Σ I² and Σ S² are the same under |·|
+def finish_abs_sums(acc: dict, v, e) -> dict:
+    import torch
+
+    out = closed_form_sums(v, e)  # Σ I² and Σ S², and the rows' S sums, are the same under |·|
     out.update(i=acc["i"], si=acc["si"])
+    out["rows"].update(i=torch.cat(acc["rows_i"]), si=torch.cat(acc["rows_si"]))
     return out
 
 

@@ -47,7 +47,7 @@ class BlockedMap:
     link_rows: dict[str, torch.Tensor] = field(default_factory=dict)  # feature, partner, I, S
     sample_i: torch.Tensor | None = None  # uniform pair sample (figures)
     sample_s: torch.Tensor | None = None
-    sums: dict[str, float] = field(default_factory=dict)  # n, s, i, ss, ii, si over ordered off-diagonal pairs
+    sums: dict = field(default_factory=dict)  # n, s, i, ss, ii, si over ordered off-diagonal pairs; rows: per row
     block_rows: int = 0
     flops: float = 0.0
     kernel: str = "eager"  # how the dense per-block statistics ran (dense.BlockStats)
@@ -109,7 +109,7 @@ def compute_map(vectors: torch.Tensor, embeddings: torch.Tensor | None, bins: Bi
     buf_i = torch.zeros(b, n, dtype=dt, device=dev)
     buf_s = torch.zeros(b, n, dtype=dt, device=dev) if has_s else None
     mask = torch.zeros(b, n, dtype=torch.bool, device=dev)
-    abs_sums = dict.fromkeys(("s", "i", "si"), 0.0)
+    abs_sums: dict = dict.fromkeys(("s", "i", "si"), 0.0)
     block_sums = has_s and sums is None  # under |I| the OLS sums are summed block by block, over whole rows
     # column chunk width: whole rows on a GPU and under |I|, else CHUNK_COLS
     w = n if (dev.type != "cpu" or block_sums) else min(n, chunk_cols or CHUNK_COLS)

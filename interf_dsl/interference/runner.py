@@ -5,7 +5,8 @@
 `select` needs; figures as files. `select` params: map (section), seeds {source: seed}, optional token_sets
 {types, high_threshold (number or {source: number}), medium_threshold, interference_min, semantic_max,
 tokens_per_feature, labels {source: path}, sets (external token sets every source takes instead of its own),
-sets_fingerprint}, optional targets [{source, hook_name, features}] (map.targets: the listed features that qualify
+sets_fingerprint, union_high_threshold (the union/intersection members' HIGH threshold when it differs per
+source)}, optional targets [{source, hook_name, features}] (map.targets: the listed features that qualify
 are the targets, no sampling; misses go to meta `target_warnings`) → `targets`, `partners`, `token_sets`,
 `token_set_coverage` (per source and type: labels usable in the vocabulary, level sizes, scorable TARGET tokens,
 warnings), `shared`; meta `token_sets_origin` (sources' own sets or external, with the file's fingerprint) and
@@ -213,7 +214,7 @@ def run_select(ctx: StepContext) -> StepResult:
         high = t["links"].filter((pl.col("I") > 0.4) & (pl.col("S") < 0.2))
         vecs = {f: np.asarray(v, dtype=np.float32) for f, v in t["link_vectors"].iter_rows()}
         pairsets.append(PairSet(source, hook, high.select("feature", "partner", "I", "S"), vecs))
-    token_rows, skipped, coverage, origin = [], [], {}, {}
+    token_rows, union_rows, skipped, coverage, origin = [], [], [], {}, {}
     external = read_token_sets(tp.sets) if tp.sets else None
     for source, info in sorted(per_source.items()):
         if external is not None:  # the study's external sets, for the sources as for the targets
@@ -228,9 +229,15 @@ def run_select(ctx: StepContext) -> StepResult:
         params, high = _token_params(tp, source)
         src = SourceTokens(source, info["saes"], info["vocab"], labels, high_threshold=high)
         token_rows.append(source_token_sets(src, params, np.random.default_rng(int(seeds.get(source, 0)))))
+        if tp.union_high_threshold is not None:  # the union's members: built at the one shared threshold
+            same = high == tp.union_high_threshold
+            at_union = SourceTokens(source, info["saes"], info["vocab"], labels, high_threshold=tp.union_high_threshold)
+            union_rows.append(token_rows[-1] if same else
+                              source_token_sets(at_union, params, np.random.default_rng(int(seeds.get(source, 0)))))
     token_sets = pl.concat(token_rows) if token_rows else None
     if token_sets is not None:
-        token_sets = pl.concat([token_sets, combine_sources(token_sets)])
+        members = pl.concat(union_rows) if union_rows else token_sets
+        token_sets = pl.concat([token_sets, combine_sources(members)])
         both = "external" if external is not None else "sources"
         cov = coverage_table(token_sets, coverage, {**origin, "union": both, "intersection": both}, tp.types)
         for r in cov.filter(pl.col("warning").is_not_null()).iter_rows(named=True):

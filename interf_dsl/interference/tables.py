@@ -27,10 +27,16 @@ def _below(counts: torch.Tensor, thresholds: tuple[float, ...], t: float) -> flo
     return float(counts[thresholds.index(t)])
 
 
-def ols_slope(sums: dict[str, float]) -> dict[str, float]:
-    """Slope of I on S with SE and a normal 95% CI, from running sums."""
+def ols_slope(sums: dict) -> dict[str, float]:
+    """Slope of I on S over the unordered feature pairs, its dyadic-robust SE and normal 95% CI.
+
+    Pairs sharing a feature are not independent: the SE sums each feature's score Σ_j x_ij·u_ij (x = S - mean S,
+    u the residual) over features, Var ≈ Σ_i G_i² (the dyadic-robust sandwich, without its O(n²) same-pair
+    correction: slightly conservative). `ols_se_pairs` is the textbook SE treating the n(n-1)/2 pairs as independent
+    (the authors' analysis); it is smaller by about √n on real maps. Sums arrive over ordered pairs.
+    """
     n = sums.get("n", 0.0)
-    if n < 3:
+    if n < 6:
         return {}
     sxx = sums["ss"] - sums["s"] ** 2 / n
     sxy = sums["si"] - sums["s"] * sums["i"] / n
@@ -39,8 +45,17 @@ def ols_slope(sums: dict[str, float]) -> dict[str, float]:
         return {}
     slope = sxy / sxx
     sse = max(syy - slope * sxy, 0.0)
-    se = math.sqrt(sse / (n - 2) / sxx)
-    return {"ols_slope": slope, "ols_se": se, "ols_ci_low": slope - 1.96 * se, "ols_ci_high": slope + 1.96 * se}
+    pairs = n / 2  # each unordered pair was summed twice: halve n, sse and sxx
+    se_pairs = math.sqrt((sse / 2) / (pairs - 2) / (sxx / 2))
+    out = {"ols_slope": slope, "ols_se_pairs": se_pairs}
+    rows = sums["rows"]
+    x_bar, intercept = sums["s"] / n, (sums["i"] - slope * sums["s"]) / n
+    n_feat = rows["i"].numel()
+    # G_i = Σ_j≠i (S_ij - x̄)(I_ij - a - b S_ij), expanded into the row sums
+    g = (rows["si"] - intercept * rows["s"] - slope * rows["ss"] - x_bar * rows["i"]
+         + x_bar * intercept * (n_feat - 1) + slope * x_bar * rows["s"])
+    se = math.sqrt(float((g * g).sum())) / (sxx / 2)
+    return {**out, "ols_se": se, "ols_ci_low": slope - 1.96 * se, "ols_ci_high": slope + 1.96 * se}
 
 
 def _ids(t, ids):

@@ -91,3 +91,10 @@ def level_of(condition: str, bin_label: str | None) -> str:
 def layer_type(hook: str) -> str:
     """`resid_post`, `attn_out`, `mlp_out`, … from a TransformerLens hook name."""
     return hook.rsplit(".", 1)[-1].removeprefix("hook_")
+
+
+def shares_of(block: Any) -> tuple[str, ...]:
+    """The token sets a type-injection block injects, in order, each once (a block as stored may be a dict)."""
+    share = block.get("share") if isinstance(block, dict) else block.share
+    share = (share,) if isinstance(share, str) else tuple(share or ("own",))
+    return tuple(dict.fromkeys(share))

@@ -58,7 +58,7 @@ def split_cases(rows: list[dict]) -> list[dict]:
 
     A case id seen twice in one effect is a bug in the caller (the diff pairs cases one-to-one), so it raises.
     """
-    keys = ("source", "focus", "tau", "type", "level", "metric", "mode", "estimator")
+    keys = ("source", "focus", "tau", "type", "level", "token_sets", "metric", "mode", "estimator")
     out: list[dict] = []
     for r in rows:
         cases = r.pop("_cases", None)

@@ -74,15 +74,18 @@ def neuron_effects(df: pl.DataFrame, stats: Stats, log: Any = print) -> list[dic
 
 
 def type_effects(df: pl.DataFrame, stats: Stats, control: str = "random") -> list[dict]:
-    """Success rates per (source, type, condition) and their comparison with the random condition."""
+    """Success rates per (source, token sets injected, type, condition) and their comparison with the random
+    condition."""
     import polars as pl
 
     ci = stats.ci
     rows: list[dict] = []
+    if "token_sets" not in df.columns:  # trials of before the column: the source's own sets
+        df = df.with_columns(pl.col("source").alias("token_sets"))
     if "trial" not in df.columns:  # trials numbered within each sentence and condition, for the case ids
-        df = df.with_columns(pl.int_range(pl.len()).over(["source", "type", "condition", "sentence_id"])
+        df = df.with_columns(pl.int_range(pl.len()).over(["source", "token_sets", "type", "condition", "sentence_id"])
                              .alias("trial"))
-    for (source, typ), part in df.group_by(["source", "type"]):
+    for (source, sets, typ), part in df.group_by(["source", "token_sets", "type"]):
         # sorted before any column is read: outcomes, clusters and case ids must line up row by row
         ctl = part.filter(pl.col("condition") == control).sort("sentence_id", "trial")
         cs = ctl["success"].cast(pl.Float64).to_numpy()
@@ -91,7 +94,7 @@ def type_effects(df: pl.DataFrame, stats: Stats, control: str = "random") -> lis
             lv = lv.sort("sentence_id", "trial")
             s = lv["success"].cast(pl.Float64).to_numpy()
             ids = case_ids(lv, ["sentence_id", "trial"])
-            g = {"source": source, "focus": "prompt", "tau": None, "type": typ, "level": cond}
+            g = {"source": source, "focus": "prompt", "tau": None, "type": typ, "level": cond, "token_sets": sets}
             p = welch_t(s, cs)[1] if cond != control and s.size >= 2 and cs.size >= 2 else None
             w = wilson_ci(int(s.sum()), int(s.size), ci)
             r = _row(g, "success_rate", "paper", "rate_welch_vs_random",

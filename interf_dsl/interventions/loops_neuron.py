@@ -16,7 +16,7 @@ import numpy as np
 
 from interf_dsl.backends.base import layer_of_hook
 from interf_dsl.errors import SpecError
-from interf_dsl.interventions._common import layer_type, run_units, sentences_for_tokens
+from interf_dsl.interventions._common import layer_type, run_units, sentences_for_tokens, shares_of
 from interf_dsl.interventions._common import run_units as _ru
 from interf_dsl.interventions.loops import frame
 from interf_dsl.interventions.neuron import (
@@ -145,18 +145,21 @@ def type_units(env: Any) -> pl.DataFrame:
     types = list(env.block.types)
     sents_all = env.inp.need("sentences", env.ctx.step.id)
 
-    share = env.block.share
-    # `share: union|intersection` injects the token sets combined across sources (select's rows with source
-    # "union"/"intersection", docs/method.md §8.9); without it, this source's own sets. Type tokens are always scored
-    # by this source's own ids (the combined rows carry strings only).
-    set_source = share if share in ("union", "intersection") and ts.filter(pl.col("source") == share).height \
-        else env.source
+    # `share` names the token sets injected, each reported apart: `own` (this source's sets) or `union` /
+    # `intersection` (select's rows combined across sources, built at one HIGH threshold, docs/method.md §6.2, §8.9).
+    # Type tokens are always scored by this source's own ids (the combined rows carry strings only). With one source,
+    # the combined sets are its own: `own` is run once and stands for them.
+    sources = set(ts["source"].unique().to_list()) - {"union", "intersection"}
+    set_source = {sh: env.source if sh == "own" or len(sources) == 1 else sh for sh in shares_of(env.block)}
+    shares = list({src: sh for sh, src in reversed(set_source.items())}.values())[::-1]  # first share per set
 
-    def compute(typ: str) -> pl.DataFrame:
+    def compute(unit: str) -> pl.DataFrame:
+        share, typ = unit.split("|")
+        set_src = set_source[share]
         own = ts.filter((pl.col("type") == typ) & (pl.col("source") == env.source))
-        sub = ts.filter((pl.col("type") == typ) & (pl.col("source") == set_source))
+        sub = ts.filter((pl.col("type") == typ) & (pl.col("source") == set_src))
         if own.height == 0 or sub.height == 0:
-            raise SpecError(f"no token sets of type '{typ}' for source '{set_source}'", name=typ,
+            raise SpecError(f"no token sets of type '{typ}' for source '{set_src}'", name=typ,
                             choices=tuple(ts["type"].unique().to_list()))
         # random_matched is a condition only where the block asks for it (preset: paper no, rigorous yes)
         levels = [lv for lv in LEVELS if lv != "random_matched" or env.block.matched_random]
@@ -166,13 +169,14 @@ def type_units(env: Any) -> pl.DataFrame:
         type_ids = own.filter(pl.col("level") == "target")["token_id"].drop_nulls().unique().sort().to_list()
         sents = sentences_for_tokens(sents_all.rename({"type": "_t"}).with_columns(pl.col("_t").alias("token_str")),
                                      [typ], kind="type")[: int(env.block.sentences)]
-        rows = type_injection_rows(env.backend, sets, type_ids, sents, env.block, env.ctx.rng(f"types|{typ}"))
+        rows = type_injection_rows(env.backend, sets, type_ids, sents, env.block, env.ctx.rng(f"types|{share}|{typ}"))
         if not rows:
             return pl.DataFrame()
         df = pl.DataFrame([dict(r, source=env.source, focus="prompt", type=typ, level=r["condition"],
-                                token_sets=set_source) for r in rows])
+                                token_sets=set_src) for r in rows])
         # Typed even when every list is empty (List(Null) otherwise), so units concatenate and rescore alike.
         return df.with_columns([pl.col(c).cast(pl.List(pl.Int32)) for c in RANK_COLUMNS])
 
-    out = run_units(env.ctx, "type_injection", list(types), compute, f"type injection, {env.source}")
+    units = [f"{share}|{typ}" for share in shares for typ in types]
+    out = run_units(env.ctx, "type_injection", units, compute, f"type injection, {env.source}")
     return out if out is not None else pl.DataFrame()

@@ -77,6 +77,9 @@ class SelectTokenSets(StepParams):
 
     types: tuple[str, ...] = ()
     high_threshold: float | dict[str, float] | None = None
+    union_high_threshold: float | None = None
+    """HIGH threshold of the sources' union/intersection sets when `high_threshold` differs per source (the paper's
+    large-model rows: one threshold for every model)."""
     medium_threshold: float | None = None
     interference_min: float | None = None
     semantic_max: float | None = None

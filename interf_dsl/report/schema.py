@@ -58,14 +58,16 @@ _S, _I, _F = "str", "i64", "f64"
 _C, _I32, _F32 = "cat", "i32", "f32"  # narrow dtypes of the large map tables (pairs: ~2 M rows at 32k features)
 _EFFECT_COLS = dict(
     mode=(_S, "statistics mode: paper (the authors' protocol) or rigorous (docs/method.md §8)"),
+    token_sets=(_S, "type injection: the token sets injected (the source's own name for its own sets, union or "
+                    "intersection of the sources' sets built at one HIGH threshold); null elsewhere"),
     metric=(_S, "metric name"), estimator=(_S, "how the estimate and CI were computed"),
     estimate=(_F, "effect estimate"), ci_lo=(_F, "lower CI bound"), ci_hi=(_F, "upper CI bound"),
     n=(_I, "sample size behind the estimate"), p=(_F, "p-value"),
     p_bh=(_F, "Benjamini-Hochberg adjusted p within its family (one statistics mode, primary or secondary metrics)"),
 )
 _CASE_COLS = dict(case=(_S, "case id (sentence, prompt or trial)"), value=(_F, "per-case value of the effect"))
-_EFFECT_KEYS = ("source", "hook", "focus", "tau", "type", "target", "feature", "level", "condition", "scale", "metric",
-                "mode", "estimator")
+_EFFECT_KEYS = ("source", "hook", "focus", "tau", "type", "target", "feature", "level", "token_sets", "condition",
+                "scale", "metric", "mode", "estimator")
 TABLES: dict[str, TableSchema] = {t.name: t for t in (
     _t("features", "atlas", ("source", "hook", "feature"), source=(_S, "source name"),
        hook=(_S, "hook name"), feature=(_I, "SAE feature index")),
@@ -86,7 +88,11 @@ TABLES: dict[str, TableSchema] = {t.name: t for t in (
        order=(_I32, "bin rows: index among the stored pairs of its (feature, bin) in the seeded order; the rank at "
                     "τ is the index among those whose range holds τ; top: null"),
        rank=(_I32, "top rows: rank by I; bin: null")),
-    _t("map_stats", "map", ("source", "hook", "metric", "stat", "threshold")),
+    _t("map_stats", "map", ("source", "hook", "metric", "stat", "threshold"),
+       stat=(_S, "n_features, n_pairs, block_rows, frac_*_below (at threshold), ols_slope (I on S over unordered "
+                 "pairs), ols_se (dyadic-robust: pairs sharing a feature are dependent; the CI uses it), "
+                 "ols_se_pairs (pairs as independent), ols_ci_low/high"),
+       value=(_F, "the statistic's value")),
     _t("partner_counts", "map", ("source", "hook", "metric", "feature", "tau", "bin")),
     _t("links", "map", ("source", "hook", "metric", "feature", "partner")),
     _t("link_vectors", "map", ("source", "hook", "feature"),
@@ -109,7 +115,8 @@ TABLES: dict[str, TableSchema] = {t.name: t for t in (
     _t("shared", "select", ("source_a", "hook_a", "feature_a", "partner_a", "source_b", "hook_b", "feature_b",
                             "partner_b")),
     _t("sentences", "prompts", ("sentence_id",), sentence=(_S, "sentence text")),
-    _t("interventions", "interventions", ("source", "hook", "focus", "tau", "type", "target", "feature", "coordinate",
+    _t("interventions", "interventions", ("source", "hook", "focus", "tau", "type", "token_sets", "target", "feature",
+                                          "coordinate",
                                           "sentence_id", "split", "level", "candidate", "alpha", "condition",
                                           "trial", "scale", "metric", "case"),
        **_CASE_COLS,

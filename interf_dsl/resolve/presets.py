@@ -31,6 +31,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
     },
     "focus.token.equal_candidates": {"paper": False, "rigorous": True},  # §8.4
     "focus.prompt.matched_random": {"paper": False, "rigorous": True},  # §8.8
+    "focus.prompt.share": {"paper": ("own",), "rigorous": ("own", "union")},  # §6.2: both protocols
     "transfer.matched_random": {"paper": False, "rigorous": True},  # §8.8
     "focus.neuron.random_control": {"paper": False, "rigorous": True},  # §8.15
 }

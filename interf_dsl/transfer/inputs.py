@@ -188,6 +188,24 @@ def with_accounting(ctx: Any, meta: dict[str, Any]) -> dict[str, Any]:
                      "type_sentences": sentences}}
 
 
+def comparable_effects(ctx: Any, tr: TransferSettings, effects: pl.DataFrame) -> pl.DataFrame:
+    """The sources' effects on the token sets this target was given, when the sources ran several (`share: [own,
+    union]`): the target's `union`/`intersection`, or each source's own rows for external sets and for one source (its
+    own sets are then the union). Effects without a `token_sets` column, or with none that match, are returned as
+    they are: `sources_sets` then says whether they are comparable."""
+    if effects.height == 0 or "token_sets" not in effects.columns:
+        return effects
+    select = next((res for _, res in ctx.inputs_of_kind("select")), None)
+    own = (set(select.tables["token_sets"]["source"].unique().to_list()) - {"union", "intersection"}
+           if select is not None and "token_sets" in select.tables else set())
+    if tr.sets or len(own) == 1:
+        keep = pl.col("token_sets") == pl.col("source")
+    else:
+        keep = pl.col("token_sets") == tr.share
+    matched = effects.filter(keep)
+    return matched if matched.height else effects
+
+
 def sources_sets(ctx: Any, tr: TransferSettings, sets_fingerprint: str | None) -> dict[str, Any]:
     """Whether the sources' type-injection trials injected the token sets this target is given.
 
@@ -217,7 +235,7 @@ def sources_sets(ctx: Any, tr: TransferSettings, sets_fingerprint: str | None) -
                 + ("another version of them" if external else "their own sets built from the token-type labels")
                 + ": their rows are not comparable")
     else:
-        same = not external and sources == [share]
+        same = not external and share in sources
         note = (f"sources and target injected the sources' {tr.share} sets" if same else
                 f"the target injected the sources' {tr.share} sets, the sources {', '.join(sources)}: their rows are "
                 "not comparable")

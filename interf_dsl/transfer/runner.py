@@ -223,6 +223,7 @@ def _result(ctx: Any, store: Any, units: list[Unit], protocol: dict, stats: Stat
     if meta["sources_sets"]["same_as_sources"] is False:
         ctx.log(f"transfer {target.name}: WARNING {meta['sources_sets']['note']}")
 
+    effects = tin.comparable_effects(ctx, params_of("transfer", ctx.params).transfer, effects)
     keys = {u.key(protocol) for u in units}
     parts = [store.load(k) for k in store.keys() if k in keys]
     trials = (pl.concat(parts) if parts else pl.DataFrame(schema=TRIALS_SCHEMA)).sort(

@@ -180,7 +180,9 @@ def test_the_imported_study_runs_and_accounts_for_its_data(study, tmp_path) -> N
     effects = pl.read_parquet(run / "tables" / "effects.parquet").filter(pl.col("focus") == "prompt")
     assert set(effects["source"]) >= {"gpt2", "pythia"}
     interventions = pl.read_parquet(run / "tables" / "interventions.parquet").filter(pl.col("focus") == "prompt")
-    assert interventions.height and set(interventions["token_sets"]) == {"union"}
+    # paper preset: each source injects its own rows of the token sets, here the external ones
+    assert interventions.height and set(zip(interventions["source"], interventions["token_sets"], strict=True)) == {
+        ("gpt2", "gpt2"), ("pythia", "pythia")}
     # every table the run wrote is declared, and the report shows the coverage of the imported data
     from interf_dsl.report.schema import TABLES
 

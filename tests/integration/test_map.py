@@ -101,3 +101,23 @@ def test_zoo_map_and_select(tmp_path, monkeypatch):
         # top tokens and so glosses (S ≥ 0.3): none for gpt2-tiny L3 at 8k tokens. Not asserted.
     assert set(ts["source"].unique()) >= {"gpt2", "pythia", "union", "intersection"}
     assert np.isfinite(partners["I"].to_numpy()).all()
+    # Table 1 in one run (docs/method.md §6.2): own sets at a per-source HIGH threshold, the union at the block's one
+    # threshold. The union must equal that of a run where every source used the shared threshold (sel above: 0.3).
+    sel2 = get_runner("select")(Ctx({"map": MAP, "seeds": {"gpt2": 53, "pythia": 50},
+                                     "token_sets": {"types": types, "high_threshold": {"gpt2": 0.45, "pythia": 0.3},
+                                                    "union_high_threshold": 0.3}},
+                                    tmp_path / "select2", {f"map:{s}": ("map", m) for s, m in maps.items()}))
+    ts2 = sel2.tables["token_sets"]
+    key = ["source", "type", "level", "token_str"]
+    for combined in ("union", "intersection"):
+        assert ts2.filter(pl.col("source") == combined).sort(key).equals(
+            ts.filter(pl.col("source") == combined).sort(key)), combined
+    assert ts2.filter(pl.col("source") == "pythia").sort(key).equals(ts.filter(pl.col("source") == "pythia").sort(key))
+    high = {t: set(d.filter((pl.col("source") == "gpt2") & (pl.col("level") == "high"))["token_str"])
+            for t, d in (("0.3", ts), ("0.45", ts2))}
+    assert high["0.45"] < high["0.3"]  # gpt2's own HIGH set at its stricter threshold: a strict subset
+    from interf_dsl.interference.token_sets import combine_sources
+
+    from_own = combine_sources(ts2.filter(pl.col("source").is_in(["gpt2", "pythia"])))
+    assert not from_own.filter(pl.col("source") == "union").sort(key).equals(
+        ts2.filter(pl.col("source") == "union").sort(key))  # the union is not built from the own sets

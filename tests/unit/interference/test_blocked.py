@@ -210,3 +210,38 @@ def test_first_bin_offers_every_available_partner_up_to_the_quota(budget):
         want = out.counts[:, 0, t].clamp(max=k).long()
         assert 0 < int(want.sum()) and int((want < k).sum()) > 0  # scarce rows exist: the case under test
         assert torch.equal(kept, want), t
+
+
+@pytest.mark.parametrize("transform", [None, "abs"])
+def test_ols_slope_se_is_dyadic_robust(transform):
+    """The map's slope of I on S over unordered pairs, with the SE that sums each feature's score (pairs sharing a
+    feature are dependent), equals the direct computation on the explicit matrices; the pair-level SE is smaller."""
+    import math
+
+    import torch
+
+    from interf_dsl.interference.tables import ols_slope
+
+    torch.manual_seed(5)
+    n = 60
+    v = unit(torch.randn(n, 6)).double().float()
+    e = unit(torch.randn(n, 4) + 0.8 * v[:, :4])  # I and S related, feature-level heterogeneity
+    out = compute_map(v, e, parse_bins(None), (0.4,), top_partners=3, memory_budget_mb=0.01, transform=transform)
+    got = ols_slope(out.sums)
+    i_mat, s_mat = (v @ v.T).double(), (e @ e.T).double()
+    if transform == "abs":
+        i_mat = i_mat.abs()
+    iu = torch.triu_indices(n, n, 1)
+    x, y = s_mat[iu[0], iu[1]], i_mat[iu[0], iu[1]]
+    b = float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
+    a = float(y.mean() - b * x.mean())
+    score = (s_mat - x.mean()) * (i_mat - a - b * s_mat)
+    score.fill_diagonal_(0)
+    sxx = float(((x - x.mean()) ** 2).sum())
+    se = math.sqrt(float((score.sum(1) ** 2).sum())) / sxx
+    resid = y - a - b * x
+    se_pairs = math.sqrt(float((resid ** 2).sum()) / (x.numel() - 2) / sxx)
+    assert got["ols_slope"] == pytest.approx(b, rel=1e-4)
+    assert got["ols_se"] == pytest.approx(se, rel=1e-3)
+    assert got["ols_se_pairs"] == pytest.approx(se_pairs, rel=1e-3)
+    assert got["ols_se"] > got["ols_se_pairs"]
