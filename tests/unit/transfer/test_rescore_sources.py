@@ -94,3 +94,21 @@ def test_grid_row_labels_carry_k():
 
     assert row_label({"role": "source", "model": "gpt2", "k": 5}) == "gpt2 (source, k=5)"
     assert row_label({"role": "source", "model": "gpt2", "k": None}) == "gpt2 (source)"
+
+
+def test_sources_that_ran_several_token_sets_are_compared_on_the_targets(tmp_path, sources):
+    """A prompt block with `share: [own, union]` reports each set apart; the target got the union, so the grid and
+    the ratio take the sources' union rows, and the sources count as comparable."""
+    wide, _ = sources
+    own = wide.with_columns(pl.lit("tiny-src").alias("token_sets"), pl.lit(False).alias("success"),
+                            (pl.col("count") * 0).alias("count"))
+    both = pl.concat([wide, own])
+    effects = aggregate(both, PARAMS)[0]
+    assert set(effects["token_sets"].drop_nulls()) == {"union", "tiny-src"}
+    with served(threads=1) as base:
+        res = get_runner("transfer")(_ctx(tmp_path, base, both))
+    assert res.meta["sources_sets"]["same_as_sources"] is True and res.meta["sources_comparable"] is True
+    src = res.tables["transfer_grid"].filter(pl.col("role") == "source")
+    assert src.height == 8
+    got = {(r["type"], r["condition"]): r["success_rate"] for r in src.to_dicts()}
+    assert got == pytest.approx(_paper_rates(aggregate(wide, PARAMS)[0]))
