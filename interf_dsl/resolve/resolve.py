@@ -231,6 +231,15 @@ def _check_contradictions(spec: Spec, sections: dict[str, Any], ctx: Context) ->
     if stats.alpha_selection == "heldout" and spec.prompts.heldout_fraction == 0:
         ctx.error("alpha_selection 'heldout' needs held-out sentences, but prompts.heldout_fraction is 0",
                   ("prompts", "heldout_fraction"))
+    atlas = sections["atlas"]
+    if metrics.target_ratio is not None and atlas.top_token_ratio is not None \
+            and metrics.target_ratio < atlas.top_token_ratio:
+        # the atlas keeps only tokens >= top_token_ratio x max: T_f would silently be cut at the atlas's ratio
+        kp = ("metrics", "target_ratio") if spec.metrics.target_ratio is not None else ("atlas", "top_token_ratio")
+        ctx.error(f"metrics.target_ratio {metrics.target_ratio} is below atlas.top_token_ratio "
+                  f"{atlas.top_token_ratio}: the atlas keeps only tokens at >= {atlas.top_token_ratio} x a feature's "
+                  f"max, so T_f would be cut there, not at {metrics.target_ratio}", kp,
+                  hint=f"set atlas.top_token_ratio to {metrics.target_ratio} or less (docs/method.md §8.2)")
     known = catalogs.kind_names("metric")
     if metrics.primary not in metrics.names and all(n in known for n in metrics.names):
         kp = ("metrics", "primary") if spec.metrics.primary is not None else ("metrics", "names")

@@ -29,10 +29,11 @@ def clustered_rate(success: Any, clusters: Any, n_boot: int = 2000, ci: float = 
     s, sc = as_1d(success, "success"), as_1d(clusters, "clusters")
     k, n, n_sent = int(s.sum()), int(s.size), int(np.unique(sc).size)
     if n_sent < 2:
-        return wilson_ci(k, n, ci)
-    if k in (0, n):
+        return dataclasses.replace(wilson_ci(k, n, ci), n_clusters=n_sent)
+    if k in (0, n):  # the interval counts sentences; n stays the trials behind the rate
         w = wilson_ci(n_sent if k else 0, n_sent, ci)
-        return dataclasses.replace(w, estimate=k / n, method=f"wilson_over_sentences {DEGENERATE}")
+        return dataclasses.replace(w, estimate=k / n, n=n, n_clusters=n_sent,
+                                   method=f"wilson_over_sentences {DEGENERATE}")
     return cluster_bootstrap_mean(s, sc, n_boot, ci, seed)
 
 

@@ -13,9 +13,11 @@ SENT = np.repeat(np.arange(8), 8)  # 8 sentences x 8 trials
 def test_rate_without_variation_is_wilson_over_sentences():
     zero = clustered_rate(np.zeros(64), SENT, n_boot=200)
     assert (zero.estimate, zero.lo) == (0.0, 0.0) and zero.hi == pytest.approx(0.3244, abs=1e-3)
-    assert zero.method.startswith("wilson_over_sentences") and zero.n == 8
+    # the interval counts the 8 sentences; n is still the 64 trials behind the rate
+    assert zero.method.startswith("wilson_over_sentences") and (zero.n, zero.n_clusters) == (64, 8)
     full = clustered_rate(np.ones(64), SENT, n_boot=200)
     assert full.estimate == 1.0 and full.lo == pytest.approx(1 - 0.3244, abs=1e-3) and full.hi == 1.0
+    assert (full.n, full.n_clusters) == (64, 8)
 
 
 def test_rate_with_variation_is_the_cluster_bootstrap():
