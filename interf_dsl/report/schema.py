@@ -145,7 +145,8 @@ TABLES: dict[str, TableSchema] = {t.name: t for t in (
        target_effect=(_F, "target's success-rate difference vs random"),
        source_effect=(_F, "source's success-rate difference vs random"),
        ratio=(_F, "target_effect / source_effect (NaN where there is no ratio: see method)"),
-       ratio_lo=(_F, "lower delta-method CI bound"), ratio_hi=(_F, "upper delta-method CI bound"),
+       ratio_lo=(_F, "lower Fieller CI bound (NaN when unbounded: see method)"),
+       ratio_hi=(_F, "upper Fieller CI bound"),
        method=(_S, "how the ratio and CI were computed, or why there is none"),
        estimator=(_S, "target estimator"), k=(_I, "target's top-k"), source_k=(_I, "the sources' top-k")),
 )}

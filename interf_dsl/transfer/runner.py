@@ -212,8 +212,9 @@ def _meta(target: TargetSpec, caps: dict[str, Any], protocol: dict, acct: Accoun
         "sources_comparable": logprobs and (sources["k"] is None or sources["k"] == protocol["k"]),
         "accounting": acct.to_json(),
         "units": n_units, "units_failed": n_failed,
-        "ratio_method": "delta method on the paired cluster-bootstrap diff (target) and the sources' "
-                        "cluster-robust diff (source), SEs from CI half-widths",
+        "ratio_method": "Fieller's interval on the paired cluster-bootstrap diff (target) and the sources' "
+                        "cluster-robust diff (source), SEs from CI half-widths; none when the source's diff is "
+                        "within z SEs of 0 (unbounded)",
     }
 
 

@@ -100,9 +100,27 @@ def source_diffs(effects: pl.DataFrame) -> dict[tuple[str, str, str], tuple[floa
             if r["estimate"] is not None}
 
 
+def fieller(t: float, se_t: float, s: float, se_s: float, z: float) -> tuple[float, float, str]:
+    """Fieller's interval for θ_t / θ_s from independent normal estimates t, s with SEs se_t, se_s: the ρ with
+    (t − ρ·s)² ≤ z²·(se_t² + ρ²·se_s²). Exact under normality, where the delta method (symmetric around t/s)
+    under-covers unless the source's effect is many SEs from 0. Returns (lo, hi, method); NaN bounds with the reason
+    when the set is unbounded (the source's effect within z SEs of 0) or the target's CI has zero width (no
+    uncertainty to propagate: [ratio, ratio] would be a false certainty).
+    """
+    if se_t == 0:
+        return float("nan"), float("nan"), "fieller: no CI (the target's difference has a zero-width CI)"
+    a = s * s - z * z * se_s * se_s
+    if a <= 0:
+        return float("nan"), float("nan"), ("fieller: no bounded CI (the source's difference is within "
+                                            f"{z:.2f} SEs of 0)")
+    b, c = -2 * t * s, t * t - z * z * se_t * se_t
+    root = math.sqrt(max(b * b - 4 * a * c, 0.0))
+    return (-b - root) / (2 * a) + 0.0, (-b + root) / (2 * a) + 0.0, "fieller"
+
+
 def transfer_ratios(summary: pl.DataFrame, sources: dict[tuple[str, str, str], tuple[float, float, float]],
                     ci: float = 0.95, source_k: int | None = None) -> pl.DataFrame:
-    """Target effect / source effect per target × type × condition × source, with a delta-method CI.
+    """Target effect / source effect per target × type × condition × source, with Fieller's CI (`fieller`).
 
     `source_k` labels the k the sources' effects were scored (or rescored) at; the target's is in its summary.
     """
@@ -117,16 +135,10 @@ def transfer_ratios(summary: pl.DataFrame, sources: dict[tuple[str, str, str], t
             t = r["diff_vs_random"]
             se_t, se_s = (r["diff_hi"] - r["diff_lo"]) / (2 * z), (s_hi - s_lo) / (2 * z)
             ratio = lo = hi = float("nan")
-            method = "no ratio: the source's effect is 0" if s == 0 else "delta"
+            method = "no ratio: the source's effect is 0" if s == 0 else "fieller"
             if s != 0:
                 ratio = t / s + 0.0  # + 0.0: no -0.0 in the table
-                se = math.sqrt(se_t**2 / s**2 + t**2 * se_s**2 / s**4)
-                lo, hi = ratio - z * se, ratio + z * se
-                if se_t == 0:
-                    # a zero-width target CI (e.g. no success in either arm) carries no uncertainty to propagate:
-                    # [ratio, ratio] would be a false certainty, so no interval
-                    lo = hi = float("nan")
-                    method = "delta: no CI (the target's difference has a zero-width CI)"
+                lo, hi, method = fieller(t, se_t, s, se_s, z)
             rows.append({"target": r["target"], "type": typ, "condition": cond, "source": src,
                          "target_effect": t, "source_effect": s, "ratio": ratio, "ratio_lo": lo, "ratio_hi": hi,
                          "method": method, "estimator": r["estimator"], "k": r["k"], "source_k": source_k})

@@ -53,7 +53,7 @@ def test_transfer_step_tables_and_meta(tmp_path):
     assert res.meta["accounting"]["succeeded"] == 8 + trials.height + 6  # baselines + trials + probes (3 raw, 3 chat)
     grid = res.tables["transfer_grid"]
     assert set(grid["role"]) == {"source", "target"}
-    assert all(m.startswith("delta") for m in res.tables["transfer_ratio"]["method"].to_list())
+    assert all(m.startswith("fieller") for m in res.tables["transfer_ratio"]["method"].to_list())
     assert Path(res.files["transfer_grid"]).is_file()
     # rerun: everything from the unit store and the response cache, zero requests, identical tables
     port = int(base.rsplit(":", 1)[1].split("/")[0])
