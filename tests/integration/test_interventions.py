@@ -104,3 +104,15 @@ def _run_on_zoo(tmp_path, focus, block):
     eff, _, cases = foci.aggregate(table, ctx.params, ctx.log)
     assert eff.height > 0 and {"paper", "rigorous"} & set(eff["mode"].unique())
     assert cases.height > 0 and set(cases["estimator"].unique()) <= set(eff["estimator"].unique())
+    # the statistics do not depend on the order of the rows: every effect, CI and p the same on a shuffled table
+    shuffled, _, _ = foci.aggregate(table.sample(fraction=1.0, shuffle=True, seed=7), ctx.params, ctx.log)
+    _same_effects(eff, shuffled)
+
+
+def _same_effects(a: pl.DataFrame, b: pl.DataFrame) -> None:
+    from polars.testing import assert_frame_equal
+
+    keys = [c for c, t in a.schema.items() if t in (pl.Utf8, pl.Int64, pl.Int32, pl.Boolean, pl.Categorical)]
+    order = [pl.col(k).cast(pl.Utf8) for k in keys]
+    assert_frame_equal(a.sort(order, nulls_last=True), b.select(a.columns).sort(order, nulls_last=True),
+                       check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
