@@ -172,10 +172,32 @@ def _question2(data: RunData, fig_dir: Path) -> Section:
                  f"(k = {', '.join(map(str, ks)) or '?'}) above the uninjected sentence (docs/method.md §3.4, §6.2)",
                  "sources (the small models) and targets (the transfer models) side by side; random_matched is the "
                  "frequency- and length-matched RANDOM set (docs/method.md §8.8)", STAR_LEGEND]
+    own = _sources_own_k(data.run)
+    src_k = {r["model"]: r["k"] for r in grid.filter(pl.col("role") == "source").to_dicts() if r["k"] is not None}
+    differ = sorted(f"{m} at k = {src_k[m]} here, k = {own[m]} there" for m in src_k if m in own and own[m] != src_k[m])
+    if differ:
+        sec.text.append("the sources' rates are rescored at the targets' k, so they differ from the prompt-focus "
+                        "section's, which counts each source's trials at its own top_k (" + "; ".join(differ)
+                        + "): same trials, fewer top-k slots to hit")
     sec.tables.append(TableView("Table-1 grid", header, body, len(body)))
     path = answer_figures.grid_figure(grid, models, fig_dir / "answers_2_grid.png")
     sec.figures += [path] if path else []
     return sec
+
+
+def _sources_own_k(run: dict[str, Any]) -> dict[str, int]:
+    """Each source's type-injection top_k, from the plan's prompt-focus steps (blocks may be stored by reference)."""
+    plan = run.get("plan", {})
+    shared = plan.get("shared", {})
+    out: dict[str, int] = {}
+    for step in plan.get("steps", []):
+        params = step.get("params", {})
+        block = params.get("block")
+        block = shared.get(block, block) if isinstance(block, str) else block
+        if step.get("kind") == "intervene" and params.get("focus") == "prompt" and isinstance(block, dict) \
+                and block.get("mode", "type_injection") == "type_injection" and block.get("top_k") is not None:
+            out[str(params.get("source"))] = int(block["top_k"])
+    return out
 
 
 def _pct(value: Any) -> Any:
@@ -215,7 +237,8 @@ def _question3(data: RunData, fig_dir: Path) -> Section:
         body.append([r["target"], r["type"], r["condition"], r["source"], num(r["target_effect"]),
                      num(r["source_effect"]), interval(r["ratio"], r["ratio_lo"], r["ratio_hi"]) or "—", reason])
     sec.text += ["ratio = (target rate − target RANDOM rate) / (source rate − source RANDOM rate), per source, with a "
-                 f"delta-method {_ci(data.run)} interval; 1 means the effect carries over whole, 0 not at all",
+                 f"Fieller {_ci(data.run)} interval (none where the source's difference is within its CI of 0); 1 means "
+                 "the effect carries over whole, 0 not at all",
                  f"{ratios.height - missing} of {ratios.height} rows have a ratio; the last column says why the others "
                  "(or their intervals) are missing"]
     sec.tables.append(TableView("transfer ratios", ["target", "type", "set", "source", "target effect",
