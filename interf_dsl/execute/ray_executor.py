@@ -89,7 +89,8 @@ def fan_out_width(step: Step, max_width: int) -> int:
 
 
 _WORKER: dict[str, Any] = {}
-"""Per worker process: the last plan's `Resources` (models and SAEs stay loaded across that plan's tasks)."""
+"""Per worker process: the last plan's `Resources` (models and SAEs stay loaded across that plan's tasks) and the
+open cache."""
 
 
 def _worker_resources(plan: Plan, loaders: tuple[Any, Any]) -> Any:
@@ -112,7 +113,9 @@ def run_task(plan: Plan, step_id: str, cache_root: str, inputs: dict[str, str], 
         `rng` (a shard drew from ctx.rng), `sharded`, `pid`.
     """
     start = time.time()
-    cache = StepCache(cache_root)
+    if _WORKER.get("cache_root") != cache_root:  # opened (and its tmp/ swept) once per worker process
+        _WORKER.update(cache_root=cache_root, cache=StepCache(cache_root))
+    cache = _WORKER["cache"]
     step = plan.step(step_id)
     entries = {i: cache.open_entry(plan.step(i).hash, rel) for i, rel in inputs.items()}
     read: dict[str, Any] = {}
@@ -167,6 +170,8 @@ class RayDriver:
         self.tasks: dict[Any, tuple[_Active, tuple[int, int] | None]] = {}
         self.active: dict[str, _Active] = {}
         self.intervals: list[tuple[float, float]] = []
+        self.timings: list[dict[str, Any]] = []
+        """Per finished task: step, shard, runner seconds, task seconds (in the worker, runner included)."""
         self.retries = 0
         self._remote = ray.remote(run_task)
         self._plan_ref = ray.put(self.plan)
@@ -263,6 +268,8 @@ class RayDriver:
             cause = getattr(exc, "cause", None)  # the runner's own exception, as the local engine would raise it
             raise (cause if isinstance(cause, BaseException) else exc) from None
         self.intervals.append((out["start"], out["end"]))
+        self.timings.append({"step": act.step.id, "shard": shard, "seconds": out["seconds"],
+                             "task_seconds": out["end"] - out["start"]})
         for k, v in out["counters"].items():
             setattr(act.counters, k, getattr(act.counters, k) + v)
         if shard is not None:
