@@ -87,6 +87,29 @@ class Counters:
     api_cost_usd: float = 0.0
 
 
+@dataclass(frozen=True)
+class UnitShard:
+    """One of `count` fan-out tasks of a step's units (set as `ctx.unit_shard` by the Ray executor): unit keys are
+    dealt round-robin, so shard `index` computes `keys[index::count]`."""
+
+    index: int
+    count: int
+
+    def mine(self, keys: list[str]) -> list[str]:
+        """This shard's keys, in their order."""
+        return keys[self.index::self.count]
+
+
+class ShardDone(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a unit loop once its shard's units are stored: a fan-out task computes units only, and the step's
+    own task (no shard) then aggregates every stored unit."""
+
+
+def unit_shard(ctx: Any) -> UnitShard | None:
+    """The fan-out shard a runner's context computes, or None (the whole step: local runs and the step's own task)."""
+    return getattr(ctx, "unit_shard", None)
+
+
 class UnitStore(Protocol):
     """Per-unit checkpoints inside one step: a killed step resumes at the first unit not yet stored."""
 

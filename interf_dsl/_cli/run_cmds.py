@@ -22,8 +22,13 @@ def run(spec: Annotated[Path, typer.Argument(help="Spec file (.yaml/.yml or .int
         run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: UTC time + hex).")] = None,
         sets: Annotated[list[str], typer.Option("--set", help="Override a spec key, typed and checked like the "
                                                 "spec: key.path=value; repeatable; recorded in run.json.")] = [],  # noqa: B006
+        executor: Annotated[str | None, typer.Option("--executor", help="Where steps run: local or ray "
+                                                     "(overrides the spec's execute.executor).")] = None,
+        address: Annotated[str | None, typer.Option("--address", help="Ray cluster: auto or ray://host:10001 "
+                                                    "(overrides execute.address; unset: a local Ray).")] = None,
         ) -> None:
     """Run a spec (reusing cached steps) and print the run directory as the last line."""
+    from interf_dsl.execute.ray_executor import require_ray  # lazy: a command loads its stages (--help 0.2 s)
     from interf_dsl.parse import load_spec  # lazy: a command loads its stages (--help 0.2 s)
     from interf_dsl.parse.overrides import (  # lazy: a command loads its stages (--help 0.2 s)
         load_spec_with_overrides,
@@ -32,14 +37,23 @@ def run(spec: Annotated[Path, typer.Argument(help="Spec file (.yaml/.yml or .int
     from interf_dsl.plan import compile_plan  # lazy: a command loads its stages (--help 0.2 s)
     from interf_dsl.resolve import resolve_spec  # lazy: a command loads its stages (--help 0.2 s)
 
+    if executor is not None and executor not in ("local", "ray"):
+        raise typer.BadParameter(f"{executor!r} is not an executor: local or ray", param_hint="--executor")
+    if executor == "ray":
+        require_ray()  # before any work: say how to install it
     resolved = resolve_spec(load_spec_with_overrides(spec, sets) if sets else load_spec(spec))
+    execution = resolved.execute.model_copy(update={k: v for k, v in (("executor", executor), ("address", address))
+                                                     if v is not None})
+    if address is not None and execution.executor != "ray":
+        raise typer.BadParameter("--address names a Ray cluster: add --executor ray (or execute.executor: ray)",
+                                 param_hint="--address")
     plan = compile_plan(resolved)
     resolved_json = resolved.model_dump_json()
     if sets:  # run.json records them beside the resolved spec they changed
         resolved_json = json.dumps({**json.loads(resolved_json), "overrides": list(sets)})
     record = run_plan(plan, spec_path=spec, spec_text=spec.read_text(encoding="utf-8"),
                       resolved_json=resolved_json, reports_root=reports, force=tuple(force),
-                      quiet=True if quiet else None, run_id=run_id)
+                      quiet=True if quiet else None, run_id=run_id, execution=execution)
     typer.echo(record.run_dir)
 
 

@@ -297,6 +297,15 @@ class StepCache:
         if entry.transient is not None:
             self._remove(entry.path)
 
+    def open_entry(self, step_hash: str, rel: str) -> CacheEntry:
+        """The entry another process (a Ray worker, which may mount the cache elsewhere) committed at `rel`, its
+        path relative to the cache root: `steps/<hash>[.s<seed>]` or a transient one under `tmp/`."""
+        path = self.root / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute() or not path.is_dir():
+            raise ExecuteError(f"no cache entry at {rel!r} under {self.root}",
+                               hint="every worker must mount the same cache (docs/ray.md)")
+        return self._entry(step_hash, path)
+
     def _entry(self, step_hash: str, path: Path) -> CacheEntry:
         record = json.loads((path / "result.json").read_text(encoding="utf-8"))
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from interf_dsl.errors import ExecuteError
 from interf_dsl.execute.units import DirUnitStore
 from interf_dsl.lang.params import STEP_PARAMS, params_of
-from interf_dsl.steps import Counters, StepResult
+from interf_dsl.steps import Counters, StepResult, UnitShard
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,6 +48,8 @@ class RunStepContext:
         self._progress = progress
         self.rng_used = False
         """Set when the runner drew a generator: its result then depends on the plan seed (see run.py)."""
+        self.unit_shard: UnitShard | None = None
+        """The fan-out shard of this step's units this context computes (Ray executor), or None: the whole step."""
 
     def input(self, step_id: str) -> StepResult:
         """The result of one of this step's declared inputs."""

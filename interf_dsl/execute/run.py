@@ -20,19 +20,21 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from interf_dsl.errors import ExecuteError, SpecError
 from interf_dsl.execute.cache import CacheEntry, StepCache, default_cache_dir
-from interf_dsl.execute.context import RunStepContext
+from interf_dsl.execute.compute import compute_step
 from interf_dsl.execute.preflight import check_plan_ready
 from interf_dsl.execute.progress import RunProgress
 from interf_dsl.execute.record import RunRecord, StepRecord
 from interf_dsl.execute.resources import Resources
 from interf_dsl.execute.selection import forced_steps, new_run_id, run_directory
-from interf_dsl.execute.storage import FULL_ERRNOS, RunDirClaim, check_writable, claim_run_dir, storage_error
+from interf_dsl.execute.storage import RunDirClaim, check_writable, claim_run_dir, storage_error
 from interf_dsl.lang.params import params_of
-from interf_dsl.steps import RUNNER_MODULES, STEP_RUNNERS, Counters, StepResult, get_runner
+from interf_dsl.steps import Counters, StepResult
 
 if TYPE_CHECKING:
+    from filelock import FileLock
+
+    from interf_dsl.lang.sections import Execute
     from interf_dsl.plan.ir import Plan, Step
 
 _COUNTER_FIELDS = tuple(Counters().__dict__)
@@ -42,7 +44,7 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-class _Run:
+class RunState:
     """The mutable state of one `execute_plan` call."""
 
     def __init__(self, plan: Plan, cache: StepCache, resources: Resources, progress: RunProgress,
@@ -70,31 +72,45 @@ class _Run:
 
     def run_step(self, index: int, step: Step) -> None:
         t0 = time.monotonic()
-        forced = step.id in self.forced
-        # an input this run computed but could not keep: a cached result of this step may rest on another one
-        tainted = [i for i in step.inputs if self.entries[i].transient is not None]
-        lock = self.cache.lock(step.data_hash or step.hash)  # runs differing only in statistics share raw units
+        lock = self.lock(step)
         try:
             lock.acquire(timeout=0.5)
         except TimeoutError:
             self.progress.log(f"  waiting for another run computing {step.id} (cache lock)")
             lock.acquire()
         try:
-            if forced:
-                self.cache.invalidate(step.hash, step.data_hash)
-            # the step hash does not cover the master seed: results drawn under it are stored per seed
-            entry = None if tainted else self.cache.lookup(step, self.plan.seed)
+            entry = self.reuse(index, step)
             hit, counters = entry is not None, Counters()
             if entry is None:
-                entry, counters = self._compute(index, step, tainted)
-            else:
-                self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: cached")
+                entry, counters = self.compute(index, step, self.tainted(step))
         finally:
             lock.release()
+        self.finish(step, entry, counters, hit=hit, seconds=time.monotonic() - t0)
+
+    def lock(self, step: Step) -> FileLock:
+        """The cache lock of a step, held while it is looked up, computed and committed."""
+        return self.cache.lock(step.data_hash or step.hash)  # runs differing only in statistics share raw units
+
+    def tainted(self, step: Step) -> list[str]:
+        """Inputs this run computed but could not keep: a cached result of this step may rest on another one."""
+        return [i for i in step.inputs if self.entries[i].transient is not None]
+
+    def reuse(self, index: int, step: Step) -> CacheEntry | None:
+        """The step's verified cache entry (None: compute it); a forced step is forgotten first. Hold its lock."""
+        if step.id in self.forced:
+            self.cache.invalidate(step.hash, step.data_hash)
+        # the step hash does not cover the master seed: results drawn under it are stored per seed
+        entry = None if self.tainted(step) else self.cache.lookup(step, self.plan.seed)
+        if entry is not None:
+            self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: cached")
+        return entry
+
+    def finish(self, step: Step, entry: CacheEntry, counters: Counters, *, hit: bool, seconds: float) -> None:
+        """Record a finished step (its entry is what later steps and the run directory read)."""
         self.entries[step.id] = entry
         self.records.append(StepRecord(
             id=step.id, kind=step.kind, hash=step.hash, cache_hit=hit,
-            forced=forced, seconds=time.monotonic() - t0, compute_seconds=entry.seconds,
+            forced=step.id in self.forced, seconds=seconds, compute_seconds=entry.seconds,
             counters=dict(counters.__dict__), computed_counters=entry.counters,
             tables=tuple(entry.record["tables"]), files=tuple(entry.record["files"]), meta=entry.record["meta"],
             transient=entry.transient,
@@ -105,43 +121,15 @@ class _Run:
         for entry in self.entries.values():
             self.cache.discard(entry)
 
-    def _seeded(self, step: Step, used_rng: bool) -> bool:
-        """Whether a result depends on the master seed: it drew from ctx.rng, or an input's result did."""
-        return used_rng or any(self.entries[i].record.get("rng_seed") is not None for i in step.inputs)
-
-    def _compute(self, index: int, step: Step, tainted: list[str]) -> tuple[CacheEntry, Counters]:
-        try:
-            runner = get_runner(step.kind)
-        except SpecError:
-            raise ExecuteError(f"no runner is registered for step kind {step.kind!r} (step {step.id})",
-                               name=step.kind, choices=STEP_RUNNERS.names()) from None
-        except ImportError as exc:
-            raise ExecuteError(f"the runner of step kind {step.kind!r} (step {step.id}) cannot be imported from "
-                               f"{RUNNER_MODULES.get(step.kind)}: {exc}") from exc
+    def compute(self, index: int, step: Step, tainted: list[str]) -> tuple[CacheEntry, Counters]:
         self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: computing")
-        work_dir = self.cache.work_dir(step.data_hash or step.hash, self.plan.seed)
-        ctx = RunStepContext(plan=self.plan, step=step, work_dir=work_dir, resources=self.resources,
-                             results=self.result, progress=self.progress)
-        t0 = time.monotonic()
-        try:
-            result = runner(ctx)
-        except OSError as exc:
-            if exc.errno not in FULL_ERRNOS:
-                raise
-            raise storage_error(exc, f"files of step {step.id} under", work_dir,
-                                hint="finished units are kept; rerun once there is room") from None
-        seconds = time.monotonic() - t0
+        entry, counters, seconds = compute_step(self.plan, step, cache=self.cache, resources=self.resources,
+                                                progress=self.progress, results=self.result, inputs=self.entries,
+                                                tainted=tainted)
         self.compute_seconds += seconds
-        if not isinstance(result, StepResult):
-            raise ExecuteError(f"the runner of step {step.id} returned {type(result).__name__}, not a StepResult")
-        transient = result.meta.get("transient") or (
-            f"computed from transient input(s) {', '.join(tainted)}" if tainted else None)
-        entry = self.cache.commit(step, result, work_dir=work_dir, counters=ctx.counters, seconds=seconds,
-                                  rng_seed=self.plan.seed if self._seeded(step, ctx.rng_used) else None,
-                                  transient=str(transient) if transient else None)
-        note = f" (not cached: {transient})" if transient else ""
+        note = f" (not cached: {entry.transient})" if entry.transient else ""
         self.progress.log(f"[{index}/{len(self.plan.steps)}] {step.id}: done in {seconds:.2f}s{note}")
-        return entry, ctx.counters
+        return entry, counters
 
 
 def _api_by_target(plan: Plan, records: list[StepRecord]) -> dict[str, dict[str, float]]:
@@ -172,7 +160,8 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
                  force: Iterable[str] = (), quiet: bool | None = None, run_id: str | None = None,
                  model_loader: Callable[[Any], Any] | None = None,
                  sae_loader: Callable[[Any], Any] | None = None,
-                 write_run_dir: Callable[..., None] | None = None) -> RunRecord:
+                 write_run_dir: Callable[..., None] | None = None,
+                 execution: Execute | None = None) -> RunRecord:
     """Run `plan`, reusing cached steps; hand the outcome to `write_run_dir` (finished or not).
 
     The engine never imports the report stage: `interf_dsl.pipeline.run_plan` (what the CLI calls) passes
@@ -191,17 +180,25 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
         model_loader: loads a model reference (default `backends.loading.load_model`; tests inject).
         sae_loader: loads an SAE reference (default `backends.loading.load_sae`).
         write_run_dir: writes the run directory (`report.rundir.write_run_directory`'s signature); None = none.
+        execution: where steps run (the spec's `execute` section): None or `executor: local` = this process, in
+            plan order; `executor: ray` = Ray tasks in dependency order (`ray_executor.py`), same cache, same
+            results.
 
     Returns:
         The RunRecord (written, with provenance, to `run.json` by `write_run_dir`).
 
     Raises:
         ExecuteError: a refused path or name, an unknown step kind, an unmatched `--force` pattern, a run id
-            another run is using or has used.
+            another run is using or has used; `executor: ray` without ray installed (before anything runs).
         StorageError: the step cache or the reports folder is not writable (before any step computes), or a
             write failed (disk full); no half-written run directory is left.
     """
     t_start, started = time.monotonic(), _now()
+    on_ray = execution is not None and execution.executor == "ray"
+    if on_ray:
+        from interf_dsl.execute.ray_executor import require_ray  # lazy: ray is an optional extra
+
+        require_ray()
     run_dir = run_directory(reports_root, plan.experiment, run_id or new_run_id())
     forced = forced_steps(plan, force)
     cache = _open_cache(cache_dir)
@@ -219,11 +216,16 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
         resources = Resources(plan, model_loader=model_loader, sae_loader=sae_loader)
         status, error = "ok", None
         with RunProgress(quiet=quiet) as progress:
-            run = _Run(plan, cache, resources, progress, forced)
+            run = RunState(plan, cache, resources, progress, forced)
             progress.log(f"run {plan.experiment}/{run_dir.name}: {len(plan.steps)} steps, cache {cache.root}")
             try:
-                for i, step in enumerate(plan.steps, start=1):
-                    run.run_step(i, step)
+                if on_ray:
+                    from interf_dsl.execute.ray_executor import run_on_ray  # lazy: ray is an optional extra
+
+                    run_on_ray(run, execution, model_loader=model_loader, sae_loader=sae_loader)
+                else:
+                    for i, step in enumerate(plan.steps, start=1):
+                        run.run_step(i, step)
             except BaseException as exc:
                 status, error = ("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"), f"{exc}"
                 raise
@@ -288,7 +290,7 @@ _REWRITE_HINT = ("no run directory was left behind, and every computed step is i
                  "command to write it without recomputing")
 
 
-def _record(plan: Plan, run: _Run, run_dir: Path, status: str, error: str | None, started: str,
+def _record(plan: Plan, run: RunState, run_dir: Path, status: str, error: str | None, started: str,
             t_start: float) -> RunRecord:
     totals = {f: sum(r.counters.get(f, 0) for r in run.records) for f in _COUNTER_FIELDS}
     seconds = time.monotonic() - t_start

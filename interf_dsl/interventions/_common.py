@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from interf_dsl.errors import ExecuteError
+from interf_dsl.steps import ShardDone, unit_shard
 
 if TYPE_CHECKING:
     import polars as pl
@@ -66,21 +67,26 @@ def sentences_for_tokens(sentences: pl.DataFrame, tokens: Iterable[str], kind: s
 
 def run_units(ctx: Any, name: str, keys: list[str], compute: Callable[[str], pl.DataFrame],
               description: str = "") -> pl.DataFrame | None:
-    """Compute one table per key, checkpointing each through `ctx.units(name)`; return all of them concatenated.
+    """Compute one table per key, checkpointing each through `ctx.units(name)`; return all of them concatenated in
+    `keys` order (not the order they were stored in, so units computed by parallel shards concatenate the same).
 
-    A killed step resumes at the first key not yet stored; keys already stored are not recomputed.
+    A killed step resumes at the first key not yet stored; keys already stored are not recomputed. Under a fan-out
+    shard (`ctx.unit_shard`, Ray) only the shard's keys are computed, then `ShardDone` ends the runner.
     """
     import polars as pl
 
     store = ctx.units(name)
-    prog = ctx.progress(len(keys), description or name)
-    for key in keys:
+    shard = unit_shard(ctx)
+    mine = shard.mine(keys) if shard is not None else keys
+    prog = ctx.progress(len(mine), f"{description or name}{f' (shard {shard.index + 1}/{shard.count})' if shard else ''}")
+    for key in mine:
         if not store.done(key):
             store.save(key, compute(key))
         prog.advance()
-    parts = [store.load_all()]
-    parts = [p for p in parts if p is not None and p.height]
-    return pl.concat(parts, how="diagonal_relaxed") if parts else None
+    if shard is not None:
+        raise ShardDone(name)
+    out = pl.concat([store.load(k) for k in keys], how="diagonal_relaxed") if keys else None
+    return out if out is not None and out.height else None
 
 
 def level_of(condition: str, bin_label: str | None) -> str:

@@ -288,3 +288,18 @@ class Report(Model):
     """Report formats."""
     figures: bool = True
     """Draw figures."""
+
+
+class Execute(Model):
+    """Where the steps run (execution only: in no step's params, so no hash and no result depends on it)."""
+
+    executor: Literal["local", "ray"] = "local"
+    """`local` runs every step in this process, in plan order; `ray` runs steps as Ray tasks in dependency order
+    (`pip install -e ".[ray]"`; docs/ray.md)."""
+    address: str | None = None
+    """Ray cluster to join: `auto` (the cluster this machine belongs to), `ray://host:10001`; unset = start a local
+    Ray on this machine."""
+    max_width: int = Field(4, gt=0, le=lim.MAX_CONCURRENCY)
+    """Ray: tasks one step's units may fan out to (intervene target shards); 1 = one task per step."""
+    max_retries: int = Field(2, ge=0, le=lim.MAX_RETRIES)
+    """Ray: times a task whose worker died is submitted again before the run fails."""

@@ -17,6 +17,7 @@ from interf_dsl.lang.sections import (  # noqa: F401 - re-exported: parse.spec n
     PAPER_BINS,
     Atlas,
     Embedding,
+    Execute,
     Experiment,
     Explanations,
     Map,
@@ -59,6 +60,8 @@ class Spec(Model):
     """Black-box transfer (optional)."""
     report: Report = Report()
     """Report outputs."""
+    execute: Execute = Execute()
+    """Where the steps run (local or a Ray cluster): execution only, outside every hash."""
 
     _source: Any = PrivateAttr(default=None)
 
@@ -79,5 +82,5 @@ class Spec(Model):
 
 SECTION_MODELS: dict[str, type[Model]] = {
     "experiment": Experiment, "atlas": Atlas, "map": Map, "prompts": Prompts, "metrics": Metrics, "stats": Stats,
-    "transfer": Transfer, "report": Report,
+    "transfer": Transfer, "report": Report, "execute": Execute,
 }

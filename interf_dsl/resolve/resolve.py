@@ -56,7 +56,7 @@ def resolve_spec(spec: Spec, *, require_data: bool = False) -> ResolvedSpec:
         spec_path=spec.source.path if spec.source else None, spec_sha256=_sha(spec),
         sources=sources, atlas=_absolute(sections["atlas"], base), map=sections["map"], interventions=blocks,
         prompts=_absolute(spec.prompts, base), metrics=metrics, stats=sections["stats"],
-        transfer=_absolute(transfer, base), report=spec.report, preset_fields=marks,
+        transfer=_absolute(transfer, base), report=spec.report, execute=spec.execute, preset_fields=marks,
     )
     limits.check_work(resolved, ctx)
     ctx.raise_if_any()

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from interf_dsl.parse.spec import (
     Atlas,
+    Execute,
     Experiment,
     Focus,
     Map,
@@ -119,6 +120,8 @@ class ResolvedSpec(Model):
     """Transfer settings."""
     report: Report
     """Report settings."""
+    execute: Execute = Execute()
+    """Where the steps run (execution only: no step's params carry it)."""
     preset_fields: dict[str, Literal["preset", "explicit"]] = Field(default_factory=dict)
     """For every preset field: whether the preset filled it or the spec set it."""
 

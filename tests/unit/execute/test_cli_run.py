@@ -15,10 +15,12 @@ import interf_dsl.parse
 import interf_dsl.plan
 import interf_dsl.resolve
 from interf_dsl.cli import app
+from interf_dsl.lang.sections import Execute
 
 
 class _Resolved(BaseModel):
     preset: str = "paper"
+    execute: Execute = Execute()
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def test_run_prints_the_run_directory_last_and_reruns_from_cache(fake_compiler, 
     run_dir = Path(first.stdout.strip().splitlines()[-1])
     assert run_dir == (tmp_path / "reports" / "demo" / "one").resolve()
     run = json.loads((run_dir / "run.json").read_text())
-    assert run["resolved"] == {"preset": "paper"} and run["spec"]["text"] == "experiment: {name: demo}\n"
+    assert run["resolved"]["preset"] == "paper" and run["spec"]["text"] == "experiment: {name: demo}\n"
     assert (tmp_path / "cache" / "steps").is_dir()
     second = runner.invoke(app, [*args, "--run-id", "two", "--force", "count:b"])
     assert second.exit_code == 0, second.output

@@ -24,6 +24,7 @@ import interf_dsl.parse
 import interf_dsl.plan
 import interf_dsl.resolve
 from interf_dsl.errors import ExecuteError, StorageError, render_error
+from interf_dsl.lang.sections import Execute
 from interf_dsl.plan.ir import Plan, Step, seal_steps
 from interf_dsl.report import build_report
 from interf_dsl.steps import STEP_RUNNERS, step_runner
@@ -112,6 +113,7 @@ def test_read_only_folders_by_chmod(run_plan, tmp_path):
 
 class _Resolved(BaseModel):
     preset: str = "paper"
+    execute: Execute = Execute()
 
 
 def test_cli_exit_code_and_message(tmp_path, monkeypatch, capsys):

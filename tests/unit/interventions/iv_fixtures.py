@@ -35,6 +35,9 @@ class MemUnits:
     def keys(self):
         return list(self.data)
 
+    def load(self, key):
+        return self.data[key]
+
 
 @dataclass
 class FakeCtx:
