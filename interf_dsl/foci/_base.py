@@ -145,12 +145,14 @@ class Focus:
 
         return steering_rows(table, params.stats, self.name, log)
 
-    def figures(self, table: pl.DataFrame, effects: pl.DataFrame, work_dir: Path) -> dict[str, Path]:
-        """Figure files of the step, named relative to its work dir."""
+    def figures(self, table: pl.DataFrame, effects: pl.DataFrame, work_dir: Path,
+                bins: list[str] | None = None) -> dict[str, Path]:
+        """Figure files of the step, named relative to its work dir; `bins` labels bin index k by its
+        interference range (select's `bin_labels`)."""
         from interf_dsl.interventions.figures import effect_by_level  # lazy: numpy only when a focus runs
 
         name = f"{self.name}_by_level.png"
-        return {name: effect_by_level(effects, self.name, Path(work_dir) / name)}
+        return {name: effect_by_level(effects, self.name, Path(work_dir) / name, bins)}
 
 
 def site_of(hook: str) -> str | None:

@@ -87,7 +87,7 @@ class Neuron(Focus):
 
         return effects_rates.neuron_effects(table, params.stats, log), []
 
-    def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
+    def figures(self, table: Any, effects: Any, work_dir: Path, bins: list[str] | None = None) -> dict[str, Path]:
         from interf_dsl.interventions.figures import neuron_boxes  # lazy: numpy only when a focus runs
 
         return {"neuron_by_degree.png": neuron_boxes(table, Path(work_dir) / "neuron_by_degree.png")}

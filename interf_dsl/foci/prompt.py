@@ -189,10 +189,10 @@ class Prompt(Focus):
 
         return type_effects(table, params.stats), []
 
-    def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
+    def figures(self, table: Any, effects: Any, work_dir: Path, bins: list[str] | None = None) -> dict[str, Path]:
         from interf_dsl.interventions.figures import type_grid  # lazy: numpy only when a focus runs
 
         if "success_rate" not in effects["metric"].to_list():
-            return super().figures(table, effects, work_dir)
+            return super().figures(table, effects, work_dir, bins)
 
         return {"type_grid.png": type_grid(effects, Path(work_dir) / "type_grid.png")}
