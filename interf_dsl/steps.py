@@ -8,6 +8,7 @@ module named in `RUNNER_MODULES`; the engine imports those modules lazily, so re
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -65,6 +66,18 @@ def get_runner(kind: str) -> Callable[[StepContext], StepResult]:
     if kind not in STEP_RUNNERS and kind in RUNNER_MODULES:
         importlib.import_module(RUNNER_MODULES[kind])
     return STEP_RUNNERS.get(kind)
+
+
+def stream_seed(plan_seed: int, step_id: str, stream: str) -> int:
+    """A 64-bit seed from the plan seed, the step's id (what the step is: `intervene:feature:pythia`, named from the
+    spec) and a stream naming what the draw is for (hook, target feature, type, trial, ...).
+
+    Settings never enter the seed: changing statistics, reporting, execution or an endpoint URL cannot touch a draw,
+    and neither can adding a metric, a scale or a new spec field. A draw whose size a setting shapes (more random
+    controls, more trials) takes more values from the same stream, so the draws that both runs share match.
+    """
+    digest = hashlib.sha256(f"{plan_seed}:{step_id}:{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
 
 
 @dataclass

@@ -53,6 +53,7 @@ def plan(spec: SpecArg,
          ) -> None:
     """Compile a spec into its plan and print it (tree, table or --json); loads no model."""
     from interf_dsl.execute.cache import (  # lazy: a command loads its stages (--help 0.2 s)
+        cached_tables,
         default_cache_dir,
         step_status,
     )
@@ -67,12 +68,19 @@ def plan(spec: SpecArg,
     )
     from interf_dsl.resolve import resolve_spec  # lazy: a command loads its stages (--help 0.2 s)
 
-    compiled = compile_plan(resolve_spec(load_spec_with_overrides(spec, sets) if sets else load_spec(spec)))
+    resolved = resolve_spec(load_spec_with_overrides(spec, sets) if sets else load_spec(spec))
+    compiled = compile_plan(resolved)
     if as_json:
         typer.echo(compiled.to_json())
         return
     root = cache if cache is not None else default_cache_dir()
     status = {s.id: step_status(root, s, compiled.seed) for s in compiled.steps} if root.is_dir() else None
+    if status:  # intervene steps whose inputs are cached: count the cases they will visit
+        from interf_dsl.plan.estimate import counted  # lazy: a command loads its stages (--help 0.2 s)
+
+        by_id = {s.id: s for s in compiled.steps}
+        compiled = counted(compiled, resolved, lambda i: cached_tables(root, by_id[i], compiled.seed)
+                           if status.get(i) == "cached" else None)
     typer.echo(render_table(compiled, status) if table else render_tree(compiled, status))
     from interf_dsl.plan.data import data_coverage, render_data  # lazy: reads the imported files only here
 

@@ -128,6 +128,19 @@ def step_status(root: Path | str | None, step: Step, seed: int) -> str:
     return "compute"
 
 
+def cached_tables(root: Path | str | None, step: Step, seed: int) -> dict[str, Any] | None:
+    """The tables of `step`'s cache entry under `root` (read only, unverified: what `interf plan` counts its
+    estimates from), or None when the step is not cached."""
+    import polars as pl
+
+    base = (Path(root) if root is not None else default_cache_dir()) / "steps"
+    for path in (base / f"{step.hash}.s{seed}", base / step.hash):
+        if (path / "manifest.json").is_file():
+            names = json.loads((path / "result.json").read_text(encoding="utf-8"))["tables"]
+            return {t: pl.read_parquet(path / "tables" / f"{t}.parquet") for t in names}
+    return None
+
+
 class StepCache:
     """Content-addressed storage of step results, keyed by `Step.hash`."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from interf_dsl.errors import ExecuteError
 from interf_dsl.execute.units import DirUnitStore
 from interf_dsl.lang.params import STEP_PARAMS, params_of
-from interf_dsl.steps import Counters, StepResult, UnitShard
+from interf_dsl.steps import Counters, StepResult, UnitShard, stream_seed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -18,18 +17,6 @@ if TYPE_CHECKING:
     from interf_dsl.execute.progress import RunProgress
     from interf_dsl.execute.resources import Resources
     from interf_dsl.plan.ir import Plan, Step
-
-
-def stream_seed(plan_seed: int, step_id: str, stream: str) -> int:
-    """A 64-bit seed from the plan seed, the step's id (what the step is: `intervene:feature:pythia`, named from the
-    spec) and a stream naming what the draw is for (hook, target feature, type, trial, ...).
-
-    Settings never enter the seed: changing statistics, reporting, execution or an endpoint URL cannot touch a draw,
-    and neither can adding a metric, a scale or a new spec field. A draw whose size a setting shapes (more random
-    controls, more trials) takes more values from the same stream, so the draws that both runs share match.
-    """
-    digest = hashlib.sha256(f"{plan_seed}:{step_id}:{stream}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
 
 
 class RunStepContext:

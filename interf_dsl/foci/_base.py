@@ -8,6 +8,7 @@ polars, the interventions kind's loops) is imported inside the methods, so regis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,16 +28,49 @@ PAPER_SCALES = "±{0.5, 1, 1.5, 2, 3..10, 12, 14, 17, 20}"
 SOURCES_DOC = "Sources this block runs on (default: all)."
 
 
+SENTENCE_FILL = 0.4
+"""Expected share of a target's sentence slots (metrics.target_tokens x prompts.per_token) that a run fills: T_f
+keeps only tokens at >= target_ratio x the feature's max activation, and a token may be mined fewer times. Measured
+on specs/demo.yaml: 193 sentences for 48 feature targets and 71 for 16 token targets, of 10 slots each (0.40,
+0.44). Used only when the plan cannot read the select and prompts tables (`Known`)."""
+GRADIENT_POSITIONS = 1.6
+"""Expected positions per top context at activation >= position_ratio x its max (token focus; one gradient pass
+each). Measured on specs/demo.yaml: 285 gradient passes over 180 contexts."""
+NEURON_FILL = 0.4
+"""Expected share of the neuron focus's (hook, degree bin, cluster, feature) draws that give a measured feature
+(a bin with no neuron, a neuron with fewer clusters, a feature whose top token has no sentence). Measured on
+specs/demo.yaml: 14 of 36."""
+
+
+@dataclass(frozen=True)
+class Known:
+    """An intervene step's input tables when the plan can read them (its select, prompts, atlas and map steps are
+    cached): `estimate` then counts the cases the runner will visit instead of expecting them."""
+
+    inputs: Any
+    """`interventions._common.FocusInputs` of the step."""
+    source: str
+    rng: Callable[[str], Any]
+    """The step's `ctx.rng(stream)` (same seed as the run's), for foci whose sampling decides the cases."""
+
+
 def targets_of(spec: Any, n_hooks: int, per_layer: int) -> int:
     """Targets a steering block visits on one source: per layer and hook, at every τ."""
     return per_layer * n_hooks * len(spec.map.thresholds)
 
 
-def sentences_per_target(spec: Any, block: Any) -> int:
-    """Vocabulary sentences one target is measured on (T_f tokens x sentences each, capped by the block)."""
-    mined = spec.metrics.target_tokens * spec.prompts.per_token
+def sentences_per_target(spec: Any, block: Any) -> float:
+    """Vocabulary sentences one target is expected to be measured on (its filled share of T_f tokens x sentences
+    each, `SENTENCE_FILL`, capped by the block)."""
+    mined = spec.metrics.target_tokens * spec.prompts.per_token * SENTENCE_FILL
     cap = getattr(block, "sentences_per_target", None)
     return min(mined, cap) if cap else mined
+
+
+def sweep_passes(sentences: float, candidates: float, scales: int) -> float:
+    """Forward passes of one batched sweep per sentence: the baseline logits, the blocks up to the hook (run once,
+    continued from per row) and one row per candidate x scale (`interventions.sweep.sweep_sentence`)."""
+    return sentences * (2 + candidates * scales) if candidates else 0.0
 
 
 @dataclass(frozen=True)
@@ -77,8 +111,9 @@ class Focus:
         return None
 
     # plan ------------------------------------------------------------------------------------------------------
-    def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
-        """Forward and gradient passes of the block on one source with `n_hooks` hooks (`spec`: ResolvedSpec)."""
+    def estimate(self, block: Any, spec: Any, n_hooks: int, known: Known | None = None) -> Work:
+        """Forward and gradient passes of the block on one source with `n_hooks` hooks (`spec`: ResolvedSpec):
+        expected from the settings, or, given `known` input tables, counted over the cases the runner visits."""
         raise NotImplementedError
 
     def select_params(self, blocks: list[Any], spec: Any) -> dict[str, Any]:
@@ -110,12 +145,14 @@ class Focus:
 
         return steering_rows(table, params.stats, self.name, log)
 
-    def figures(self, table: pl.DataFrame, effects: pl.DataFrame, work_dir: Path) -> dict[str, Path]:
-        """Figure files of the step, named relative to its work dir."""
+    def figures(self, table: pl.DataFrame, effects: pl.DataFrame, work_dir: Path,
+                bins: list[str] | None = None) -> dict[str, Path]:
+        """Figure files of the step, named relative to its work dir; `bins` labels bin index k by its
+        interference range (select's `bin_labels`)."""
         from interf_dsl.interventions.figures import effect_by_level  # lazy: numpy only when a focus runs
 
         name = f"{self.name}_by_level.png"
-        return {name: effect_by_level(effects, self.name, Path(work_dir) / name)}
+        return {name: effect_by_level(effects, self.name, Path(work_dir) / name, bins)}
 
 
 def site_of(hook: str) -> str | None:

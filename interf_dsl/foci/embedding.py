@@ -16,10 +16,12 @@ from pydantic import Field
 from interf_dsl.foci._base import (
     PAPER_SCALES,
     Focus,
+    Known,
     Work,
     register,
     sentences_per_target,
     site_of,
+    sweep_passes,
     targets_of,
 )
 from interf_dsl.lang.fields import Grid, Hooks
@@ -65,11 +67,27 @@ class Embedding(Focus):
     def no_hook_hint(self, block: Any) -> str | None:
         return f"embedding focus adds d_model-wide vectors: SAE hooks at {', '.join(MODEL_WIDTH_SITES)}"
 
-    def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
-        targets = targets_of(spec, n_hooks, block.targets_per_layer)
-        vectors = 1 + len(spec.map.bins) * spec.map.partners_per_bin + block.random_draws
-        return Work(forward_passes=targets * sentences_per_target(spec, block) * (1 + vectors * len(block.scales)),
-                    units=targets)
+    def estimate(self, block: Any, spec: Any, n_hooks: int, known: Known | None = None) -> Work:
+        scales = len(block.scales)
+        if known is None:
+            targets = targets_of(spec, n_hooks, block.targets_per_layer)
+            vectors = 1 + len(spec.map.bins) * spec.map.partners_per_bin + block.random_draws
+            return Work(forward_passes=round(targets * sweep_passes(sentences_per_target(spec, block), vectors, scales)),
+                        units=targets)
+        from interf_dsl.interventions.counting import (  # lazy: polars only when counting
+            feature_row,
+            steer_cases,
+        )
+
+        def has_tokens(hook: str, f: int) -> bool:
+            row = feature_row(known.inputs.features, known.source, hook, f)
+            return bool(row and (row.get("top_token_ids") or [])[: block.top_tokens])
+
+        fwd, cases = 0, steer_cases(known.inputs, known.source, block, spec.metrics)
+        for c in cases:
+            own = [c.target] + [int(p["partner"]) for p in c.partners]
+            fwd += sweep_passes(c.sentences, sum(has_tokens(c.hook, f) for f in own) + block.random_draws, scales)
+        return Work(forward_passes=round(fwd), units=len(cases))
 
     def run(self, env: Any) -> Any:
         from interf_dsl.interventions import loops  # lazy: numpy only when a focus runs

@@ -6,7 +6,16 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from interf_dsl.foci._base import PAPER_SCALES, Focus, Work, register, sentences_per_target, targets_of
+from interf_dsl.foci._base import (
+    PAPER_SCALES,
+    Focus,
+    Known,
+    Work,
+    register,
+    sentences_per_target,
+    sweep_passes,
+    targets_of,
+)
 from interf_dsl.lang.fields import Grid, Hooks
 from interf_dsl.lang.limits import MAX_COUNT
 from interf_dsl.lang.model import Model
@@ -45,18 +54,31 @@ class Feature(Focus):
             if c in block.conditions[:j]:
                 error(f"condition '{c}' is listed twice", key_path + ("conditions", j), hint="list each once")
 
-    def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
-        targets = targets_of(spec, n_hooks, block.targets_per_layer or spec.map.targets_per_layer)
-        n_bins = len(spec.map.bins)
-        levels = sum(n_bins if c == "bins" else block.random_draws if c.startswith("random") else 1
-                     for c in block.conditions)
-        fwd = targets * sentences_per_target(spec, block) * (1 + levels * len(block.scales))
-        return Work(forward_passes=fwd, units=targets)
+    def estimate(self, block: Any, spec: Any, n_hooks: int, known: Known | None = None) -> Work:
+        scales = len(block.scales)
+        if known is None:
+            targets = targets_of(spec, n_hooks, block.targets_per_layer or spec.map.targets_per_layer)
+            cands = _candidate_count(block, len(spec.map.bins) * spec.map.partners_per_bin)
+            return Work(forward_passes=round(targets * sweep_passes(sentences_per_target(spec, block), cands, scales)),
+                        units=targets)
+        from interf_dsl.interventions.counting import steer_cases  # lazy: polars only when counting
+
+        cases = steer_cases(known.inputs, known.source, block, spec.metrics)
+        fwd = sum(sweep_passes(c.sentences, _candidate_count(block, len(c.partners)), scales) for c in cases)
+        return Work(forward_passes=round(fwd), units=len(cases))
 
     def run(self, env: Any) -> Any:
         from interf_dsl.interventions import loops  # lazy: numpy only when a focus runs
 
         return loops.target_units(env, self.name, lambda e, t: loops.steer_unit(e, t, self.name, _candidates))
+
+
+def _candidate_count(block: Any, partners: int) -> int:
+    """Steering vectors of one target: self, one per partner, `random_draws` per random control, one matched (a
+    resolved block carries its preset's conditions)."""
+    per = {"self": 1, "bins": partners, "random_direction": block.random_draws, "random_feature": block.random_draws,
+           "matched_feature": 1}
+    return sum(per[c] for c in block.conditions or ())
 
 
 def _candidates(env: Any, case: dict[str, Any]) -> list[Any]:

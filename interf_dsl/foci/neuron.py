@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from interf_dsl.foci._base import Focus, Work, register
+from interf_dsl.foci._base import NEURON_FILL, Focus, Known, Work, register
 from interf_dsl.lang.fields import DegreeBins, Grid, Hooks
 from interf_dsl.lang.limits import MAX_COUNT, MAX_VOCAB_COUNT
 from interf_dsl.lang.model import Model
@@ -58,11 +58,16 @@ class Neuron(Focus):
     def reports(self, block: Any) -> tuple[str, ...]:
         return ("weighted_cosine",)  # Δ weighted cosine under masking and amplifying (docs/method.md §5.4)
 
-    def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
-        neurons = n_hooks * len(block.degree_bins) * block.neurons_per_bin * (2 if block.random_control else 1)
-        features = neurons * block.clusters_per_neuron * block.features_per_cluster
-        fwd = features * spec.prompts.per_token * (1 + len(block.scales))
-        return Work(forward_passes=fwd, units=neurons)
+    def estimate(self, block: Any, spec: Any, n_hooks: int, known: Known | None = None) -> Work:
+        # one sweep (both coordinates), one pass reading the hook's width, and with the random control the
+        # activations its matched coordinate is drawn from
+        per_sentence = 3 + (2 if block.random_control else 1) * len(block.scales) + (1 if block.random_control else 0)
+        if known is not None and block.variant == "coordinate":
+            sentences = _counted_sentences(block, known)
+            return Work(forward_passes=sum(sentences) * per_sentence, units=n_hooks)
+        draws = n_hooks * len(block.degree_bins) * block.neurons_per_bin
+        features = draws * block.clusters_per_neuron * block.features_per_cluster * NEURON_FILL
+        return Work(forward_passes=round(features * spec.prompts.per_token * per_sentence), units=n_hooks)
 
     def steers(self, block: dict[str, Any]) -> bool:
         return False
@@ -82,7 +87,34 @@ class Neuron(Focus):
 
         return effects_rates.neuron_effects(table, params.stats, log), []
 
-    def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
+    def figures(self, table: Any, effects: Any, work_dir: Path, bins: list[str] | None = None) -> dict[str, Path]:
         from interf_dsl.interventions.figures import neuron_boxes  # lazy: numpy only when a focus runs
 
         return {"neuron_by_degree.png": neuron_boxes(table, Path(work_dir) / "neuron_by_degree.png")}
+
+
+def _counted_sentences(block: Any, known: Known) -> list[int]:
+    """Sentences of every feature the runner measures: its neurons drawn as the run draws them (same stream), each
+    feature's top token looked up in the sentences table (`loops_neuron.neuron_units`)."""
+    import polars as pl
+
+    from interf_dsl.interventions._common import sentences_for_tokens  # lazy: numpy only when a focus runs
+    from interf_dsl.interventions.counting import feature_row, hook_rows  # lazy: polars only when counting
+    from interf_dsl.interventions.neuron import sample_neurons  # lazy: numpy only when a focus runs
+
+    inp, source = known.inputs, known.source
+    if inp.neurons is None or inp.features is None or inp.sentences is None:
+        return []
+    have = set(inp.sentences.filter(pl.col("kind") == "vocab")["token_str"].to_list())
+    out = []
+    for hook in sorted(block.hooks or ()):
+        feats = hook_rows(inp.features, source, hook)
+        ok = {int(f) for f, toks in feats.select("feature", "top_tokens").iter_rows() if toks and toks[0] in have}
+        clusters = None if inp.clusters is None else hook_rows(inp.clusters, source, hook)
+        for n in sample_neurons(hook_rows(inp.neurons, source, hook), feats, clusters, block,
+                                known.rng(f"neuron|{hook}"), usable=ok.__contains__):
+            for f in n["features"]:
+                row = feature_row(inp.features, source, hook, f) or {}
+                if row.get("top_tokens"):
+                    out.append(len(sentences_for_tokens(inp.sentences, [row["top_tokens"][0]])))
+    return out

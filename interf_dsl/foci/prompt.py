@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from interf_dsl.foci._base import Focus, Work, register, sentences_per_target, targets_of
-from interf_dsl.interventions._common import shares_of
+from interf_dsl.foci._base import Focus, Known, Work, register, sentences_per_target, targets_of
+from interf_dsl.interventions._common import share_sources, shares_of
 from interf_dsl.lang.fields import Hooks
 from interf_dsl.lang.limits import MAX_COUNT, MAX_VOCAB_COUNT
 from interf_dsl.lang.model import Model
@@ -86,6 +86,27 @@ def injection_protocol(transfer: Any, block: PromptFocus | None) -> tuple[int, s
     return transfer.tokens_per_trial or b.tokens_per_trial, transfer.format or b.format, block.top_k if block else None
 
 
+def _types_estimate(block: Any, known: Known | None) -> Work:
+    """Per token-set share, type and sentence: the baseline, then trials x each condition whose set is not empty."""
+    conditions = len(TABLE1_CONDITIONS) + (1 if block.matched_random else 0)
+    if known is None or known.inputs.token_sets is None or known.inputs.sentences is None:
+        n_sets = len(shares_of(block))
+        return Work(forward_passes=n_sets * len(block.types) * block.sentences * (1 + conditions * block.trials),
+                    units=n_sets * len(block.types))
+    import polars as pl
+
+    ts, sents = known.inputs.token_sets, known.inputs.sentences
+    set_sources = share_sources(block, known.source, set(ts["source"].unique().to_list()) - {"union", "intersection"})
+    levels = [*TABLE1_CONDITIONS, "random_matched"] if block.matched_random else list(TABLE1_CONDITIONS)
+    fwd = 0
+    for src in set_sources.values():
+        for typ in block.types:
+            sets = ts.filter((pl.col("type") == typ) & (pl.col("source") == src) & pl.col("level").is_in(levels))
+            n = min(sents.filter((pl.col("kind") == "type") & (pl.col("type") == typ)).height, block.sentences)
+            fwd += n * (1 + sets["level"].n_unique() * block.trials)
+    return Work(forward_passes=fwd, units=len(set_sources) * len(block.types))
+
+
 def _types_mode(block: Any) -> bool:
     # a block as stored (a dict) takes the model's default mode when it names none
     mode = block.get("mode", PromptFocus.model_fields["mode"].default) if isinstance(block, dict) else block.mode
@@ -121,15 +142,29 @@ class Prompt(Focus):
             error(f"format lacks {' and '.join(missing)}", key_path + ("format",),
                   hint="the injected tokens and the sentence both go into it, e.g. ({tokens}){sentence}")
 
-    def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
+    def estimate(self, block: Any, spec: Any, n_hooks: int, known: Known | None = None) -> Work:
         if _types_mode(block):
-            conditions = len(TABLE1_CONDITIONS) + (1 if block.matched_random else 0)
-            n_sets = len(shares_of(block))
-            fwd = n_sets * len(block.types) * block.sentences * (1 + conditions * block.trials)
-            return Work(forward_passes=fwd, units=n_sets * len(block.types))
-        targets = targets_of(spec, n_hooks, spec.map.targets_per_layer)
-        fwd = targets * sentences_per_target(spec, block) * (1 + len(spec.map.bins) * spec.map.partners_per_bin)
-        return Work(forward_passes=fwd, units=targets)
+            return _types_estimate(block, known)
+        if known is None:
+            targets = targets_of(spec, n_hooks, spec.map.targets_per_layer)
+            snippets = block.contexts_per_feature * (1 + len(spec.map.bins) * spec.map.partners_per_bin)
+            return Work(forward_passes=round(targets * sentences_per_target(spec, block) * (1 + snippets)),
+                        units=targets)
+        from interf_dsl.interventions.counting import (  # lazy: polars only when counting
+            hook_rows,
+            steer_cases,
+        )
+        from interf_dsl.interventions.prompt_snippets import (  # lazy: numpy only when a focus runs
+            feature_snippets,
+        )
+
+        fwd, cases = 0, steer_cases(known.inputs, known.source, block, spec.metrics)
+        for c in cases:
+            ctx = hook_rows(known.inputs.contexts, known.source, c.hook)
+            n = len(feature_snippets(ctx, c.target, set(), block)) + sum(
+                len(feature_snippets(ctx, int(p["partner"]), set(c.token_strs), block)) for p in c.partners)
+            fwd += c.sentences * (1 + n) if n else 0  # the sentence's baseline, then every snippet in one batch
+        return Work(forward_passes=fwd, units=len(cases))
 
     def select_params(self, blocks: list[Any], spec: Any) -> dict[str, Any]:
         """Table-1 token-set settings (docs/method.md §6.2) from the first type-injection block, and its types."""
@@ -170,10 +205,10 @@ class Prompt(Focus):
 
         return type_effects(table, params.stats), []
 
-    def figures(self, table: Any, effects: Any, work_dir: Path) -> dict[str, Path]:
+    def figures(self, table: Any, effects: Any, work_dir: Path, bins: list[str] | None = None) -> dict[str, Path]:
         from interf_dsl.interventions.figures import type_grid  # lazy: numpy only when a focus runs
 
         if "success_rate" not in effects["metric"].to_list():
-            return super().figures(table, effects, work_dir)
+            return super().figures(table, effects, work_dir, bins)
 
         return {"type_grid.png": type_grid(effects, Path(work_dir) / "type_grid.png")}

@@ -44,7 +44,8 @@ def run_intervene(ctx: Any) -> StepResult:
     files = {}
     if table.height and effects.height:
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
-        files = focus.figures(table, effects, ctx.work_dir)
+        select = ctx.input("select") if "select" in ctx.step.inputs else None
+        files = focus.figures(table, effects, ctx.work_dir, bins=(select.meta.get("bin_labels") if select else None))
     meta: dict[str, Any] = {"rows": table.height, "forward_passes": ctx.counters.forward_passes,
                             "funnel": {d: n for d, n in stages}, "warnings": []}
     tables = {"interventions": table, "effects": effects, "regressions": regressions, "effect_cases": cases}

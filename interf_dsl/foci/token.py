@@ -7,12 +7,15 @@ from typing import Any, Literal
 from pydantic import Field
 
 from interf_dsl.foci._base import (
+    GRADIENT_POSITIONS,
     PAPER_SCALES,
     Focus,
+    Known,
     Work,
     register,
     sentences_per_target,
     site_of,
+    sweep_passes,
     targets_of,
 )
 from interf_dsl.lang.ast import ALL_SITES
@@ -68,21 +71,62 @@ class Token(Focus):
     def no_hook_hint(self, block: Any) -> str | None:
         return "token focus uses SAE hooks whose site is in layer_kinds"
 
-    def estimate(self, block: Any, spec: Any, n_hooks: int) -> Work:
-        targets = targets_of(spec, n_hooks, block.targets_per_layer)
-        # a bin offers every partner's top-token gradients; the paper gives self and random one vector each,
-        # equal_candidates gives them as many as a bin (docs/method.md §8.4)
-        per_bin = spec.map.partners_per_bin * spec.metrics.target_tokens
-        single = per_bin if block.equal_candidates else 1
-        vectors = single + len(spec.map.bins) * per_bin + (per_bin if block.equal_candidates else block.random_draws)
-        fwd = targets * sentences_per_target(spec, block) * (1 + vectors * len(block.scales))
-        return Work(forward_passes=fwd, gradient_passes=targets * vectors, units=targets)
+    def estimate(self, block: Any, spec: Any, n_hooks: int, known: Known | None = None) -> Work:
+        scales, n_ctx = len(block.scales), block.contexts_per_feature
+        if known is None:
+            targets = targets_of(spec, n_hooks, block.targets_per_layer)
+            per_bin = [spec.map.partners_per_bin * n_ctx] * len(spec.map.bins)
+            grads = n_ctx + sum(per_bin)  # one forward per top context of the target and of each partner
+            work = [(sentences_per_target(spec, block), _vectors(block, n_ctx, per_bin), 1 + grads,
+                     grads * GRADIENT_POSITIONS)] * targets
+        else:
+            work = _counted(block, spec, known)
+        fwd = sum(sweep_passes(s, v, scales) + g for s, v, g, _ in work)
+        return Work(forward_passes=round(fwd), gradient_passes=round(sum(p for *_, p in work)), units=len(work))
 
     def run(self, env: Any) -> Any:
         from interf_dsl.interventions import loops  # lazy: numpy only when a focus runs
 
         return loops.target_units(env, self.name, lambda e, t: loops.steer_unit(e, t, self.name, _candidates),
                                   kinds=list(env.block.layer_kinds))
+
+
+def _vectors(block: Any, n_self: int, per_bin: list[int]) -> int:
+    """Candidate vectors of one target: the target's gradients, each bin's partners' (capped at the target's count
+    under equal_candidates, docs/method.md §8.4) and the random directions (as many as the target's, or
+    random_draws)."""
+    if block.equal_candidates:
+        budget = max(1, n_self)
+        return n_self + sum(min(b, budget) for b in per_bin) + budget
+    return n_self + sum(per_bin) + block.random_draws
+
+
+def _counted(block: Any, spec: Any, known: Known) -> list[tuple[int, int, int, int]]:
+    """(sentences, vectors, other forwards, gradient passes) of every target the runner visits: other forwards are
+    one per gradient and one reading the hook's width."""
+    import polars as pl
+
+    from interf_dsl.interventions.counting import hook_rows, steer_cases  # lazy: polars only when counting
+    from interf_dsl.interventions.token import top_positions  # lazy: numpy only when a focus runs
+
+    inp, n_ctx, ratio = known.inputs, block.contexts_per_feature, block.position_ratio
+    out = []
+    for c in steer_cases(inp, known.source, block, spec.metrics, kinds=list(block.layer_kinds)):
+        ctx = hook_rows(inp.contexts, known.source, c.hook)
+
+        def positions(f: int, ctx: pl.DataFrame = ctx) -> list[int]:
+            rows = ctx.filter(pl.col("feature") == f).sort("rank").head(n_ctx)["acts"].to_list()
+            return [n for n in (len(top_positions(a, ratio)) for a in rows) if n]
+
+        own = positions(c.target)
+        bins: dict[str, int] = {}
+        grads = list(own)
+        for p in c.partners:
+            pos = positions(int(p["partner"]))
+            bins[str(p["bin"])] = bins.get(str(p["bin"]), 0) + len(pos)
+            grads += pos
+        out.append((c.sentences, _vectors(block, len(own), list(bins.values())), 1 + len(grads), sum(grads)))
+    return out
 
 
 def _candidates(env: Any, case: dict[str, Any]) -> list[Any]:

@@ -10,7 +10,7 @@ source)}, optional targets [{source, hook_name, features}] (map.targets: the lis
 are the targets, no sampling; misses go to meta `target_warnings`) → `targets`, `partners`, `token_sets`,
 `token_set_coverage` (per source and type: labels usable in the vocabulary, level sizes, scorable TARGET tokens,
 warnings), `shared`; meta `token_sets_origin` (sources' own sets or external, with the file's fingerprint) and
-`coverage_warnings`.
+`coverage_warnings`, `bin_labels` (the interference range of each bin index, for figures).
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def run_select(ctx: StepContext) -> StepResult:
         tables["token_set_coverage"] = cov
     if shared:
         tables["shared"] = pl.concat(shared)
-    meta = {"token_sets_skipped": skipped, "n_maps": len(maps),
+    meta = {"token_sets_skipped": skipped, "n_maps": len(maps), "bin_labels": bins.labels(),
             "token_sets_origin": {"origin": "external" if external is not None else "sources",
                                   "sets_fingerprint": tp.sets_fingerprint if external is not None else None,
                                   "duplicates_removed": external.removed if external is not None else {}},

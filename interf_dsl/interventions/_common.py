@@ -104,3 +104,14 @@ def shares_of(block: Any) -> tuple[str, ...]:
     share = block.get("share") if isinstance(block, dict) else block.share
     share = (share,) if isinstance(share, str) else tuple(share or ("own",))
     return tuple(dict.fromkeys(share))
+
+
+def share_sources(block: Any, source: str, sources: set[str]) -> dict[str, str]:
+    """share -> the `source` value of its rows in select's token_sets (`own`: this source; union/intersection:
+    those rows), each set once: with one source the combined sets are its own, so `own` stands for them."""
+    out: dict[str, str] = {}
+    for share in shares_of(block):
+        src = source if share == "own" or len(sources) == 1 else share
+        if src not in out.values():
+            out[share] = src
+    return out

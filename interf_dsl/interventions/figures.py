@@ -8,7 +8,7 @@ work dir: effect by level with CIs per mode (paper Fig. 3-5 layout), neuron effe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import polars as pl
@@ -23,54 +23,107 @@ def _plt():
     return plt
 
 
-def effect_by_level(effects: pl.DataFrame, focus: str, path: Path) -> Path:
-    """Bars of the primary estimator per level with CIs; one panel per (mode, metric)."""
-    import polars as pl
+METRIC_LABELS = {"wc_rel": "relative change in weighted cosine", "wo_rel": "relative change in weighted overlap",
+                 "wc_delta": "change in weighted cosine", "wo_delta": "change in weighted overlap", "kl": "KL divergence",
+                 "success_rate": "success rate"}
+"""Y-axis labels of the effect metrics (`effects.metric`)."""
+CONTROL_ORDER = ("self", "random_direction", "random_feature", "matched_feature")
 
+
+def level_label(level: str, bins: list[str] | None) -> str:
+    """A level as shown: bin index k as its interference range `I ∈ [lo, hi)` when the labels are known."""
+    if bins and str(level).isdigit() and int(level) < len(bins):
+        return f"I ∈ {bins[int(level)]}"
+    return str(level)
+
+
+def level_order(levels: list[str]) -> list[str]:
+    """Bins first (by index), then the controls in a fixed order, then anything else."""
+    def key(lv: str) -> tuple:
+        lv = str(lv)
+        if lv.isdigit():
+            return (0, int(lv), "")
+        return (1, CONTROL_ORDER.index(lv) if lv in CONTROL_ORDER else len(CONTROL_ORDER), lv)
+
+    return sorted({str(v) for v in levels}, key=key)
+
+
+def effect_by_level(effects: pl.DataFrame, focus: str, path: Path, bins: list[str] | None = None) -> Path:
+    """`effect_by_level_figure` written to `path`."""
+    return save(effect_by_level_figure(effects, focus, bins), path)
+
+
+def save(fig: Any, path: Path) -> Path:
+    """Write a figure as PNG (110 dpi) and close it."""
     plt = _plt()
-    est = {"paper": "best_alpha_positive_mean", "rigorous": "heldout_alpha_mean"}
-    panels = [(m, met) for m in ("paper", "rigorous") for met in ("wc_rel", "wo_rel")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
-    for ax, (mode, metric) in zip(axes[0], panels, strict=True):
-        sub = effects.filter((pl.col("mode") == mode) & (pl.col("metric") == metric)
-                             & (pl.col("estimator") == est[mode])).sort("level")
-        for k, (src, part) in enumerate(sub.group_by("source", maintain_order=True)):
-            part = part.group_by("level", maintain_order=True).agg(pl.col("estimate", "ci_lo", "ci_hi").mean())
-            x = [i + 0.35 * k for i in range(part.height)]
-            y = part["estimate"].to_list()
-            err = [[max(0.0, a - b) if a == a and b == b else 0 for a, b in zip(y, part["ci_lo"], strict=True)],
-                   [max(0.0, b - a) if a == a and b == b else 0 for a, b in zip(y, part["ci_hi"], strict=True)]]
-            ax.bar(x, y, width=0.35, yerr=err, capsize=2, label=str(src[0]))
-            ax.set_xticks([i for i in range(part.height)], part["level"].to_list(), rotation=45, fontsize=7)
-        ax.set_title(f"{focus}: {metric} ({mode})", fontsize=9)
-        ax.axhline(0, color="k", lw=0.5)
-        if ax.get_legend_handles_labels()[0]:  # a panel with no bars has nothing to label
-            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
-def neuron_boxes(table: pl.DataFrame, path: Path) -> Path:
-    """Box plots of the largest masking drop / amplifying gain in Δc per degree bin (Fig. 6 layout)."""
+def effect_by_level_figure(effects: pl.DataFrame, focus: str, bins: list[str] | None = None) -> Any:
+    """Bars of the primary estimator per level with CIs, one bar per source; one panel per (mode, metric).
+
+    Bins are labelled by their interference ranges (`bins`: select's labels of bin index k)."""
     import polars as pl
 
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    est = {"paper": "best_alpha_positive_mean", "rigorous": "heldout_alpha_mean"}
+    panels = [(m, met) for m in ("paper", "rigorous") for met in ("wc_rel", "wo_rel")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.0), squeeze=False)
+    for ax, (mode, metric) in zip(axes[0], panels, strict=True):
+        sub = effects.filter((pl.col("mode") == mode) & (pl.col("metric") == metric)
+                             & (pl.col("estimator") == est[mode]))
+        levels = level_order(sub["level"].to_list()) if sub.height else []
+        sources = sorted({str(s) for s in sub["source"].to_list()}) if sub.height else []
+        width = 0.8 / max(len(sources), 1)
+        for k, src in enumerate(sources):
+            part = (sub.filter(pl.col("source") == src).group_by("level")
+                    .agg(pl.col("estimate", "ci_lo", "ci_hi").mean()))
+            got = {str(r["level"]): r for r in part.iter_rows(named=True)}
+            xs = [i + (k - (len(sources) - 1) / 2) * width for i, lv in enumerate(levels) if lv in got]
+            rows = [got[lv] for lv in levels if lv in got]
+            y = [r["estimate"] for r in rows]
+            err = [[max(0.0, r["estimate"] - r["ci_lo"]) if r["ci_lo"] == r["ci_lo"] else 0 for r in rows],
+                   [max(0.0, r["ci_hi"] - r["estimate"]) if r["ci_hi"] == r["ci_hi"] else 0 for r in rows]]
+            ax.bar(xs, y, width=width, yerr=err, capsize=2, label=src)
+        ax.set_xticks(range(len(levels)), [level_label(lv, bins) for lv in levels], rotation=35, ha="right",
+                      fontsize=9)
+        ax.tick_params(axis="y", labelsize=9)
+        ax.set_title(f"{focus} focus, {mode} mode", fontsize=10)
+        ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)}\n(estimate, CI)", fontsize=9)
+        ax.axhline(0, color="k", lw=0.5)
+        if ax.get_legend_handles_labels()[0]:  # a panel with no bars has nothing to label
+            ax.legend(title="source", fontsize=8, title_fontsize=8)
+    return fig
+
+
+def neuron_boxes(table: pl.DataFrame, path: Path) -> Path:
+    """`neuron_boxes_figure` written to `path`."""
+    return save(neuron_boxes_figure(table), path)
+
+
+def neuron_boxes_figure(table: pl.DataFrame) -> Any:
+    """Box plots of the largest masking drop / amplifying gain in Δc per degree bin (Fig. 6 layout), titled with
+    the source."""
+    import polars as pl
+
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
     keys = ["hook", "condition", "level", "coordinate", "target", "sentence_id"]
+    source = ", ".join(sorted({str(s) for s in table["source"].to_list()})) if "source" in table.columns else ""
     for ax, (name, cond, agg) in zip(axes, (("masking", pl.col("alpha") < 1, pl.col("wc_delta").min()),
                                             ("amplifying", pl.col("alpha") > 1, pl.col("wc_delta").max())),
                                      strict=True):
         per = table.filter(cond & (pl.col("condition") == "neuron")).group_by(keys).agg(agg.alias("v"))
         levels = sorted(per["level"].unique().to_list(), key=lambda s: int(str(s).split("-")[0].rstrip("+")))
         ax.boxplot([per.filter(pl.col("level") == lv)["v"].to_list() for lv in levels], tick_labels=levels)
-        ax.set_title(f"neuron {name}: Δc by degree", fontsize=9)
-        ax.tick_params(axis="x", labelsize=7, rotation=45)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        ax.set_title(f"{source}: neuron {name}", fontsize=10)
+        ax.set_xlabel("polysemanticity degree (linked features)", fontsize=9)
+        ax.set_ylabel(f"{'largest drop' if name == 'masking' else 'largest gain'} in Δ weighted cosine", fontsize=9)
+        ax.tick_params(labelsize=9)
+    return fig
 
 
 def type_grid(effects: pl.DataFrame, path: Path) -> Path:

@@ -53,9 +53,14 @@ def _sae_arrays(ctx: Any, source: str, hook: str) -> tuple[str, np.ndarray, np.n
 
 
 def _targets(inp: Any, source: str, block: Any, ctx: Any, kinds: list[str] | None = None) -> list[dict]:
+    return select_targets(inp.need("targets", ctx.step.id), source, block, kinds)
+
+
+def select_targets(targets: pl.DataFrame, source: str, block: Any, kinds: list[str] | None = None) -> list[dict]:
+    """The `targets` rows a steering block visits on `source` (its hooks, hook sites and targets per layer)."""
     import polars as pl
 
-    t = inp.need("targets", ctx.step.id).filter(pl.col("source") == source)
+    t = targets.filter(pl.col("source") == source)
     if block.hooks:
         t = t.filter(pl.col("hook").is_in(list(block.hooks)))
     if kinds:

@@ -16,7 +16,7 @@ import numpy as np
 
 from interf_dsl.backends.base import layer_of_hook
 from interf_dsl.errors import SpecError
-from interf_dsl.interventions._common import layer_type, run_units, sentences_for_tokens, shares_of
+from interf_dsl.interventions._common import layer_type, run_units, sentences_for_tokens, share_sources
 from interf_dsl.interventions._common import run_units as _ru
 from interf_dsl.interventions.loops import frame
 from interf_dsl.interventions.neuron import (
@@ -149,9 +149,8 @@ def type_units(env: Any) -> pl.DataFrame:
     # `intersection` (select's rows combined across sources, built at one HIGH threshold, docs/method.md §6.2, §8.9).
     # Type tokens are always scored by this source's own ids (the combined rows carry strings only). With one source,
     # the combined sets are its own: `own` is run once and stands for them.
-    sources = set(ts["source"].unique().to_list()) - {"union", "intersection"}
-    set_source = {sh: env.source if sh == "own" or len(sources) == 1 else sh for sh in shares_of(env.block)}
-    shares = list({src: sh for sh, src in reversed(set_source.items())}.values())[::-1]  # first share per set
+    set_source = share_sources(env.block, env.source, set(ts["source"].unique().to_list()) - {"union", "intersection"})
+    shares = list(set_source)
 
     def compute(unit: str) -> pl.DataFrame:
         share, typ = unit.split("|")

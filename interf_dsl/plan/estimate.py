@@ -8,13 +8,23 @@ qualifying targets is only known after the map). API cost is left to the transfe
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from interf_dsl.foci import FOCI
+from interf_dsl.foci._base import Known
 from interf_dsl.foci.prompt import PromptFocus, injection_protocol
-from interf_dsl.plan.ir import WorkEstimate
+from interf_dsl.interventions._common import TABLES, FocusInputs
+from interf_dsl.lang.params import params_of
+from interf_dsl.plan.ir import Plan, WorkEstimate
 from interf_dsl.prices import cost_usd, estimate_transfer
 from interf_dsl.resolve.resolved import ResolvedSpec
+from interf_dsl.steps import stream_seed
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
 
 DEFAULT_D_SAE = 2048
 """Feature count assumed when no catalog gives one (the zoo's SAEs: 8-16 x d_model 128)."""
@@ -25,7 +35,9 @@ TRANSFER_CONDITIONS = ("target", "high", "medium", "random")
 
 
 def atlas(r: ResolvedSpec, d_sae: int | None) -> WorkEstimate:
-    rows = math.ceil(r.atlas.max_tokens / r.atlas.context)
+    """One forward pass per corpus window (whole windows of `context` tokens, cut from at most max_tokens); the
+    second pass re-encodes the top windows' activations kept from the first."""
+    rows = r.atlas.max_tokens // r.atlas.context
     return WorkEstimate(forward_passes=rows, units=math.ceil(rows / r.atlas.batch_size))
 
 
@@ -48,10 +60,43 @@ def embed(r: ResolvedSpec, d_sae: int | None) -> WorkEstimate:
     return WorkEstimate(units=1)
 
 
-def intervene(r: ResolvedSpec, block: Any, n_hooks: int) -> WorkEstimate:
-    """Forward and gradient passes of one focus block on one source (the focus's own `estimate`)."""
-    work = FOCI.get(block.focus).estimate(block, r, n_hooks)
+def intervene(r: ResolvedSpec, block: Any, n_hooks: int, known: Known | None = None) -> WorkEstimate:
+    """Forward and gradient passes of one focus block on one source (the focus's own `estimate`), expected from the
+    settings, or counted over the cases the runner will visit when `known` holds the step's input tables."""
+    work = FOCI.get(block.focus).estimate(block, r, n_hooks, known)
     return WorkEstimate(forward_passes=work.forward_passes, gradient_passes=work.gradient_passes, units=work.units)
+
+
+def counted(plan: Plan, r: ResolvedSpec, results: Callable[[str], dict[str, pl.DataFrame] | None]) -> Plan:
+    """The plan with each intervene step's estimate counted from its inputs' tables, where `results(step_id)` has
+    them (the cached select, prompts, atlas and map results): what the runner will visit, not what is expected."""
+    import polars as pl
+
+    steps = []
+    for step in plan.steps:
+        tables = [results(i) for i in step.inputs if not i.startswith(("model:", "sae:"))] \
+            if step.kind == "intervene" else [None]
+        if any(t is None for t in tables):
+            steps.append(step)
+            continue
+        found: dict[str, list] = {}
+        for t in tables:
+            for name in TABLES:
+                if name in t:
+                    found.setdefault(name, []).append(t[name])
+        inputs = FocusInputs(**{k: pl.concat(v, how="diagonal_relaxed") for k, v in found.items()})
+        p = params_of("intervene", step.params)
+        block = FOCI.get(p.focus).params.model_validate({**p.block, "focus": p.focus})
+        known = Known(inputs, p.source, partial(_rng, plan.seed, step.id))
+        est = intervene(r, block, len(block.hooks or ()), known)
+        steps.append(step.model_copy(update={"estimate": est}))
+    return plan.model_copy(update={"steps": tuple(steps)})
+
+
+def _rng(seed: int, step_id: str, stream: str) -> np.random.Generator:
+    import numpy as np
+
+    return np.random.default_rng(stream_seed(seed, step_id, stream))
 
 
 def transfer(r: ResolvedSpec, target: Any) -> WorkEstimate:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from interf_dsl.lang.params import params_of
-from interf_dsl.report.figures import draw_figures
+from interf_dsl.report.figures import MAP_IMAGES, draw_figures
 from interf_dsl.steps import StepContext, StepResult, step_runner
 
 
@@ -22,11 +22,17 @@ def run_report(ctx: StepContext) -> StepResult:
     if not params_of("report", ctx.params).report.figures:
         return StepResult(meta={"figures": []})
     parts: dict[str, list[pl.DataFrame]] = {}
+    images: dict[str, dict[str, Path]] = {name: {} for name in MAP_IMAGES}
     for step_id in ctx.step.inputs:
-        for name, df in ctx.input(step_id).tables.items():
-            if name in ("effects", "transfer", "map_stats"):
+        result = ctx.input(step_id)
+        for name, df in result.tables.items():
+            if name in ("effects", "transfer", "partner_counts"):
                 parts.setdefault(name, []).append(df.with_columns(pl.lit(step_id).alias("step")))
+        for name in MAP_IMAGES:
+            if step_id.startswith("map:") and name in result.files:
+                images[name][step_id] = Path(result.files[name])
     tables = {n: pl.concat(dfs, how="diagonal_relaxed") for n, dfs in parts.items()}
-
-    paths = draw_figures(tables, ctx.work_dir / "figures")
+    select = ctx.input("select") if "select" in ctx.step.inputs else None
+    bins = select.meta.get("bin_labels") if select is not None else None
+    paths = draw_figures(tables, ctx.work_dir / "figures", bins=bins, map_images=images)
     return StepResult(files={p.name: Path("figures") / p.name for p in paths}, meta={"figures": [p.name for p in paths]})

@@ -155,9 +155,10 @@ def build_sections(data: RunData) -> list[Section]:
         doc = f"stage {TABLES[name].stage}" if name in TABLES else "undeclared table (generic keys)"
         section.tables.append(view(name, data.head(name, MAX_ROWS), f"keys: {', '.join(data.keys(name))}; {doc}",
                                    total=data.height(name)))
+    grids = any(f.name.startswith("report__map_grid_") for f in data.figures)
     for fig in data.figures:
-        if fig.name.startswith(ANSWER_PREFIX):
-            continue
+        if fig.name.startswith(ANSWER_PREFIX) or (grids and fig.name.startswith("map_") and "__" in fig.name):
+            continue  # answers render their own; per-map figures show as the report's small-multiple grids
         kind = fig.name.split("_", 1)[0]
         if kind == "report":  # the report step names its figures <stage>_<what>.png
             kind = fig.name.split("__", 1)[-1].split("_", 1)[0]

@@ -67,8 +67,11 @@ def test_estimates_have_known_values(fake_zoo) -> None:
     # transfer: types x sentences x (conditions x trials + 1 baseline) + 3 probe requests = 2 x 4 x (4 x 5 + 1) + 3
     assert p.step("transfer:tiny").estimate.api_requests == 171
     assert p.step("transfer:tiny").estimate.cost_usd == 0.0  # served locally: no API charges
-    # feature: targets 2 x 2 hooks x 2 tau = 8; sentences 5 tokens x 3 = 15; levels 1 + 5 bins + 1 = 7; 4 scales
-    assert p.step("intervene:feature:gpt2").estimate.forward_passes == 8 * 15 * (1 + 7 * 4)
+    # feature: targets 2 x 2 hooks x 2 tau = 8; sentences: the expected filled share of 5 tokens x 3; per sentence
+    # the baseline, the blocks up to the hook and one row per vector (self + 5 bins x 1 partner + 1) x 4 scales
+    from interf_dsl.foci._base import SENTENCE_FILL
+
+    assert p.step("intervene:feature:gpt2").estimate.forward_passes == round(8 * 15 * SENTENCE_FILL * (2 + 7 * 4))
     # prompt injection: types x sentences x (1 + 4 conditions x trials)
     assert p.step("intervene:prompt:gpt2").estimate.forward_passes == 2 * 4 * (1 + 4 * 5)
 
@@ -137,11 +140,15 @@ def test_focus_settings_runners_read_reach_the_step_and_its_estimate(fake_zoo) -
     step = more.step("intervene:feature:gpt2")
     assert step.params["block"]["random_draws"] == 3 and step.params["block"]["sentences_per_target"] == 2
     assert step.data_hash != base.data_hash
-    # per target: sentences x (1 + levels x scales), levels = self + 5 bins + random draws, 4 scales
+    # per target: sentences x (2 + vectors x scales), vectors = self + 5 bins + random draws, 4 scales; the
+    # expected sentences (6 of 15 slots) capped at 2
+    from interf_dsl.foci._base import SENTENCE_FILL
+
     r = resolve_spec(load_spec_text(SPEC, "p.yaml"))
-    mined = r.metrics.target_tokens * r.prompts.per_token
-    assert len(r.map.bins) == 5 and mined > 2
-    assert step.estimate.forward_passes * mined * (1 + 7 * 4) == base.estimate.forward_passes * 2 * (1 + 9 * 4)
+    expected = r.metrics.target_tokens * r.prompts.per_token * SENTENCE_FILL
+    assert len(r.map.bins) == 5 and expected > 2
+    assert base.estimate.forward_passes == round(8 * expected * (2 + 7 * 4))
+    assert step.estimate.forward_passes == 8 * 2 * (2 + 9 * 4)
 
 
 def test_every_step_kind_has_a_params_model_and_plans_validate_through_it(fake_zoo) -> None:

@@ -130,3 +130,21 @@ def test_effects_figure_uses_the_first_metric_and_one_estimator_per_mode():
                        "estimator": ["pm", "pm", "hm", "frac", "pm"], "estimate": [1.0, 0.5, 0.9, 0.4, 3.0]})
     rows, metric = one_metric(df)
     assert metric == "wc" and sorted(rows["estimator"].to_list()) == ["hm", "pm", "pm"]
+
+
+def test_console_run_json_and_report_md_give_one_total_time(tmp_path, capsys):
+    """The console's `finished in` is the run record's seconds, as run.json and report.md state them (issue 16:
+    150 s in report.md vs 162 s on the console, which counted writing the run directory too)."""
+    from engine_kinds import make_plan
+
+    from interf_dsl.pipeline import run_plan as execute_plan
+
+    rec = execute_plan(make_plan(), spec_path="s.yaml", spec_text="", resolved_json={}, reports_root=tmp_path / "r",
+                       cache_dir=tmp_path / "c", quiet=True, run_id="x")
+    out = capsys.readouterr()
+    console = re.search(r"finished in ([0-9.]+)s .*; run directory written in ([0-9.]+)s", out.out + out.err)
+    assert console, out.err[-2000:]
+    stored = read_run(rec.run_dir).run["record"]["seconds"]
+    md = (tmp_path / "r" / "demo" / "x" / "report.md").read_text()
+    assert f"{rec.seconds:.2f}" == console.group(1) == f"{stored:.2f}"
+    assert f"steps took {stored:.2f}s" in md
