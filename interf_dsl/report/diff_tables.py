@@ -6,8 +6,10 @@ appended to a list, and the aligned (joined) frame for an effect table's estimat
 Short-cuts that read no rows: the row counts come from the parquet metadata; two files that are the same file
 (a hard link, see `links.py`) or byte-identical hold the same table, so no row can differ. Whether the keys
 identify rows is checked on one 64-bit hash per row (an exact check only where two hashes collide). A long table
-that differs is compared in buckets of its key hash, `CHUNK_ROWS` rows at a time: a key falls in the same bucket
-in both runs, so each bucket is a complete comparison of its keys. `stream=False` is the former whole-table path
+that differs is first hashed row by row (key hash, value hash: 16 bytes a row); only the rows whose hashes differ
+are read and compared exactly, in one pass where they are at most `CHUNK_ROWS`, else the whole table in buckets of
+its key hash, about `CHUNK_ROWS` rows at a time (a key falls in the same bucket in both runs, so each bucket is a
+complete comparison of its keys). `stream=False` is the former whole-table path
 (every table read whole and kept), kept as the reference the streamed path is tested and benchmarked against.
 """
 
@@ -134,7 +136,20 @@ def _side(data: RunData, name: str, index: str, bucket: pl.Expr | None, stream: 
     if not stream:
         return data.table(name).with_row_index(index)
     lf = data.lazy(name).with_row_index(index)  # numbered before the bucket filter: file order survives
-    return (lf if bucket is None else lf.filter(bucket)).collect()
+    return lf.collect() if bucket is None else lf.filter(bucket).collect(engine="streaming")
+
+
+def _differing(da: RunData, db: RunData, name: str, keys: list[str], values: list[str]) -> pl.Series:
+    """Key hashes of the rows that may differ (in one run only, or with another hash of their values), from a
+    streamed pass holding two u64 per row; equal values hash alike, so no differing row is missed."""
+    import polars as pl
+
+    def hashes(d: RunData) -> pl.LazyFrame:
+        value = pl.struct(values).hash() if values else pl.lit(0, dtype=pl.UInt64)
+        return d.lazy(name).select(pl.struct(keys).hash().alias("k"), value.alias("v"))
+
+    joined = hashes(da).join(hashes(db), on="k", how="full", coalesce=True, suffix="_b")
+    return joined.filter(~pl.col("v").eq_missing(pl.col("v_b"))).select("k").collect(engine="streaming")["k"]
 
 
 def _buckets(td: TableDiff, sa: dict[str, Any], sb: dict[str, Any], keys: list[str], whole: bool) -> int:
@@ -143,6 +158,22 @@ def _buckets(td: TableDiff, sa: dict[str, Any], sb: dict[str, Any], keys: list[s
     if whole or any(sa[k] != sb[k] for k in keys):
         return 1
     return max(1, math.ceil(max(td.rows_a, td.rows_b) / CHUNK_ROWS))
+
+
+def _filters(da: RunData, db: RunData, name: str, td: TableDiff, sa: dict[str, Any], sb: dict[str, Any],
+             keys: list[str], values: list[str], whole: bool) -> list[pl.Expr | None]:
+    """Row filters to align the table in, one after the other: [None] (whole), the rows whose hashes differ (one
+    pass where they are at most CHUNK_ROWS), else key-hash buckets of about CHUNK_ROWS rows."""
+    import polars as pl
+
+    n = _buckets(td, sa, sb, keys, whole)
+    if n == 1:
+        return [None]
+    if all(sa[c] == sb[c] for c in values):  # value hashes are comparable only between equal dtypes
+        maybe = _differing(da, db, name, keys, values)
+        if maybe.len() <= CHUNK_ROWS:
+            return [pl.struct(keys).hash().is_in(maybe.implode())]
+    return [(pl.struct(keys).hash() % n) == i for i in range(n)]
 
 
 def aligned_keys(name: str, da: RunData, db: RunData) -> list[str]:
@@ -159,7 +190,6 @@ def compare_table(name: str, da: RunData, db: RunData, rows: list[dict[str, Any]
         whole: align the table in one piece (effect tables: `on_joined` needs every row at once).
         stream: use the short-cuts and buckets (False: read both tables whole, the reference path).
     """
-    import polars as pl
 
     in_a, in_b = name in da.table_names, name in db.table_names
     keys_a, keys_b = da.keys(name), db.keys(name)
@@ -187,10 +217,8 @@ def compare_table(name: str, da: RunData, db: RunData, rows: list[dict[str, Any]
     if stream and da.as_stored(name) and db.as_stored(name) and same_bytes(da.file(name), db.file(name)):
         return td  # one table: no row can differ
     values = [c for c in sa if c not in keys and c in sb]
-    n = _buckets(td, sa, sb, keys, whole or not stream)
     found: list[tuple[tuple[float, float], dict[str, Any]]] = []
-    for i in range(n):
-        bucket = (pl.struct(keys).hash() % n) == i if n > 1 else None
+    for bucket in _filters(da, db, name, td, sa, sb, keys, values, whole or not stream):
         joined = _join(_side(da, name, "__ia", bucket, stream), _side(db, name, "__ib", bucket, stream), keys)
         _record(name, td, joined, keys, values, found)
         if on_joined is not None:

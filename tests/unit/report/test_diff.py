@@ -121,19 +121,25 @@ def test_paired_bootstrap_ci_known_answers():
     assert np.isnan(paired_bootstrap_ci(np.zeros(1), np.ones(1))[1])
 
 
-@pytest.mark.parametrize("kw", [{"shift": 0.05}, {"n": 6}])
-def test_streamed_diff_in_buckets_equals_the_whole_table_diff(make_run, monkeypatch, kw):
-    """Tables cut into key-hash buckets of 2 rows give the whole-table path's RunDiff, rows in the same order."""
+@pytest.mark.parametrize(("kw", "chunk", "expected"), [
+    ({"shift": 0.05}, 2, {"whole", "buckets"}),  # 40 of 80 intervention rows changed: more than a chunk
+    ({"shift": 0.05}, 50, {"whole", "differing rows"}),  # ... fewer than a chunk: only those are read
+    ({"n": 6}, 2, {"whole", "differing rows"}),  # 2 rows added to counts
+])
+def test_streamed_diff_in_pieces_equals_the_whole_table_diff(make_run, monkeypatch, kw, chunk, expected):
+    """Tables aligned in key-hash buckets or on their differing rows only give the whole-table path's RunDiff, rows
+    in the same order."""
     from interf_dsl.report import diff_tables
 
     a, b = make_run("a", n=4), make_run("b", **{"n": 4, **kw})
     whole = diff_reports(a, b, stream=False)
-    cuts = []
-    real = diff_tables._buckets
-    monkeypatch.setattr(diff_tables, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(diff_tables, "_buckets", lambda *args: cuts.append(real(*args)) or cuts[-1])
+    ways = []
+    real = diff_tables._filters
+    monkeypatch.setattr(diff_tables, "CHUNK_ROWS", chunk)
+    monkeypatch.setattr(diff_tables, "_filters", lambda *args: ways.append(real(*args)) or ways[-1])
     streamed = diff_reports(a, b)
-    assert max(cuts) > 1  # some table really was compared in buckets
+    kinds = {"whole" if f[0] is None else "buckets" if len(f) > 1 else "differing rows" for f in ways}
+    assert kinds == expected  # effect tables are aligned whole
     assert whole.rows and streamed.to_json() == whole.to_json()
     assert render_diff(streamed) == render_diff(whole)
 
