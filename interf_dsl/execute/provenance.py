@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -40,17 +41,24 @@ def package_versions() -> dict[str, str | None]:
 
 
 def git_state(where: Path | str = ".") -> dict[str, Any]:
-    """Commit and dirty flag of the git checkout containing `where` (tracked files only), or nulls."""
+    """Commit and dirty flag (tracked files only) of the git checkout containing `where` (the spec's folder), and a
+    `note` saying why there is none: "not a git checkout", "git is not installed" or "git failed: <its message>"."""
     where = Path(where)
     cwd = where if where.is_dir() else where.parent
+    if shutil.which("git") is None:
+        return {"commit": None, "dirty": None, "note": "git is not installed"}
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or ".", capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd or ".",
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            message = head.stderr.strip().splitlines()
+            why = ("not a git checkout" if any("not a git repository" in m for m in message)
+                   else f"git failed: {message[0] if message else f'exit code {head.returncode}'}")
+            return {"commit": None, "dirty": None, "note": why}
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
                                 capture_output=True, text=True, timeout=20, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": bool(status.strip())}
+    except (OSError, subprocess.SubprocessError) as exc:
+        return {"commit": None, "dirty": None, "note": f"git failed: {exc}"}
+    return {"commit": head.stdout.strip(), "dirty": bool(status.strip())}
 
 
 def platform_info() -> dict[str, str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interf_dsl.report.bootstrap import paired_bootstrap_ci
+from interf_dsl.report.diff_tables import TableDiff, aligned_keys, compare_table, num, same
 from interf_dsl.report.io import RunData, read_run
 from interf_dsl.report.migrate import migrate
 from interf_dsl.report.schema import TABLES
@@ -24,20 +25,6 @@ if TYPE_CHECKING:
 
 _PROVENANCE = (("schema_version",), ("spec", "sha256"), ("seeds", "plan"), ("seeds", "preset"),
                ("git", "commit"), ("git", "dirty"), ("platform", "system"), ("platform", "machine"))
-
-
-@dataclass
-class TableDiff:
-    """How one table differs: counts and the keys it was aligned on."""
-
-    table: str
-    keys: list[str]
-    rows_a: int
-    rows_b: int
-    added: int = 0
-    removed: int = 0
-    changed: int = 0
-    note: str = ""
 
 
 @dataclass
@@ -88,83 +75,6 @@ def _provenance(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in out if r["a"] != r["b"]]
 
 
-def _same(x: Any, y: Any) -> bool:
-    if isinstance(x, float) and isinstance(y, float):
-        if math.isnan(x) and math.isnan(y):
-            return True
-        return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
-    return x == y
-
-
-def _num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _align(name: str, da: RunData, db: RunData, out: RunDiff) -> tuple[TableDiff, pl.DataFrame | None]:
-    import polars as pl
-
-    ta = da.table(name) if name in da.table_names else None
-    tb = db.table(name) if name in db.table_names else None
-    present = ta if ta is not None else tb
-    keys_a, keys_b = da.keys(name), db.keys(name)
-    keys = [k for k in (keys_a or keys_b) if k in (keys_b or keys_a)]
-    td = TableDiff(name, keys, ta.height if ta is not None else 0, tb.height if tb is not None else 0)
-    if ta is None or tb is None:
-        td.added, td.removed = td.rows_b, td.rows_a
-        td.note = "only in run B" if ta is None else "only in run A"
-        out.rows.append({"table": name, "change": "added" if ta is None else "removed", "column": None,
-                         "a": None, "b": None, "delta": None, "key": {"rows": present.height}})
-        return td, None
-    if keys_a != keys_b:
-        td.note = f"keys differ (A: {keys_a}, B: {keys_b}); aligned on {keys}"
-    if not keys or not ta.select(keys).is_unique().all() or not tb.select(keys).is_unique().all():
-        td.note = f"cannot align rows: keys {keys} do not identify rows; compared row counts only"
-        return td, None
-    if any(ta.schema[k].is_nested() for k in keys):
-        td.note = f"cannot align rows: a key column of {keys} is a list"
-        return td, None
-    ta = ta.with_columns(pl.lit(True).alias("__in_a"))
-    tb = tb.with_columns(pl.lit(True).alias("__in_b"))
-    joined = ta.join(tb, on=keys, how="full", coalesce=True, suffix="__b", nulls_equal=True).with_columns(
-        pl.col("__in_a").fill_null(False), pl.col("__in_b").fill_null(False))
-    values = [c for c in ta.columns if c not in keys and c != "__in_a" and c in tb.columns]
-    only = ([f"A only: {c}" for c in ta.columns if c not in tb.columns and c != "__in_a"]
-            + [f"B only: {c}" for c in tb.columns if c not in ta.columns and c != "__in_b"])
-    if only:
-        td.note = (td.note + "; " if td.note else "") + "columns " + ", ".join(only)
-    for row in _candidates(joined, values).iter_rows(named=True):
-        key = {k: row[k] for k in keys}
-        if not row["__in_a"] or not row["__in_b"]:
-            change = "added" if not row["__in_a"] else "removed"
-            td.added += change == "added"
-            td.removed += change == "removed"
-            out.rows.append({"table": name, "change": change, "column": None, "a": None, "b": None,
-                             "delta": None, "key": key})
-            continue
-        changed = False
-        for col in values:
-            x, y = row[col], row[f"{col}__b"]
-            if not _same(x, y):
-                changed = True
-                out.rows.append({"table": name, "change": "changed", "column": col, "a": x, "b": y,
-                                 "delta": (y - x) if _num(x) and _num(y) else None, "key": key})
-        td.changed += changed
-    return td, joined
-
-
-def _candidates(joined: pl.DataFrame, values: list[str]) -> pl.DataFrame:
-    """Rows that may differ: in one run only, or with a value not exactly equal (tolerance is applied after)."""
-    import polars as pl
-
-    cond = ~(pl.col("__in_a") & pl.col("__in_b"))
-    for col in values:
-        cond = cond | ~pl.col(col).eq_missing(pl.col(f"{col}__b"))
-    try:
-        return joined.filter(cond)
-    except pl.exceptions.PolarsError:  # a dtype polars cannot compare (e.g. structs of mixed types): check all rows
-        return joined
-
-
 def _case_arrays(name: str, da: RunData, db: RunData) -> dict[tuple, tuple[list, list]] | None:
     """Per-case values of both runs, paired by case, grouped by the effect keys they share (None: no usable
     per-case table, or its rows are not one per (effect, case))."""
@@ -202,20 +112,22 @@ def _effects(name: str, joined: pl.DataFrame, keys: list[str], da: RunData, db: 
     est, lo, hi = spec.estimate, spec.ci_low, spec.ci_high
     if f"{est}__b" not in joined.columns:
         return
-    cases = _case_arrays(name, da, db) or {}
+    cases: dict[tuple, tuple[list, list]] | None = None  # read only once an effect differs
     for row in joined.filter(joined["__in_a"] & joined["__in_b"]).iter_rows(named=True):
         a, b = row[est], row[f"{est}__b"]
         sig_a = _excludes_zero(row.get(lo), row.get(hi))
         sig_b = _excludes_zero(row.get(f"{lo}__b"), row.get(f"{hi}__b"))
         flipped = sig_a is not None and sig_b is not None and sig_a != sig_b
-        sign_change = _num(a) and _num(b) and a * b < 0
-        if _same(a, b) and not flipped and _same(row.get(lo), row.get(f"{lo}__b")):
+        sign_change = num(a) and num(b) and a * b < 0
+        if same(a, b) and not flipped and same(row.get(lo), row.get(f"{lo}__b")):
             continue
+        if cases is None:
+            cases = _case_arrays(name, da, db) or {}
         group = next((v for k, v in cases.items() if all(row.get(g) == val for g, val in k)), None)
         d_ci = paired_bootstrap_ci(*group, n_boot=n_boot, ci=ci) if group else (None, None, None)
         out.effects.append({
             "table": name, "key": {k: row[k] for k in keys}, "a": a, "b": b,
-            "delta": (b - a) if _num(a) and _num(b) else None, "delta_ci_low": d_ci[1], "delta_ci_high": d_ci[2],
+            "delta": (b - a) if num(a) and num(b) else None, "delta_ci_low": d_ci[1], "delta_ci_high": d_ci[2],
             "n_pairs": len(group[0]) if group else 0,
             "estimator": (f"paired bootstrap (percentile, {n_boot} resamples, {ci:.0%}) of the mean per-case "
                           "difference b - a" if group else "no per-case data in both runs: no CI"),
@@ -223,8 +135,13 @@ def _effects(name: str, joined: pl.DataFrame, keys: list[str], da: RunData, db: 
         })
 
 
-def diff_reports(run_a: Path | str, run_b: Path | str, *, n_boot: int = 2000, ci: float = 0.95) -> RunDiff:
-    """Compare two run directories (A = before, B = after; `delta = b - a`).
+def diff_reports(run_a: Path | str, run_b: Path | str, *, n_boot: int = 2000, ci: float = 0.95,
+                 stream: bool = True) -> RunDiff:
+    """Compare two run directories (A = before, B = after; `delta = b - a`), one table at a time.
+
+    Args:
+        stream: compare in bounded memory (`diff_tables.py`); False reads every table whole and keeps it (the
+            former path, for tests and benchmarks).
 
     Raises:
         ReportError: a path is not a run directory, or a schema version cannot be migrated.
@@ -234,8 +151,12 @@ def diff_reports(run_a: Path | str, run_b: Path | str, *, n_boot: int = 2000, ci
     out.migrations = migrate(da) + migrate(db)
     out.provenance = _provenance(da.run, db.run)
     for name in sorted(set(da.table_names) | set(db.table_names)):
-        td, joined = _align(name, da, db, out)
+        effect = name in TABLES and TABLES[name].effect is not None
+        td = compare_table(name, da, db, out.rows, stream=stream, whole=effect, on_joined=(
+            (lambda joined, name=name: _effects(name, joined, aligned_keys(name, da, db), da, db, out, n_boot, ci))
+            if effect else None))
         out.tables.append(td)
-        if joined is not None and name in TABLES and TABLES[name].effect is not None:
-            _effects(name, joined, td.keys, da, db, out, n_boot, ci)
+        if stream:
+            da.release()
+            db.release()
     return out

@@ -44,6 +44,8 @@ class RunData:
     path: Path
     run: dict[str, Any]
     _tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    _changed: set[str] = field(default_factory=set)
+    """Tables replaced in memory (`set_table`, by a migration): they differ from their files and are kept."""
 
     @property
     def schema_version(self) -> int:
@@ -94,6 +96,30 @@ class RunData:
 
     def set_table(self, name: str, df: pl.DataFrame) -> None:
         self._tables[name] = df
+        self._changed.add(name)
+
+    def file(self, name: str) -> Path:
+        """The parquet file of table `name`."""
+        return self.path / "tables" / f"{name}.parquet"
+
+    def as_stored(self, name: str) -> bool:
+        """Whether table `name` is its file's content (no migration replaced it in memory)."""
+        return name not in self._changed
+
+    def lazy(self, name: str) -> pl.LazyFrame:
+        """Table `name` as a lazy frame: scanned from its file, or the in-memory table a migration made."""
+        import polars as pl
+
+        return self._tables[name].lazy() if name in self._tables else pl.scan_parquet(self.file(name))
+
+    def schema(self, name: str) -> dict[str, Any]:
+        """Column name -> polars dtype of table `name` (from the parquet schema; nothing is read)."""
+        return dict(self.lazy(name).collect_schema())
+
+    def release(self) -> None:
+        """Forget the tables loaded from files (they are read again on demand); migrated tables stay."""
+        for name in [n for n in self._tables if n not in self._changed]:
+            del self._tables[name]
 
     @property
     def figures(self) -> list[Path]:

@@ -3,8 +3,9 @@
 Input: the Plan, the RunRecord and the step results (from the cache). Output, under
 `reports/<experiment>/<run_id>/`: `tables/<table>.parquet` (one table merged over every step that produced it,
 with a leading `step` column; see `schema.py`), `figures/<step>__<file>.png` (image files steps returned),
-`run.json` (spec, resolved spec, plan with cache hits, provenance, timings, counters; secrets scrubbed), and the
-rendered `report.md` / `report.html` (`build.py`).
+`run.json` (spec, resolved spec, plan with cache hits, provenance, timings, counters, storage; secrets scrubbed),
+and the rendered `report.md` / `report.html` (`build.py`). Tables and figures are hard links of the caches' files
+where the file systems allow (`links.py`), so a rerun adds only run.json and the report.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from interf_dsl.execute.provenance import git_state, package_versions, platform_
 from interf_dsl.lang.params import params_of
 from interf_dsl.report.build import build_report
 from interf_dsl.report.io import table_bytes
+from interf_dsl.report.links import FilePlacer
 from interf_dsl.report.schema import SCHEMA_VERSION, conform
-from interf_dsl.report.tablecache import TableCache, copy_file_atomic, table_key
+from interf_dsl.report.tablecache import TableCache, table_key
 
 if TYPE_CHECKING:
     import polars as pl
@@ -68,24 +70,25 @@ def _merge(name: str, steps: list[str], result: Callable[[str], StepResult]) -> 
 
 
 def _write_tables(run_dir: Path, record: RunRecord, result: Callable[[str], StepResult],
-                  cache: TableCache | None, digest: Callable[[str, str], str] | None) -> dict:
+                  cache: TableCache | None, digest: Callable[[str, str], str] | None, placer: FilePlacer) -> dict:
     info: dict[str, Any] = {}
     for name, producers in sorted(_producers(record, digest).items()):
         key = table_key(name, producers)
         dst = run_dir / "tables" / f"{name}.parquet"
         hit = cache.get(key) if cache is not None else None
         if hit is not None:
-            copy_file_atomic(hit[0], dst)
+            placer.place(hit[0], dst)
             info[name] = hit[1]
             continue
         steps = [sid for sid, _ in producers]
         df, keys = conform(name, _merge(name, steps, result))
         data = table_bytes(df, name=name, keys=keys, schema_version=SCHEMA_VERSION)
-        atomic_write_bytes(dst, data)
         info[name] = {"schema_version": SCHEMA_VERSION, "keys": keys, "rows": df.height, "steps": steps,
                       "columns": {c: str(t) for c, t in df.schema.items()}}
-        if cache is not None:
-            cache.put(key, data, info[name])
+        if cache is None:
+            atomic_write_bytes(dst, data)
+        else:  # stored once, in the cache; the run directory links it
+            placer.place(cache.put(key, data, info[name]), dst)
     return info
 
 
@@ -112,7 +115,8 @@ def _wants_figures(plan: Plan) -> bool:
     return params_of("report", steps[0].params).report.figures if steps else True
 
 
-def _copy_figures(run_dir: Path, record: RunRecord, files: Callable[[str], dict[str, Path]]) -> list[str]:
+def _place_figures(run_dir: Path, record: RunRecord, files: Callable[[str], dict[str, Path]],
+                   placer: FilePlacer) -> list[str]:
     names = []
     for rec in record.steps:
         for fname in rec.files:
@@ -122,7 +126,7 @@ def _copy_figures(run_dir: Path, record: RunRecord, files: Callable[[str], dict[
                 continue
             stem = fname if Path(fname).suffix.lower() == suffix else fname + suffix
             name = figure_name(rec.id, stem)
-            copy_file_atomic(src, run_dir / "figures" / name)
+            placer.place(src, run_dir / "figures" / name)
             names.append(name)
     return sorted(names)
 
@@ -161,10 +165,11 @@ def write_run_directory(run_dir: Path, *, plan: Plan, record: RunRecord,
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved_value = json.loads(resolved) if isinstance(resolved, str) else resolved
     cache = TableCache(table_cache) if table_cache is not None and digest is not None else None
-    tables = _write_tables(run_dir, record, result, cache, digest) if result else {}
+    placer = FilePlacer()
+    tables = _write_tables(run_dir, record, result, cache, digest, placer) if result else {}
     if result is not None and files is None:
         files = lambda step_id: result(step_id).files  # noqa: E731 - fallback when no cache accessor is given
-    figures = _copy_figures(run_dir, record, files) if result and _wants_figures(plan) else []
+    figures = _place_figures(run_dir, record, files, placer) if result and _wants_figures(plan) else []
     secrets = secret_values(resolved_value, plan.model_dump(mode="json"))
     run = {
         "schema_version": SCHEMA_VERSION,
@@ -177,8 +182,10 @@ def write_run_directory(run_dir: Path, *, plan: Plan, record: RunRecord,
         "versions": package_versions(), "git": git_state(Path(spec_path).resolve().parent),
         "platform": platform_info(),
         "record": record.model_dump(mode="json"),
-        "tables": tables, "figures": figures,
+        "tables": tables, "figures": figures, "storage": placer.summary(),
     }
+    if (note := placer.note()) is not None:
+        log(note)
     atomic_write_text(run_dir / "run.json", json.dumps(scrub(run, secrets), sort_keys=True, indent=1))
     if result is not None:
 

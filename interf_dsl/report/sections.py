@@ -116,7 +116,7 @@ def _run_section(run: dict[str, Any]) -> Section:
         f"preset {run.get('seeds', {}).get('preset')}, seed {run.get('seeds', {}).get('plan')}",
         f"spec `{run.get('spec', {}).get('path')}` (sha256 {str(run.get('spec', {}).get('sha256'))[:12]})",
         (f"git {str(git.get('commit'))[:12]}{' (dirty)' if git.get('dirty') else ''}" if git.get("commit")
-         else "git: none (the spec's folder is not inside a git checkout)"),
+         else f"git: none (the spec's folder: {git.get('note') or 'not a git checkout'})"),
         f"steps took {rec.get('seconds', 0):.2f}s (engine overhead {rec.get('engine_seconds', 0):.2f}s)",
         f"work in this run: {int(counters.get('forward_passes', 0))} forward passes, "
         f"{int(counters.get('api_requests', 0))} API requests, {int(counters.get('api_tokens', 0))} API tokens",

@@ -1,23 +1,22 @@
-"""Report stage: cache of merged, conformed run-directory tables, so a rerun copies bytes instead of re-merging.
+"""Report stage: cache of merged, conformed run-directory tables, so a rerun links (or copies) bytes instead of
+re-merging.
 
 A run-directory table is a pure function of its producers (step id and the sha256 of the table each stored in the
-step cache), the table schema version and the table's declaration in `schema.py`. Its parquet bytes and info (keys, rows, columns)
-are stored under `<cache>/tables/<key>.parquet` + `<key>.json` (sha256 of the bytes inside). A rerun whose
-producers are all unchanged copies the verified bytes into the new run directory, without reading a single step
-result; a damaged entry is warned about (`CacheWarning`) and rebuilt.
+step cache), the table schema version and the table's declaration in `schema.py`. Its parquet bytes and info
+(keys, rows, columns) are stored under `<cache>/tables/<key>.parquet` + `<key>.json` (sha256 of the bytes inside).
+A run hard-links the stored file into its run directory (`links.py`); a rerun whose producers are all unchanged
+does so without reading a single step result; a damaged entry is warned about (`CacheWarning`) and rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
 
-from interf_dsl.execute.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, sha256_file
+from interf_dsl.execute.atomic import atomic_write_bytes, atomic_write_text, sha256_file
 from interf_dsl.execute.cache import CacheWarning
 from interf_dsl.report.schema import SCHEMA_VERSION, TABLES
 
@@ -56,22 +55,10 @@ class TableCache:
             p.unlink(missing_ok=True)
         return None
 
-    def put(self, key: str, data: bytes, info: dict[str, Any]) -> None:
-        """Store a merged table (parquet first, then the sidecar that makes it visible)."""
-        atomic_write_bytes(self.root / f"{key}.parquet", data)
+    def put(self, key: str, data: bytes, info: dict[str, Any]) -> Path:
+        """Store a merged table (parquet first, then the sidecar that makes it visible); returns its parquet path."""
+        path = self.root / f"{key}.parquet"
+        atomic_write_bytes(path, data)
         side = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "info": info}
         atomic_write_text(self.root / f"{key}.json", json.dumps(side, sort_keys=True))
-
-
-def copy_file_atomic(src: Path, dst: Path) -> None:
-    """Copy `src` to `dst` atomically (temporary file, fsync, rename)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(dst.parent)
+        return path

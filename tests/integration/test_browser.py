@@ -1,7 +1,8 @@
 """Browser check: report.html renders in headless Debian chromium without console errors and shows its figures.
 
-Needs the `chromium` binary (`.ci/run` installs it). Missing chromium FAILS the test, so a CI machine without it
-cannot pass silently; set INTERF_SKIP_BROWSER=1 to skip it deliberately.
+Needs the `chromium` binary (`scripts/setup.sh --test` installs it where apt can run). Without it these tests skip
+with the install command; with INTERF_REQUIRE_BROWSER=1 (set by `.ci/run`, which installs chromium) they fail
+instead, so CI cannot pass without the browser checks.
 """
 
 from __future__ import annotations
@@ -23,13 +24,26 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0"]
 
 
+MISSING = "chromium is not installed (apt-get install -y chromium)"
+
+
 def _chromium() -> str:
-    if os.environ.get("INTERF_SKIP_BROWSER") == "1":
-        pytest.skip("INTERF_SKIP_BROWSER=1")
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
-        pytest.fail("chromium is not installed (apt-get install -y chromium), or set INTERF_SKIP_BROWSER=1")
+        if os.environ.get("INTERF_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{MISSING}; INTERF_REQUIRE_BROWSER=1 requires it")
+        pytest.skip(MISSING)
     return exe
+
+
+def test_missing_chromium_skips_unless_required(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("INTERF_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"apt-get install -y chromium"):
+        _chromium()
+    monkeypatch.setenv("INTERF_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="INTERF_REQUIRE_BROWSER=1 requires it"):
+        _chromium()
 
 
 def render(page: Path, tmp_path: Path) -> tuple[str, list[str]]:

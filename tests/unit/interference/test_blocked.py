@@ -19,6 +19,24 @@ def unit(x):
     return x / x.norm(dim=1, keepdim=True)
 
 
+def atol(dim: int) -> float:
+    """Absolute tolerance for cosines of unit float32 vectors of `dim` computed by different kernels (blocked vs
+    dense GEMM, AVX2 vs AVX-512 summation order): a dot product's rounding error is at most about dim·eps/2 times
+    Σ|a_i b_i| <= 1, so 4·dim·eps is a safe margin. An absolute bound is needed because many cosines are near 0,
+    where allclose's default atol (1e-8) is below one float32 rounding (2.2e-8 apart on AVX-512)."""
+    import torch
+
+    return 4 * dim * torch.finfo(torch.float32).eps
+
+
+def clear_of(values, cuts, dim: int) -> None:
+    """Premise of the exact-count comparisons: no value lies within rounding of a bin edge or threshold, so a kernel's
+    last bit cannot move a pair across it (a seed that broke this would fail here, saying why)."""
+    for cut in cuts:
+        near = (values - float(cut)).abs() <= atol(dim)
+        assert not bool(near.any()), f"a value lies within {atol(dim):.1e} of the cut {cut}: pick another seed"
+
+
 def test_bins_edges():
     import torch
 
@@ -48,6 +66,8 @@ def test_blocked_equals_dense(transform, chunk_cols):
     if transform == "abs":
         i_mat = i_mat.abs()
     off = ~torch.eye(n, dtype=torch.bool)
+    clear_of(i_mat[off], (*bins.edges, 0.2), 4)
+    clear_of(s_mat[off], (*TAUS, 0.3), 3)
     codes = bins.codes(i_mat)
     for t, tau in enumerate(TAUS):
         for b in range(bins.n):
@@ -60,11 +80,12 @@ def test_blocked_equals_dense(transform, chunk_cols):
         sel = (rows["tau_first"] <= t) & (t <= rows["tau_last"])
         assert int(sel.sum()) == int(((codes >= 0) & (s_mat < tau) & off).sum())
         f, p = rows["feature"][sel].long(), rows["partner"][sel].long()
-        assert torch.allclose(rows["I"][sel], i_mat[f, p]) and bool((rows["S"][sel] < tau).all())
+        assert torch.allclose(rows["I"][sel], i_mat[f, p], atol=atol(4)) and bool((rows["S"][sel] < tau).all())
         assert torch.equal(rows["bin"][sel].long(), codes[f, p].long())
     # top partners and links
     top = small.top_rows
-    assert torch.allclose(top["I"][top["feature"] == 5], torch.sort(i_mat[5][off[5]], descending=True).values)
+    assert torch.allclose(top["I"][top["feature"] == 5], torch.sort(i_mat[5][off[5]], descending=True).values,
+                          atol=atol(4))
     links = (i_mat > 0.2) & (s_mat < 0.3) & off
     assert small.link_rows["feature"].numel() == int(links.sum())
     # App. F statistics: exact counts of ordered off-diagonal pairs below each threshold, for every block size
@@ -104,6 +125,8 @@ def test_counts_and_thresholds_with_unusual_bins(spec, link_min, chunk_cols):
                       chunk_cols=chunk_cols)
     i_mat, s_mat = v @ v.T, e @ e.T
     off = ~torch.eye(n, dtype=torch.bool)
+    clear_of(i_mat[off], (*bins.edges, *I_THRESHOLDS, link_min), 3)
+    clear_of(s_mat[off], TAUS, 3)
     codes = bins.codes(i_mat)
     for t, tau in enumerate(TAUS):
         for b in range(bins.n):
@@ -121,9 +144,9 @@ def test_counts_and_thresholds_with_unusual_bins(spec, link_min, chunk_cols):
     top = few.top_rows
     assert top["feature"].tolist() == [f for f in range(n) for _ in range(k)]
     assert top["rank"].tolist() == list(range(k)) * n
-    assert torch.allclose(top["I"].view(n, k), ref_vals)
+    assert torch.allclose(top["I"].view(n, k), ref_vals, atol=atol(3))
     assert torch.equal(top["partner"].view(n, k).long(), ref_cols)  # no ties in random data
-    assert torch.allclose(top["S"], s_mat[top["feature"].long(), top["partner"].long()])
+    assert torch.allclose(top["S"], s_mat[top["feature"].long(), top["partner"].long()], atol=atol(3))
 
 
 @pytest.mark.parametrize("chunk_cols", [None, 8])
@@ -141,6 +164,7 @@ def test_cluster_exclusion_blocked_equals_dense(chunk_cols):
                         chunk_cols=chunk_cols)
     i_mat = v @ v.T
     codes, off = bins.codes(i_mat), ~torch.eye(n, dtype=torch.bool)
+    clear_of(i_mat[off], bins.edges, 4)
     for t, lab in enumerate(labels):
         other = lab[:, None] != lab[None, :]
         for b in range(bins.n):
@@ -175,6 +199,9 @@ def test_compiled_kernel_equals_eager(monkeypatch):
     n = 150
     v, e = unit(torch.randn(n, 5)), unit(torch.randn(n, 4))
     bins = parse_bins(None)
+    off = ~torch.eye(n, dtype=torch.bool)
+    clear_of((v @ v.T)[off], (*bins.edges, *dense.I_THRESHOLDS, 0.2), 5)
+    clear_of((e @ e.T)[off], (*TAUS, *dense.S_THRESHOLDS, 0.3), 4)
     kw = {"top_partners": 6, "memory_budget_mb": 0.05, "chunk_cols": 64}
     eager = compute_map(v, e, bins, TAUS, **kw)
     assert not dense.compiles(n, "cpu") and dense.compiles(1 << 17, "cuda") and not dense.compiles(1 << 16, "cuda")

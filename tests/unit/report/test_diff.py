@@ -119,3 +119,68 @@ def test_paired_bootstrap_ci_known_answers():
     se = b.std(ddof=1) / 20
     assert lo == pytest.approx(mean - 1.96 * se, abs=0.25 * se) and hi == pytest.approx(mean + 1.96 * se, abs=0.25 * se)
     assert np.isnan(paired_bootstrap_ci(np.zeros(1), np.ones(1))[1])
+
+
+@pytest.mark.parametrize(("kw", "chunk", "expected"), [
+    ({"shift": 0.05}, 2, {"whole", "buckets"}),  # 40 of 80 intervention rows changed: more than a chunk
+    ({"shift": 0.05}, 50, {"whole", "differing rows"}),  # ... fewer than a chunk: only those are read
+    ({"n": 6}, 2, {"whole", "differing rows"}),  # 2 rows added to counts
+])
+def test_streamed_diff_in_pieces_equals_the_whole_table_diff(make_run, monkeypatch, kw, chunk, expected):
+    """Tables aligned in key-hash buckets or on their differing rows only give the whole-table path's RunDiff, rows
+    in the same order."""
+    from interf_dsl.report import diff_tables
+
+    a, b = make_run("a", n=4), make_run("b", **{"n": 4, **kw})
+    whole = diff_reports(a, b, stream=False)
+    ways = []
+    real = diff_tables._filters
+    monkeypatch.setattr(diff_tables, "CHUNK_ROWS", chunk)
+    monkeypatch.setattr(diff_tables, "_filters", lambda *args: ways.append(real(*args)) or ways[-1])
+    streamed = diff_reports(a, b)
+    kinds = {"whole" if f[0] is None else "buckets" if len(f) > 1 else "differing rows" for f in ways}
+    assert kinds == expected  # effect tables are aligned whole
+    assert whole.rows and streamed.to_json() == whole.to_json()
+    assert render_diff(streamed) == render_diff(whole)
+
+
+def test_identical_or_linked_tables_are_not_read(make_run, monkeypatch, tmp_path):
+    """Same file (the rerun's hard links) or same bytes (a copy): counts from the metadata, no table is loaded."""
+    from interf_dsl.report.io import RunData
+
+    a, b = make_run("a"), make_run("b")
+    copy = tmp_path / "copy"
+    shutil.copytree(b, copy)  # the rerun's tables are links of a's; the copy's are other files, same bytes
+    assert (b / "tables" / "counts.parquet").stat().st_ino == (a / "tables" / "counts.parquet").stat().st_ino
+    assert (copy / "tables" / "counts.parquet").stat().st_ino != (a / "tables" / "counts.parquet").stat().st_ino
+    expected = render_diff(diff_reports(a, b, stream=False))
+
+    def forbidden(self, name):
+        raise AssertionError(f"table {name} read whole")
+
+    monkeypatch.setattr(RunData, "table", forbidden)
+    for other in (b, copy):
+        d = diff_reports(a, other)
+        assert not d.differs and [t.rows_a for t in d.tables] == [t.rows_b for t in d.tables]
+        assert render_diff(d).replace(str(other), "B") == expected.replace(str(b), "B")
+
+
+def test_keys_that_do_not_identify_rows_are_found_by_hash(make_run, tmp_path):
+    """The streamed uniqueness check (one hash per row) finds duplicate keys as the whole-table check does."""
+    import polars as pl
+
+    from interf_dsl.report.io import write_table
+    from interf_dsl.report.schema import SCHEMA_VERSION
+
+    a = make_run("a")
+    b = tmp_path / "dup"
+    shutil.copytree(a, b)
+    counts = pl.read_parquet(a / "tables" / "counts.parquet")
+    meta = json.loads((a / "run.json").read_text())
+    keys = meta["tables"]["counts"]["keys"]
+    (b / "tables" / "counts.parquet").unlink()
+    write_table(b / "tables" / "counts.parquet", pl.concat([counts, counts.head(1)]), name="counts", keys=keys,
+                schema_version=SCHEMA_VERSION)
+    streamed, whole = diff_reports(a, b), diff_reports(a, b, stream=False)
+    note = {t.table: t.note for t in streamed.tables}["counts"]
+    assert note.startswith("cannot align rows: keys") and streamed.to_json() == whole.to_json()

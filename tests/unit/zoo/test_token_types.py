@@ -1,6 +1,10 @@
-"""Unit tier: the WordNet token-type labeller (needs the Debian package wordnet-base)."""
+"""Unit tier: the WordNet token-type labeller (needs the Debian package wordnet-base, which `scripts/setup.sh --test`
+installs where apt can run). Without it the WordNet tests skip with the install command; with INTERF_REQUIRE_WORDNET=1
+(set by `.ci/run`) they fail instead."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -8,12 +12,22 @@ from interf_dsl.errors import BackendError
 from interf_dsl.zoo import TOKEN_TYPES, label_token_types
 from interf_dsl.zoo.token_types import wordnet_dir
 
-try:
-    wordnet_dir()
-    HAVE_WORDNET = True
-except BackendError:
-    HAVE_WORDNET = False
-needs_wordnet = pytest.mark.skipif(not HAVE_WORDNET, reason="apt-get install -y wordnet-base")
+
+def _require_wordnet() -> None:
+    try:
+        wordnet_dir()
+    except BackendError:
+        if os.environ.get("INTERF_REQUIRE_WORDNET") == "1":
+            pytest.fail("wordnet-base is not installed (apt-get install -y wordnet-base); INTERF_REQUIRE_WORDNET=1")
+        pytest.skip("wordnet-base is not installed (apt-get install -y wordnet-base)")
+
+
+@pytest.fixture
+def wordnet() -> None:
+    _require_wordnet()
+
+
+needs_wordnet = pytest.mark.usefixtures("wordnet")
 
 
 @needs_wordnet
@@ -40,3 +54,16 @@ def test_missing_wordnet_is_a_backend_error(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setattr(tt.Path, "exists", lambda self: False)
     with pytest.raises(BackendError, match="wordnet"):
         tt.wordnet_dir()
+
+
+def test_missing_wordnet_skips_unless_required(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import interf_dsl.zoo.token_types as tt
+
+    monkeypatch.setenv("WNSEARCHDIR", str(tmp_path))
+    monkeypatch.setattr(tt.Path, "exists", lambda self: False)
+    monkeypatch.delenv("INTERF_REQUIRE_WORDNET", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y wordnet-base"):
+        _require_wordnet()
+    monkeypatch.setenv("INTERF_REQUIRE_WORDNET", "1")
+    with pytest.raises(pytest.fail.Exception, match="INTERF_REQUIRE_WORDNET=1"):
+        _require_wordnet()
