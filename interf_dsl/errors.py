@@ -144,7 +144,13 @@ def _snippet(span: Span, source_lines: Sequence[str] | None) -> list[str]:
     return [gutter + text, caret]
 
 
+OVERRIDE_LABEL = "--set "
+"""How a span in a `--set key=value` override (parse/overrides.py) names its source: `--set <text>`, one line."""
+
+
 def _source_lines(path: str) -> list[str] | None:
+    if path.startswith(OVERRIDE_LABEL):
+        return [path[len(OVERRIDE_LABEL):]]
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             return fh.read(_SOURCE_READ_CHARS).splitlines()

@@ -118,3 +118,65 @@ def write_sae_release(cache: Path, release: str, sae_id: str, cfg: dict[str, Any
     snap = _snapshot(cache, entry.repo_id)
     write_sae_folder(snap / folder, cfg, d_in, d_sae, seed)
     return snap / folder
+
+
+# ---------------------------------------------------------------- the seed study's models and SAE releases
+
+SEED_MODELS = {"gpt2-small": "gpt2", "pythia-70m-deduped": "EleutherAI/pythia-70m-deduped"}
+"""The seed study's transformer_lens names -> the Hugging Face repos `from_pretrained` reads."""
+
+PAPER_RELEASES: dict[str, dict[str, str]] = {
+    "gpt2-small": {"attn_out": "gpt2-small-attn-out-v5-32k", "mlp_out": "gpt2-small-mlp-out-v5-32k",
+                   "resid_mid": "gpt2-small-resid-mid-v5-32k", "resid_post": "gpt2-small-resid-post-v5-32k"},
+    "pythia-70m-deduped": {"attn_out": "pythia-70m-deduped-att-sm", "mlp_out": "pythia-70m-deduped-mlp-sm",
+                           "resid_post": "pythia-70m-deduped-res-sm"},
+}
+"""`sae: paper` (interf_dsl/resolve/catalogs/saes.yaml): model -> hook site -> sae_lens release."""
+
+
+def seed_configs(full: bool) -> dict[str, tuple[Any, int]]:
+    """transformer_lens name -> (transformers config, d_sae): the real configs of gpt2 and
+    EleutherAI/pythia-70m-deduped with the releases' 32,768 features, or small ones of the same architectures."""
+    import transformers as tf
+
+    if full:
+        gpt2 = tf.GPT2Config(n_layer=12, n_embd=768, n_head=12, n_positions=1024, n_ctx=1024, vocab_size=50257)
+        pythia = tf.GPTNeoXConfig(num_hidden_layers=6, hidden_size=512, num_attention_heads=8,
+                                  intermediate_size=2048, max_position_embeddings=2048, rotary_pct=0.25,
+                                  rotary_emb_base=10000, vocab_size=50304, use_parallel_residual=True)
+        return {"gpt2-small": (gpt2, 32768), "pythia-70m-deduped": (pythia, 32768)}
+    gpt2 = small_config("gpt2")
+    gpt2.n_ctx = gpt2.n_positions  # the real gpt2 config.json carries n_ctx; transformer_lens reads it
+    return {"gpt2-small": (gpt2, 256), "pythia-70m-deduped": (small_config("gpt_neox"), 256)}
+
+
+def release_cfg(release: str, hook: str, d_in: int, d_sae: int) -> dict[str, Any]:
+    """The cfg.json a paper release's repo holds for `hook` (SAELens 5 layout: no sae_lens_version, so sae_lens
+    reads it through its pre-6.0 conversion), at `d_in` x `d_sae`. The OpenAI v5-32k SAEs are TopK (k = 32)
+    with layer-norm input normalisation, trained on 64-token contexts; the `-sm` ones ReLU SAEs."""
+    model = "gpt2-small" if release.startswith("gpt2") else "pythia-70m-deduped"
+    cfg: dict[str, Any] = {"architecture": "standard", "d_in": d_in, "d_sae": d_sae, "dtype": "float32",
+                           "device": "cpu", "model_name": model, "hook_name": hook,
+                           "hook_layer": int(hook.split(".")[1]), "hook_head_index": None,
+                           "apply_b_dec_to_input": True, "finetuning_scaling_factor": False}
+    if release.endswith("-v5-32k"):
+        return {**cfg, "activation_fn_str": "topk", "activation_fn_kwargs": {"k": min(32, d_sae)},
+                "normalize_activations": "layer_norm", "context_size": 64,
+                "dataset_path": "apollo-research/Skylion007-openwebtext-tokenizer-gpt2"}
+    return {**cfg, "activation_fn_str": "relu", "normalize_activations": "none", "context_size": 128}
+
+
+def write_seed_cache(cache: Path, full: bool = False, layers: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """The seed study's Hugging Face cache: GPT-2-Small and Pythia-70M-deduped snapshots and every paper release
+    (`PAPER_RELEASES`) at `layers` (default: all of the model's), random weights, the real repos' file layouts.
+    Returns {transformer_lens name: config} of the models written."""
+    configs = seed_configs(full)
+    for i, (name, (config, d_sae)) in enumerate(configs.items()):
+        write_hub_model(cache, SEED_MODELS[name], config, seed=1 + i)
+        d_in, n_layers = config.hidden_size, config.num_hidden_layers
+        for site, release in PAPER_RELEASES[name].items():
+            for layer in layers if layers is not None else range(n_layers):
+                hook = f"blocks.{layer}.hook_{site}"
+                write_sae_release(cache, release, hook, release_cfg(release, hook, d_in, d_sae), d_in, d_sae,
+                                  seed=100 * i + 10 * layer + len(site))
+    return {name: config for name, (config, _) in configs.items()}

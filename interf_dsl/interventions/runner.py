@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from interf_dsl.interventions._common import load_inputs
-from interf_dsl.interventions.sentences import llm_sentences, mine_prefixes, read_file, sentence_rows
+from interf_dsl.interventions.sentences import (
+    dedupe_sentences,
+    llm_sentences,
+    llm_type_sentences,
+    mine_prefixes,
+    read_file,
+    sentence_rows,
+)
 from interf_dsl.interventions.targets import target_tokens
 from interf_dsl.lang.params import params_of
 from interf_dsl.steps import StepResult, step_runner
@@ -66,6 +73,15 @@ def run_prompts(ctx: Any) -> StepResult:
         cached = store.load_all()
         for r in (cached.to_dicts() if cached is not None else []):
             vocab.setdefault(r["token"], []).append(r["text"])
+        type_store = ctx.units("llm_type_sentences")  # §4.3: the Table-1 types' sentences, from the same model
+        for typ in sorted(types):
+            if not type_store.done(typ):
+                texts, _ = dedupe_sentences(llm_type_sentences(typ, per_type, p))
+                type_store.save(typ, pl.DataFrame({"type": [typ] * len(texts), "text": texts},
+                                                  schema={"type": pl.Utf8, "text": pl.Utf8}))
+        cached = type_store.load_all()
+        for r in (cached.to_dicts() if cached is not None else []):
+            by_type.setdefault(r["type"], []).append(r["text"])
     else:
 
         docs = ["\n".join(read_heldout("prompts"))]

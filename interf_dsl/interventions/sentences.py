@@ -129,9 +129,30 @@ VOCAB_SYSTEM = ("Write exactly {n} different incomplete English sentences after 
                 'red", ...]}}.')
 
 
+TYPE_SYSTEM = ("Write exactly {n} different incomplete English sentences of about 20 tokens whose next word would "
+               "very likely be a word of the given type (for example a {example}). The contexts must vary. Answer "
+               'only with JSON whose only key is the type name, e.g. {{"location": ["After a long flight we finally '
+               'landed in", ...]}}.')
+TYPE_EXAMPLES = {"location": "city or country", "number": "number", "science": "scientific term",
+                 "person": "person's name or role", "animal": "animal", "emotion": "feeling", "color": "colour",
+                 "time": "day, month or time of day"}
+"""docs/method.md §4.3: what a word of each Table-1 type is, for the type-sentence request."""
+
+
 def llm_sentences(token: str, n: int, prompts: Prompts) -> list[str]:
     """The §4.1 protocol for one token, through litellm at `prompts.model` / `api_base` with the key named by
     `api_key_env` (the caller caches the answer)."""
+    return _ask_json(VOCAB_SYSTEM.format(n=n), f"target_token={token}", token, n, prompts, f"token {token!r}")
+
+
+def llm_type_sentences(type_: str, n: int, prompts: Prompts) -> list[str]:
+    """The §4.3 protocol for one token type: `n` unfinished sentences whose next word is likely of `type_`."""
+    system = TYPE_SYSTEM.format(n=n, example=TYPE_EXAMPLES.get(type_, type_))
+    return _ask_json(system, f"type={type_}", type_, n, prompts, f"type {type_!r}")
+
+
+def _ask_json(system: str, user: str, key: str, n: int, prompts: Prompts, what: str) -> list[str]:
+    """One chat request whose answer is JSON {key: [sentences]}; the first `n` sentences."""
     import os
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -145,17 +166,16 @@ def llm_sentences(token: str, n: int, prompts: Prompts) -> list[str]:
         raise BackendError(f"environment variable {key_env} (prompts.api_key_env) is not set")
     try:
         resp = litellm.completion(model=model, api_base=prompts.api_base, api_key=api_key, num_retries=2, timeout=60,
-                                  messages=[{"role": "system", "content": VOCAB_SYSTEM.format(n=n)},
-                                            {"role": "user", "content": f"target_token={token}"}])
+                                  messages=[{"role": "system", "content": system}, {"role": "user", "content": user}])
     except Exception as exc:  # litellm raises many provider-specific types
-        raise BackendError(f"sentence model {model} failed on token {token!r}: {exc}") from None
+        raise BackendError(f"sentence model {model} failed on {what}: {exc}") from None
     text = resp.choices[0].message.content or ""
     try:
         data = json.loads(text[text.find("{") : text.rfind("}") + 1])
-        vals = data.get(token) or next(iter(data.values()))
+        vals = data.get(key) or next(iter(data.values()))
         return [str(s) for s in vals][:n]
     except (ValueError, StopIteration, AttributeError):
-        raise BackendError(f"model '{model}' did not return the sentence JSON for token {token!r}: {text[:200]!r}")\
+        raise BackendError(f"model '{model}' did not return the sentence JSON for {what}: {text[:200]!r}")\
             from None
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from interf_dsl._source import KeyPath, Pos, SourceMap, format_key_path, load_yaml
-from interf_dsl.errors import Span, SpecError
+from interf_dsl.errors import OVERRIDE_LABEL, Span, SpecError
 from interf_dsl.parse.bounds import check_dsl, check_yaml, read_spec_file
 from interf_dsl.parse.dsl import load_dsl
 from interf_dsl.parse.load import DSL_SUFFIXES, YAML_SUFFIXES, load_spec, validate_data
@@ -42,11 +42,11 @@ class Override:
     @property
     def label(self) -> str:
         """How errors name it: `--set <text>` stands in for a file path."""
-        return f"--set {self.text}"
+        return f"{OVERRIDE_LABEL}{self.text}"
 
 
 def _error(text: str, message: str, col: int = 1, length: int = 1, hint: str | None = None) -> SpecError:
-    return SpecError(message, span=Span(f"--set {text}", 1, col, max(1, length)), hint=hint)
+    return SpecError(message, span=Span(f"{OVERRIDE_LABEL}{text}", 1, col, max(1, length)), hint=hint)
 
 
 def parse_override(text: str) -> Override:
@@ -78,41 +78,65 @@ def parse_override(text: str) -> Override:
     return Override(text=text, key_path=tuple(path), value=value, value_col=col)
 
 
-def _set(data: dict[str, Any], ov: Override) -> None:
+def _key_error(ov: Override, upto: int, message: str, hint: str) -> SpecError:
+    """An error about `ov.key_path[:upto]`, underlining that part of the key when the text spells it plainly."""
+    where = format_key_path(ov.key_path[:upto])
+    return _error(ov.text, message, 1, len(where) if ov.text.startswith(where) else len(ov.text), hint=hint)
+
+
+def _no_entry(ov: Override, i: int, node: Any) -> SpecError:
+    """`ov.key_path[i]` indexes past the end of the list `node` (or `node` is not a list)."""
+    where, parent = format_key_path(ov.key_path[: i + 1]), format_key_path(ov.key_path[:i])
+    if not isinstance(node, list) or not node:
+        return _key_error(ov, i + 1, f"{where} does not exist: {parent} is not a list with entries in the spec",
+                          f"set the whole list, e.g. --set '{parent}=[...]'")
+    n = len(node)
+    return _key_error(ov, i + 1, f"{where} does not exist: the list has {n} entr{'y' if n == 1 else 'ies'}",
+                      f"indices start at 0: {parent}[0]" + (f" to {parent}[{n - 1}]" if n > 1 else ""))
+
+
+def _not_mapping(ov: Override, i: int) -> SpecError:
+    """`ov.key_path[:i]` holds a value, so the key cannot go on below it."""
+    where = format_key_path(ov.key_path[:i])
+    return _key_error(ov, len(ov.key_path), f"{where} is not a mapping, so it has no key "
+                      f"'{ov.key_path[i]}'", f"set {where} itself, e.g. --set {where}=<value>")
+
+
+def _set(data: dict[str, Any], ov: Override) -> list[KeyPath]:
+    """Set the override's value in `data`; returns the key paths of the mappings it created on the way."""
+    created: list[KeyPath] = []
     node: Any = data
-    for i, step in enumerate(ov.key_path[:-1]):
-        nxt = ov.key_path[i + 1]
-        where = format_key_path(ov.key_path[: i + 1])
+    for i, step in enumerate(ov.key_path):
+        last = i == len(ov.key_path) - 1
         if isinstance(step, int):
             if not isinstance(node, list) or step >= len(node):
-                size = len(node) if isinstance(node, list) else 0
-                raise _error(ov.text, f"{where} does not exist: the list has {size} entries", 1, len(ov.text))
-            node = node[step]
-            continue
-        if not isinstance(node, dict):
-            raise _error(ov.text, f"{format_key_path(ov.key_path[:i])} is not a mapping", 1, len(ov.text))
-        if node.get(step) is None:
-            if isinstance(nxt, int):
-                raise _error(ov.text, f"{where} does not exist: the list has 0 entries", 1, len(ov.text))
+                raise _no_entry(ov, i, node)
+        elif not isinstance(node, dict):
+            raise _not_mapping(ov, i)
+        elif not last and node.get(step) is None:
+            if isinstance(ov.key_path[i + 1], int):
+                raise _no_entry(ov, i + 1, None)
             node[step] = {}
-        node = node[step]
-    last = ov.key_path[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list) or last >= len(node):
-            raise _error(ov.text, f"{format_key_path(ov.key_path)} does not exist", 1, len(ov.text))
-    elif not isinstance(node, dict):
-        raise _error(ov.text, f"{format_key_path(ov.key_path[:-1])} is not a mapping", 1, len(ov.text))
-    node[last] = copy.deepcopy(ov.value)
+            created.append(tuple(ov.key_path[: i + 1]))
+        if last:
+            node[step] = copy.deepcopy(ov.value)
+        else:
+            node = node[step]
+    return created
 
 
 @dataclass
 class OverriddenSourceMap(SourceMap):
-    """A spec's source map in which every node under an overridden key is located in its override."""
+    """A spec's source map in which every node under an overridden key, and every mapping an override created
+    (`--set sources.new.model=x` creates `sources.new`), is located in its override."""
 
     overrides: list[Override] = field(default_factory=list)
+    created: dict[KeyPath, Override] = field(default_factory=dict)
 
     def _override(self, key_path: KeyPath) -> Override | None:
         kp = tuple(key_path)
+        if kp in self.created:
+            return self.created[kp]
         for ov in reversed(self.overrides):  # the last override of a key wins, as it does for the value
             if kp[: len(ov.key_path)] == ov.key_path:
                 return ov
@@ -123,6 +147,9 @@ class OverriddenSourceMap(SourceMap):
         if ov is None:
             return super().span(key_path, key=key, offset=offset, length=length)
         value_len = len(ov.text) - ov.value_col + 1
+        if tuple(key_path) in self.created:  # the part of the key that names the created mapping
+            prefix = format_key_path(key_path)
+            return Span(ov.label, 1, 1, len(prefix) if ov.text.startswith(prefix) else max(1, ov.value_col - 2))
         if key and tuple(key_path) == ov.key_path:
             return Span(ov.label, 1, 1, max(1, ov.value_col - 2))
         if offset is not None and len(key_path) == len(ov.key_path) and isinstance(ov.value, str):
@@ -151,11 +178,13 @@ def apply_overrides(data: Any, smap: SourceMap, overrides: Sequence[str]) -> tup
     parsed = [parse_override(text) for text in overrides]
     data = copy.deepcopy(data)
     positions = dict(smap.positions)
+    created: dict[KeyPath, Override] = {}
     for ov in parsed:
-        _set(data, ov)
+        created.update(dict.fromkeys(_set(data, ov), ov))
         positions = {kp: p for kp, p in positions.items() if kp[: len(ov.key_path)] != ov.key_path}
         _mark(positions, ov.key_path, ov.value, ov)
-    return data, OverriddenSourceMap(path=smap.path, text=smap.text, positions=positions, overrides=parsed)
+    return data, OverriddenSourceMap(path=smap.path, text=smap.text, positions=positions, overrides=parsed,
+                                     created=created)
 
 
 def load_spec_with_overrides(path: str | Path, overrides: Sequence[str] = ()) -> Spec:

@@ -1,4 +1,5 @@
-"""Golden files of the compiler: a plan per shipped spec, an error text per invalid spec (`pytest --update-golden`).
+"""Golden files of the compiler: a plan per shipped spec, an error text per invalid spec and per bad `--set` override
+case (`tests/golden/overrides/<case>.set`: one override a line, applied to specs/demo.yaml; `pytest --update-golden`).
 
 Plans are compared without step hashes, with local paths relative to `<spec folder>` and with fingerprints masked, so a rebuilt zoo or an installed hub model
 does not churn them; hashing itself is tested in tests/unit/plan. The zoo is the fake card of tests/conftest.py.
@@ -22,6 +23,7 @@ from interf_dsl.resolve import resolve_spec
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted(p for p in (ROOT / "specs").rglob("*") if p.suffix in (".yaml", ".interf"))
 INVALID = sorted(p for p in (ROOT / "tests/golden/invalid").iterdir() if p.suffix in (".yaml", ".interf"))
+OVERRIDES = sorted((ROOT / "tests/golden/overrides").glob("*.set"))
 
 
 def _normalised(plan, spec: Path) -> str:
@@ -111,3 +113,29 @@ def test_plan_params_validate_back_into_their_models(spec: Path, fake_zoo) -> No
         section = getattr(resolved, name)
         if section is not None:
             assert type(section).model_validate(section.model_dump(mode="json")) == section, name
+
+
+@pytest.mark.parametrize("case", OVERRIDES, ids=lambda p: p.stem)
+def test_golden_override_error(case: Path, fake_zoo, update_golden: bool, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture) -> None:
+    """`interf validate specs/demo.yaml --set ...` with a bad override, as a user types it: exit 2, no traceback, the
+    first error located at an override (`--set <text>:1:<col>`) with the override as its snippet (follow-on errors of
+    a valid-looking override, e.g. foci left without hooks, point at the spec file)."""
+    import sys
+
+    from interf_dsl.cli import main
+
+    monkeypatch.chdir(ROOT)
+    sets = [line for line in case.read_text(encoding="utf-8").splitlines() if line]
+    monkeypatch.setattr(sys, "argv", ["interf", "validate", "specs/demo.yaml", *(a for s in sets for a in ("--set", s))])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err and "internal error" not in err
+    located = [line for line in err.splitlines() if ": error: " in line]
+    assert located and located[0].startswith("--set "), err
+    assert err.splitlines()[1] == f"     1 | {located[0].split(':1:')[0].removeprefix('--set ')}", err
+    golden = case.with_suffix(".set.err.txt")
+    if update_golden or not golden.exists():
+        golden.write_text(err, encoding="utf-8")
+    assert err == golden.read_text(encoding="utf-8")

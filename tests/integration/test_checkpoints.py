@@ -2,9 +2,10 @@
 
 * A Hugging Face cache written by `tests/hf_cache.py` (random weights, the real repos' file layouts) serves
   `HookedTransformer.from_pretrained` and `SAE.from_pretrained` through interf's loading code with
-  `HF_HUB_OFFLINE=1`: GPT-2-Small with a `gpt2-small-res-jb` SAE and Pythia-70M-deduped with a
-  `pythia-70m-deduped-res-sm` SAE. Shrunk configs by default; the real shapes under `-m slow`. The loads run in a
-  fresh interpreter because huggingface_hub reads HF_HUB_CACHE once, at import.
+  `HF_HUB_OFFLINE=1`: GPT-2-Small with a `gpt2-small-res-jb` SAE and every release `sae: paper` uses (the four
+  OpenAI v5-32k families, `pythia-70m-deduped-{res,mlp,att}-sm`), at layer 0. Shrunk configs by default; the real
+  shapes under `-m slow`. The loads run in a fresh interpreter because huggingface_hub reads HF_HUB_CACHE once, at
+  import.
 * A `save_pretrained` GPT-2-architecture directory plus local sae_lens SAEs runs atlas, map and the feature focus
   end to end through `interf run`.
 """
@@ -22,11 +23,13 @@ import pytest
 import yaml
 
 from tests.hf_cache import (
+    PAPER_RELEASES,
+    seed_configs,
     small_config,
     write_checkpoint,
-    write_hub_model,
     write_sae_folder,
     write_sae_release,
+    write_seed_cache,
 )
 
 pytestmark = pytest.mark.integration
@@ -36,12 +39,14 @@ LOAD_SCRIPT = """
 import json, sys, time
 import torch
 from interf_dsl.backends.loading import load_model, load_sae, model_problem, sae_problem
-out = {}
+out, models = {}, {}
 for name, model_ref, sae_ref in json.loads(sys.argv[1]):
     assert model_problem(model_ref) is None and sae_problem(sae_ref) is None, (model_problem(model_ref),
                                                                                sae_problem(sae_ref))
     t0 = time.perf_counter()
-    model = load_model(model_ref)
+    if model_ref not in models:
+        models[model_ref] = load_model(model_ref)
+    model = models[model_ref]
     sae = load_sae(sae_ref)
     hook = sae.cfg.metadata.hook_name
     with torch.no_grad():
@@ -49,23 +54,10 @@ for name, model_ref, sae_ref in json.loads(sys.argv[1]):
         feats = sae.encode(cache[hook])
     out[name] = {"d_model": model.cfg.d_model, "n_layers": model.cfg.n_layers, "hook": hook,
                  "d_sae": int(feats.shape[-1]), "finite": bool(torch.isfinite(feats).all()),
+                 "active": int((feats != 0).sum(-1).max()), "architecture": sae.cfg.architecture(),
                  "processing": model.interf_processing, "seconds": round(time.perf_counter() - t0, 2)}
 print(json.dumps(out))
 """
-
-
-def _shapes(full: bool) -> dict:
-    import transformers as tf
-
-    if full:  # the real configs of gpt2 and EleutherAI/pythia-70m-deduped (random weights)
-        gpt2 = tf.GPT2Config(n_layer=12, n_embd=768, n_head=12, n_positions=1024, n_ctx=1024, vocab_size=50257)
-        pythia = tf.GPTNeoXConfig(num_hidden_layers=6, hidden_size=512, num_attention_heads=8,
-                                  intermediate_size=2048, max_position_embeddings=2048, rotary_pct=0.25,
-                                  rotary_emb_base=10000, vocab_size=50304, use_parallel_residual=True)
-        return {"gpt2": (gpt2, 24576), "pythia": (pythia, 32768)}
-    gpt2 = small_config("gpt2")
-    gpt2.n_ctx = gpt2.n_positions  # the real gpt2 config.json carries n_ctx; transformer_lens reads it
-    return {"gpt2": (gpt2, 256), "pythia": (small_config("gpt_neox"), 256)}
 
 
 def _sae_cfg(model: str, hook: str, d_in: int, d_sae: int) -> dict:
@@ -75,22 +67,23 @@ def _sae_cfg(model: str, hook: str, d_in: int, d_sae: int) -> dict:
             "prepend_bos": True, "dataset_path": "Skylion007/openwebtext"}
 
 
+JB_HOOK = "blocks.0.hook_resid_pre"
+# the processing the jb release asks for (its config_overrides), as `interf validate` writes it
+JB_MODEL = "gpt2-small#fold_ln=0,center_writing_weights=1,center_unembed=0,fold_value_biases=0"
+
+
 def _fixture_cache(cache: Path, full: bool) -> list[list[str]]:
-    shapes = _shapes(full)
-    gpt2, d_gpt2 = shapes["gpt2"]
-    pythia, d_pythia = shapes["pythia"]
-    write_hub_model(cache, "gpt2", gpt2, seed=1)
-    write_hub_model(cache, "EleutherAI/pythia-70m-deduped", pythia, seed=2)
-    jb_hook, sm_hook = "blocks.0.hook_resid_pre", "blocks.0.hook_resid_post"
-    write_sae_release(cache, "gpt2-small-res-jb", jb_hook, _sae_cfg("gpt2-small", jb_hook, gpt2.n_embd, d_gpt2),
-                      gpt2.n_embd, d_gpt2)
-    write_sae_release(cache, "pythia-70m-deduped-res-sm", sm_hook,
-                      _sae_cfg("pythia-70m-deduped", sm_hook, pythia.hidden_size, d_pythia), pythia.hidden_size,
-                      d_pythia)
-    # the processing the jb release asks for (its config_overrides), as `interf validate` writes it
-    gpt2_ref = "gpt2-small#fold_ln=0,center_writing_weights=1,center_unembed=0,fold_value_biases=0"
-    return [["gpt2", gpt2_ref, f"release=gpt2-small-res-jb,id={jb_hook}"],
-            ["pythia", "pythia-70m-deduped", f"release=pythia-70m-deduped-res-sm,id={sm_hook}"]]
+    """The seed cache at layer 0 (every paper release) plus a gpt2-small-res-jb SAE; one load case per release."""
+    configs = write_seed_cache(cache, full, layers=(0,))
+    gpt2, d_sae = seed_configs(full)["gpt2-small"]
+    d_jb = 24576 if full else d_sae  # the jb release's width
+    write_sae_release(cache, "gpt2-small-res-jb", JB_HOOK, _sae_cfg("gpt2-small", JB_HOOK, gpt2.n_embd, d_jb),
+                      gpt2.n_embd, d_jb)
+    cases = [["gpt2-small-res-jb", JB_MODEL, f"release=gpt2-small-res-jb,id={JB_HOOK}"]]
+    for model in configs:
+        for site, release in PAPER_RELEASES[model].items():
+            cases.append([release, model, f"release={release},id=blocks.0.hook_{site}"])
+    return cases
 
 
 def _load_from_cache(tmp_path: Path, full: bool) -> dict:
@@ -105,14 +98,24 @@ def _load_from_cache(tmp_path: Path, full: bool) -> dict:
 
 
 def _check(out: dict, full: bool) -> None:
-    assert out["gpt2"]["hook"] == "blocks.0.hook_resid_pre" and out["pythia"]["hook"] == "blocks.0.hook_resid_post"
-    assert out["gpt2"]["processing"] == {"fold_ln": False, "center_writing_weights": True, "center_unembed": False,
-                                         "fold_value_biases": False}
-    assert all(out["pythia"]["processing"].values())
-    assert all(o["finite"] for o in out.values())
-    if full:
-        assert (out["gpt2"]["n_layers"], out["gpt2"]["d_model"], out["gpt2"]["d_sae"]) == (12, 768, 24576)
-        assert (out["pythia"]["n_layers"], out["pythia"]["d_model"], out["pythia"]["d_sae"]) == (6, 512, 32768)
+    assert set(out) == {"gpt2-small-res-jb"} | {r for m in PAPER_RELEASES.values() for r in m.values()}
+    assert out["gpt2-small-res-jb"]["processing"] == {"fold_ln": False, "center_writing_weights": True,
+                                                      "center_unembed": False, "fold_value_biases": False}
+    for release, o in out.items():
+        site = next((s for m in PAPER_RELEASES.values() for s, r in m.items() if r == release), "resid_pre")
+        assert o["hook"] == f"blocks.0.hook_{site}" and o["finite"], (release, o)
+        if release != "gpt2-small-res-jb":
+            assert all(o["processing"].values()), (release, o)  # transformer_lens' defaults: no overrides
+        if release.endswith("-v5-32k"):  # TopK (k = 32): at most 32 features fire per token
+            assert o["architecture"] == "topk" and 0 < o["active"] <= 32, (release, o)
+        else:
+            assert o["architecture"] == "standard", (release, o)
+        shape = (12, 768) if release.startswith("gpt2") else (6, 512)
+        if full:
+            width = 24576 if release == "gpt2-small-res-jb" else 32768
+            assert (o["n_layers"], o["d_model"], o["d_sae"]) == (*shape, width), (release, o)
+        else:
+            assert o["d_sae"] == 256, (release, o)
 
 
 def test_hub_paths_load_offline_from_a_fixture_cache(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_overrides_apply_and_the_rest_keeps_its_file_positions(fake_zoo: dict) -
     ("atlas.max_tokens=-5", "greater than 0", 18),
     ("atlas.max_tokns=5", "unknown atlas key 'max_tokns'", 1),
     ("sources.gpt2.saes[0].hooks=L3.resid_pots", "resid_pots", 31),
-    ("sources.gpt2.saes[4].hooks=L3", "the list has 1 entries", 1),
+    ("sources.gpt2.saes[4].hooks=L3", "the list has 1 entry", 1),
     ("atlas.max_tokens=lots", "valid integer", 18),
 ])
 def test_invalid_values_are_located_at_the_override(override: str, words: str, col: int, fake_zoo: dict) -> None:

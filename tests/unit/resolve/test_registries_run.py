@@ -29,6 +29,8 @@ CONTEXTS = pl.DataFrame({"feature": [0], "rank": [0], "tokens": [["a", " cat"]],
 def _answer(body: dict) -> str:
     """"cats", or the sentence JSON when asked for sentences."""
     user = body["messages"][-1]["content"]
+    if user.startswith("type="):
+        return json.dumps({user.split("=", 1)[1]: ["We flew to", "We flew to", "They live in"]})
     return json.dumps({user.split("=", 1)[1]: ["I saw a", "She fed the"]}) if "target_token=" in user else "cats"
 
 
@@ -85,6 +87,33 @@ def test_llm_sentence_source_uses_its_endpoint_and_key(monkeypatch) -> None:
         got = llm_sentences(" cat", 2, Prompts(source="llm", model="openai/tiny", api_base=chat.api_base,
                                               api_key_env="SENTENCE_KEY"))
     assert got == ["I saw a", "She fed the"] and chat.requests[-1]["authorization"] == "Bearer sk-sentences"
+
+
+def test_llm_sentence_source_writes_type_sentences(tmp_path, monkeypatch) -> None:
+    """prompts.source llm also asks for the Table-1 type sentences (docs/method.md §4.3): the prompts step builds
+    `type` rows for every type of the token sets, repeats removed, through the same endpoint and key."""
+    from types import SimpleNamespace
+
+    from step_context import StubContext
+
+    from interf_dsl.steps import StepResult, get_runner
+
+    monkeypatch.setenv("SENTENCE_KEY", "sk-sentences")
+    sets = pl.DataFrame({"source": ["a"] * 2, "type": ["location", "number"], "level": ["target"] * 2,
+                         "token_id": [1, 2], "token_str": [" Paris", " two"]})
+    with chat_server(_answer) as chat:
+        params = {"prompts": {"source": "llm", "model": "openai/tiny", "api_base": chat.api_base,
+                              "api_key_env": "SENTENCE_KEY", "per_token": 2, "per_type": 3},
+                  "metrics": {"names": ["type_success"], "target_ratio": 0.8, "target_tokens": 5}}
+        ctx = StubContext(params=params, work_dir=tmp_path, step=SimpleNamespace(inputs=("select",)),
+                          inputs={"select": ("select", StepResult(tables={"token_sets": sets}))})
+        res = get_runner("prompts")(ctx)
+    rows = res.tables["sentences"].filter(pl.col("kind") == "type")
+    assert sorted(set(rows["type"])) == ["location", "number"]
+    assert rows.filter(pl.col("type") == "location")["text"].to_list() == ["We flew to", "They live in"]
+    asked = [r["body"]["messages"][-1]["content"] for r in chat.requests]
+    assert sorted(asked) == ["type=location", "type=number"]
+    assert all(r["authorization"] == "Bearer sk-sentences" for r in chat.requests)
 
 
 @pytest.mark.parametrize("name", METRICS.names())
