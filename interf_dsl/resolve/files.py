@@ -19,7 +19,8 @@ Beyond the format, what the study asks of the file: every type a type-injection 
 labels (`token_types`), type sentences (`prompts.path`, `transfer.prompt_sets`) and token sets (`transfer.sets`);
 every SAE of the spec has its folder `<source>/<hook>/` in a Neuronpedia export (docs/data-formats.md).
 
-The study's own files (the first four) must exist. The corpus and the Neuronpedia export are downloaded datasets,
+The study's own files (the first four) must exist, except a hub model's token-type labels, which are made once its
+tokenizer is downloaded. Those, the corpus and the Neuronpedia export are datasets,
 like model weights: when present they are checked here; whether they are present is checked when
 `require_data=True` (before a run), so a spec naming the paper's data still validates on a machine without it.
 """
@@ -55,11 +56,14 @@ class LocalPath:
     """Absolute."""
     kind: str
     """What it holds: a key of `FORMATS` (token_types, sentences, sets, prompt_sets, corpus, export)."""
+    dataset: bool = False
+    """Prepared for a download (a hub model's token-type labels): treated like the corpus and the export."""
 
     @property
     def data(self) -> bool:
-        """A downloaded dataset (corpus, export): its presence is only required with `require_data`."""
-        return self.kind in ("corpus", "export")
+        """A downloaded dataset (corpus, export) or one prepared for a download: its presence is only required with
+        `require_data`; when present it is read as the run reads it."""
+        return self.dataset or self.kind in ("corpus", "export")
 
 
 @dataclass(frozen=True)
@@ -99,12 +103,14 @@ def local_paths(spec: Any, base: Path) -> list[LocalPath]:
     """Every local file or folder the spec names and will read (zoo references and unused paths left out)."""
     out: list[LocalPath] = []
 
-    def add(key: KeyPath, written: str | None, kind: str) -> None:
+    def add(key: KeyPath, written: str | None, kind: str, dataset: bool = False) -> None:
         if written:
-            out.append(LocalPath(key, written, absolute(written, base), kind))
+            out.append(LocalPath(key, written, absolute(written, base), kind, dataset))
 
     for name, src in spec.sources.items():
-        add(("sources", name, "token_types"), src.token_types, "token_types")
+        # a hub model's vocabulary labels are made once its tokenizer is downloaded, like the paper's data
+        hub = not src.model.startswith("zoo:") and not Path(absolute(src.model, base)).exists()
+        add(("sources", name, "token_types"), src.token_types, "token_types", dataset=hub)
     if not spec.atlas.corpus.startswith("zoo:"):
         add(("atlas", "corpus"), spec.atlas.corpus, "corpus")
     if spec.atlas.explanations.kind == "neuronpedia":

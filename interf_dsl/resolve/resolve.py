@@ -43,6 +43,8 @@ def resolve_spec(spec: Spec, *, require_data: bool = False) -> ResolvedSpec:
     _check_kinds(spec, ctx)
     _check_targets(spec, sources, ctx)
     _check_transfer(spec, ctx)
+    _check_token_labels(spec, blocks, ctx)
+    _check_ones_probe(blocks, sources, ctx)
     _check_contradictions(spec, sections, ctx)
     check_files(spec, local_paths(spec, base), ctx, require_data)
     limits.check_models(spec, sources, sections, ctx)
@@ -221,6 +223,51 @@ def _check_transfer(spec: Spec, ctx: Context) -> None:
         if t.api_key_env and not t.api_key_env.replace("_", "").isalnum():
             ctx.error(f"`api_key_env` is the NAME of an environment variable, got '{t.api_key_env}'",
                       kp + ("api_key_env",), hint="e.g. TOGETHER_API_KEY; never put the key in a spec")
+
+
+def _check_token_labels(spec: Spec, blocks: tuple, ctx: Context) -> None:
+    """Sources that build Table-1 token sets (a type-injection block runs on them, or transfer takes the sources'
+    sets) need token-type labels: the zoo ships its own; any other model needs `token_types` (else select builds no
+    sets and the run stops at the first step that needs them)."""
+    if spec.transfer is not None and spec.transfer.sets:
+        return  # every source and target injects the external sets
+    need: set[str] = set(spec.sources) if spec.transfer is not None else set()
+    for b in blocks:
+        if b.focus == "prompt" and getattr(b, "mode", None) == "type_injection":
+            need |= set(b.sources or spec.sources)
+    for name in sorted(need & set(spec.sources)):
+        src = spec.sources[name]
+        if src.token_types is None and not str(src.model).startswith("zoo:"):
+            ctx.error(f"source '{name}' ({src.model}) has no token-type labels, which the Table-1 token sets need",
+                      ("sources", name, "model"),
+                      hint=f"set sources.{name}.token_types to a JSON {{token: type}} file (interf import "
+                           "token-types converts the common shapes), or give transfer.sets (docs/data-formats.md)")
+
+
+def _check_ones_probe(blocks: tuple, sources: dict[str, Any], ctx: Context) -> None:
+    """The token focus's `ones` probe needs activations that do not sum to 0 across coordinates. A model loaded with
+    `center_writing_weights` (transformer_lens' default for hub models and checkpoints, unless an SAE records other
+    processing) writes zero-mean vectors into the residual stream: at attn_out, mlp_out and resid_* the probe's
+    gradient is float noise, which the run would refuse (docs/method.md §8.11)."""
+    from interf_dsl.backends.checkpoints import DEFAULT_PROCESSING, split_processing
+
+    for i, b in enumerate(blocks):
+        if b.focus != "token" or getattr(b, "probe", None) != "ones":
+            continue
+        for name in b.sources or ():
+            src = sources.get(name)
+            if src is None or src.kind == "zoo":
+                continue
+            processing = split_processing(src.model)[1]
+            if processing is None and src.kind == "local":
+                continue  # the zoo's own layout: loaded as saved, no processing
+            if (processing or DEFAULT_PROCESSING).get("center_writing_weights"):
+                ctx.error(f"probe 'ones' has no gradient on source '{name}': its model loads with "
+                          "center_writing_weights (its SAEs record no other processing), so every attn_out, "
+                          "mlp_out and residual vector sums to 0 across coordinates",
+                          ("interventions", i, "probe"), name="ones", choices=("encoder", "decoder"),
+                          hint="use probe: decoder (or encoder), the target feature's own direction "
+                               "(docs/method.md §8.11)")
 
 
 def _check_contradictions(spec: Spec, sections: dict[str, Any], ctx: Context) -> None:

@@ -473,3 +473,34 @@ def test_cli_validate_exits_2_located_without_traceback(tmp_path: Path, zoo: dic
         assert f"(at {key})" in proc.stderr, (name, proc.stderr)
         assert any(line.startswith(f"{spec}:") for line in proc.stderr.splitlines()), (name, proc.stderr)
     assert elapsed < 30  # a fresh interpreter on a loaded 2-core machine; the checks themselves take milliseconds
+
+
+def test_a_hub_source_of_token_sets_needs_token_type_labels(tmp_path: Path) -> None:
+    """Table-1 token sets need each source's token-type labels; the zoo ships its own, a hub model needs
+    `token_types` (else the run would stop at the first step needing the sets). Validate says so, located."""
+    text = (ROOT / "specs/paper/table1.yaml").read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if "token_types" not in ln or "pythia" not in ln]
+    assert len(lines) == len(text.splitlines()) - 1  # the spec names pythia's labels on one line
+    spec = tmp_path / "paper" / "table1.yaml"
+    spec.parent.mkdir()
+    spec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert_located(refused(spec), spec, "sources.pythia.model", "no token-type labels")
+
+
+def test_the_ones_probe_on_a_hub_model_with_centered_writing_weights_is_refused(tmp_path: Path) -> None:
+    """transformer_lens loads a hub model with center_writing_weights (its SAEs record nothing else): every attn_out
+    and mlp_out vector sums to 0, so the all-ones probe has no gradient; the run would refuse, validate refuses."""
+    text = (ROOT / "specs/paper/token.yaml").read_text(encoding="utf-8")
+    assert "    probe: decoder\n" in text
+    spec = tmp_path / "paper" / "token.yaml"
+    spec.parent.mkdir()
+    spec.write_text(text.replace("    probe: decoder\n", "    probe: ones\n"), encoding="utf-8")
+    assert_located(refused(spec), spec, "interventions[0].probe", "center_writing_weights")
+
+
+def test_a_hub_models_labels_are_data_required_before_a_run_only() -> None:
+    """The seed specs name token-type labels of hub vocabularies under their data folder: validate accepts them
+    absent (like the corpus), the check before a run refuses them, located."""
+    spec = ROOT / "specs/paper/table1.yaml"
+    resolve_spec(load_spec(spec))
+    assert_located(refused(spec, require_data=True), spec, "sources.pythia.token_types", "does not exist")
