@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from interf_dsl.backends.checkpoints import DEFAULT_PROCESSING, split_processing
 from interf_dsl.foci import FOCI
 from interf_dsl.lang.ast import short_hook
 from interf_dsl.lang.fields import hook_sort_key
@@ -249,8 +250,6 @@ def _check_ones_probe(blocks: tuple, sources: dict[str, Any], ctx: Context) -> N
     `center_writing_weights` (transformer_lens' default for hub models and checkpoints, unless an SAE records other
     processing) writes zero-mean vectors into the residual stream: at attn_out, mlp_out and resid_* the probe's
     gradient is float noise, which the run would refuse (docs/method.md §8.11)."""
-    from interf_dsl.backends.checkpoints import DEFAULT_PROCESSING, split_processing
-
     for i, b in enumerate(blocks):
         if b.focus != "token" or getattr(b, "probe", None) != "ones":
             continue
