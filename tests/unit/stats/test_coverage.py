@@ -107,3 +107,32 @@ def test_regression_slope_interval_with_clustered_errors(n_clusters):
         row = fit.filter(pl.col("term") == "x").row(0, named=True)
         hits += row["ci_lo"] <= slope <= row["ci_hi"]
     assert OK[0] <= hits / STUDIES <= OK[1], hits / STUDIES
+
+
+def _dyadic(study: int, n: int = 150, beta: float = 0.3) -> tuple[bool, bool]:
+    """A map's pairs: S and I share feature-level effects (every pair of feature i moves with i's effect)."""
+    import torch
+
+    from interf_dsl.interference.tables import ols_slope
+
+    rng = np.random.default_rng([12, study])
+    w, u = rng.normal(0, 1, n), rng.normal(0, 1, n)
+    eta, e = rng.normal(0, 1, (n, n)), rng.normal(0, 1, (n, n))
+    s = w[:, None] + w[None, :] + (eta + eta.T) / 2
+    i = beta * s + u[:, None] + u[None, :] + (e + e.T) / 2
+    off = ~np.eye(n, dtype=bool)
+    s, i = np.where(off, s, 0.0), np.where(off, i, 0.0)
+    rows = {k: torch.tensor(v) for k, v in (("i", i.sum(1)), ("s", s.sum(1)), ("ss", (s * s).sum(1)),
+                                             ("si", (s * i).sum(1)))}
+    out = ols_slope({"n": float(n * (n - 1)), "s": s.sum(), "i": i.sum(), "ss": (s * s).sum(), "ii": (i * i).sum(),
+                     "si": (s * i).sum(), "rows": rows})
+    return (out["ols_ci_low"] <= beta <= out["ols_ci_high"],
+            abs(out["ols_slope"] - beta) <= 1.96 * out["ols_se_pairs"])
+
+
+def test_map_slope_interval_is_dyadic_robust():
+    """map_stats' slope of I on S: the dyadic-robust CI covers (0.946 at 150 features; real SAEs have thousands, and
+    at 40-60 features it is 0.92); treating the pairs as independent covers about a quarter of the time."""
+    hits = np.array([_dyadic(i) for i in range(STUDIES)]).mean(0)
+    assert OK[0] <= hits[0] <= OK[1], hits[0]
+    assert hits[1] < 0.5, hits[1]
