@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from interf_dsl.backends.device import CUDA_HINT, DEVICES, cuda_available
 from interf_dsl.foci import FOCI
 from interf_dsl.lang.ast import short_hook
 from interf_dsl.lang.fields import hook_sort_key
@@ -43,6 +44,7 @@ def resolve_spec(spec: Spec, *, require_data: bool = False) -> ResolvedSpec:
     _check_kinds(spec, ctx)
     _check_targets(spec, sources, ctx)
     _check_transfer(spec, ctx)
+    check_device(spec.execute, ctx)
     _check_contradictions(spec, sections, ctx)
     check_files(spec, local_paths(spec, base), ctx, require_data)
     limits.check_models(spec, sources, sections, ctx)
@@ -221,6 +223,14 @@ def _check_transfer(spec: Spec, ctx: Context) -> None:
         if t.api_key_env and not t.api_key_env.replace("_", "").isalnum():
             ctx.error(f"`api_key_env` is the NAME of an environment variable, got '{t.api_key_env}'",
                       kp + ("api_key_env",), hint="e.g. TOGETHER_API_KEY; never put the key in a spec")
+
+
+def check_device(execute: Any, ctx: Context, kp: tuple = ("execute", "device")) -> None:
+    """`execute.device: cuda` where torch sees no CUDA device is refused (what the run would refuse). Under the Ray
+    executor the workers place the models, so the driver's own devices say nothing and the check is theirs."""
+    if execute.device == "cuda" and execute.executor == "local" and not cuda_available():
+        ctx.error("execute.device is cuda, but torch sees no CUDA device on this machine", kp,
+                  name="cuda", choices=DEVICES, hint=CUDA_HINT)
 
 
 def _check_contradictions(spec: Spec, sections: dict[str, Any], ctx: Context) -> None:
