@@ -84,6 +84,7 @@ class Env:
         self.cfg = MetricConfig(top_k=self.metrics.top_k, epsilon=self.metrics.epsilon)
         if getattr(self.block, "top_k", None) is not None:  # the foci that read their own top-k
             self.cfg.top_k = int(self.block.top_k)
+        self.memory_budget_mb = ctx.memory_budget_mb  # execute.memory_budget_mb: sentences batched per sweep
         self.W_E = backend.embedding()
         self._sae: dict[str, Any] = {}
 
@@ -145,7 +146,8 @@ def steer_unit(env: Env, t: dict, focus: str, candidates: Any) -> pl.DataFrame:
     case = {"hook": hook, "tau": tau, "target": target, "hook_name": name, "W_dec": W_dec, "W_enc": W_enc,
             "partners": env.partners(hook, tau, target), "rng": env.ctx.rng(f"{focus}|{hook}|{tau}|{target}")}
     scales = [float(a) for a in env.block.scales]
-    return frame(steer_target(env.backend, name, candidates(env, case), sents, probe, scales, env.cfg), meta)
+    return frame(steer_target(env.backend, name, candidates(env, case), sents, probe, scales, env.cfg,
+                              memory_budget_mb=env.memory_budget_mb), meta)
 
 
 def snippet_unit(env: Env, t: dict) -> pl.DataFrame:
