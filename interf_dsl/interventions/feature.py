@@ -90,7 +90,7 @@ def feature_candidates(W_dec: np.ndarray, target: int, partners: list[dict], hoo
 
 def steer_target(backend: Any, hook: str, candidates: list[Candidate], sentences: list[dict], probe: Probe,
                  scales: list[float], cfg: MetricConfig, *, kind: str = "add",
-                 memory_budget_mb: float = 1024) -> list[dict]:
+                 memory_budget_mb: float | None = 1024) -> list[dict]:
     """Sweep every candidate × scale on each sentence (sentences batched up to `memory_budget_mb`); rows carry
     sentence_id and split."""
     todo = [(s, seq) for s in sentences if (seq := backend.tokenize(s["text"]))]

@@ -84,7 +84,10 @@ class Env:
         self.cfg = MetricConfig(top_k=self.metrics.top_k, epsilon=self.metrics.epsilon)
         if getattr(self.block, "top_k", None) is not None:  # the foci that read their own top-k
             self.cfg.top_k = int(self.block.top_k)
-        self.memory_budget_mb = ctx.memory_budget_mb  # execute.memory_budget_mb: sentences batched per sweep
+        # execute.memory_budget_mb: sentences batched per sweep on an accelerator; on a CPU one at a time (batching
+        # measured 0.6x the per-sentence path there: the unembedding and metrics grow with the rows either way)
+        on_cpu = getattr(getattr(backend, "_device", None), "type", "cpu") == "cpu"
+        self.memory_budget_mb = None if on_cpu else ctx.memory_budget_mb
         self.W_E = backend.embedding()
         self._sae: dict[str, Any] = {}
 

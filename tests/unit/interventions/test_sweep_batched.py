@@ -51,7 +51,7 @@ def _case(backend, kind: str, top_k: int | None):
 
 
 @pytest.mark.parametrize(("kind", "top_k", "budget"), [("add", None, 1024), ("add", 7, 1024), ("scale", None, 1024),
-                                                       ("add", None, 0.05)])
+                                                       ("add", None, 0.05), ("add", None, None)])
 def test_batched_equals_per_sentence(backend, kind, top_k, budget) -> None:
     hook, cands, probe, cfg, seqs = _case(backend, kind, top_k)
     scales = [-4.0, 0.0, 0.5, 8.0]
