@@ -5,7 +5,13 @@ built offline from a HookedTransformerConfig), steering at blocks.3.hook_resid_p
 per sentence. Both ways score the same metrics; the last stdout line is one JSON object with speedup,
 fast_seconds, naive_seconds, max_abs_diff, peak_rss_mb.
 
-    python benchmarks/bench_sweep.py [--sentences 3] [--tokens 16] [--device cpu|cuda]
+`--batched` adds, side by side in the same run, the sentences batched per forward and per scoring pass up to
+`--memory-budget-mb` (`sweep_sentences`, what the foci run): batched_seconds, batched_speedup (over the per-call
+loop), batched_vs_per_sentence (the per-sentence fast path's time over the batched one), and the max abs diffs of
+the batched rows against the per-call and per-sentence rows.
+
+    python benchmarks/bench_sweep.py [--sentences 3] [--tokens 16] [--device cpu|cuda] [--batched]
+                                     [--memory-budget-mb 1024] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=16)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--hook", default="blocks.3.hook_resid_post")
+    ap.add_argument("--batched", action="store_true", help="also time sentences batched up to the budget")
+    ap.add_argument("--memory-budget-mb", type=float, default=1024)
+    ap.add_argument("--repeat", type=int, default=1, help="timed runs of each fast way (the best is kept)")
     args = ap.parse_args()
 
     import numpy as np
@@ -39,6 +48,7 @@ def main() -> None:
         MetricConfig,
         Probe,
         sweep_sentence,
+        sweep_sentences,
         unit,
     )
     from interf_dsl.metrics import nearest_target_cosine
@@ -75,8 +85,23 @@ def main() -> None:
             torch.cuda.synchronize()
         return time.perf_counter() - t0, np.array([[r[c] for c in METRIC_COLUMNS] for r in rows])
 
+    def run_batched() -> tuple[float, np.ndarray]:
+        t0 = time.perf_counter()
+        rows = [r for got in sweep_sentences(backend, seqs, args.hook, cands, PAPER_SCALES, probe, mcfg,
+                                             memory_budget_mb=args.memory_budget_mb) for r in got]
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0, np.array([[r[c] for c in METRIC_COLUMNS] for r in rows])
+
+    def best(fn) -> tuple[float, np.ndarray]:
+        runs = [fn() for _ in range(max(1, args.repeat))]
+        return min(t for t, _ in runs), runs[0][1]
+
     run(False)  # warm-up (allocator, kernels)
-    fast_s, fast_v = run(False)
+    if args.batched:
+        run_batched()
+    fast_s, fast_v = best(lambda: run(False))
+    batched = best(run_batched) if args.batched else None
     naive_s, naive_v = run(True)
     diff = float(np.nanmax(np.abs(fast_v - naive_v)))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -84,6 +109,13 @@ def main() -> None:
            "max_abs_diff": diff, "peak_rss_mb": round(rss, 1), "rows_per_sentence": len(cands) * len(PAPER_SCALES),
            "sentences": args.sentences, "tokens": args.tokens, "device": args.device, "hook": args.hook,
            "threads": torch.get_num_threads()}
+    if batched is not None:
+        b_s, b_v = batched
+        out.update(batched_seconds=round(b_s, 3), batched_speedup=round(naive_s / b_s, 2),
+                   batched_vs_per_sentence=round(fast_s / b_s, 2),
+                   batched_max_abs_diff=float(np.nanmax(np.abs(b_v - naive_v))),
+                   batched_vs_per_sentence_max_abs_diff=float(np.nanmax(np.abs(b_v - fast_v))),
+                   memory_budget_mb=args.memory_budget_mb, load_avg_1m=round(os.getloadavg()[0], 2))
     if args.device == "cuda":
         out["gpu"] = torch.cuda.get_device_name(0)
         out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)

@@ -146,6 +146,10 @@ class StepContext(Protocol):
     params: dict[str, Any]
     counters: Counters
     work_dir: Path
+    device: str
+    """Where models sit and the sweep and map run (`execute.device` resolved): cpu or cuda."""
+    memory_budget_mb: int
+    """`execute.memory_budget_mb`: the bound on one batched sweep's working set."""
 
     def input(self, step_id: str) -> StepResult: ...
     def inputs_of_kind(self, kind: str) -> Iterator[tuple[str, StepResult]]: ...

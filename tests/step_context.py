@@ -32,6 +32,8 @@ class StubContext:
     model_for: Callable[[str], Any] | None = None
     sae_for: Callable[[str, str], Any] | None = None
     logs: list[str] = field(default_factory=list)
+    device: str = "cpu"
+    memory_budget_mb: int = 1024
 
     def input(self, step_id: str) -> Any:
         return self.inputs[step_id][1]

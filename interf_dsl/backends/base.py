@@ -76,6 +76,11 @@ class Backend(Protocol):
         there; backends without a device (numpy) return the array either way.
         """
 
+    def edited_logits_many(self, seqs: list[list[int]], hook: str, mult: np.ndarray | None, add: np.ndarray | None,
+                           *, rows_per_forward: int) -> Any:
+        """`edited_logits` of every sentence in one go: [len(seqs) × rows, d_vocab], sentence-major (the rows of
+        sentence k are k·rows … (k+1)·rows − 1), at most `rows_per_forward` rows per forward (right-padded)."""
+
     def activations(self, seqs: list[list[int]], hook: str) -> np.ndarray:
         """Activations at `hook` for every position of every sequence, concatenated: (sum of lengths, d)."""
 

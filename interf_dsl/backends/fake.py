@@ -95,6 +95,12 @@ class FakeBackend:
             act = act + add
         return (act @ self.W_U).astype(np.float32)
 
+    def edited_logits_many(self, seqs: list[list[int]], hook: str, mult: np.ndarray | None, add: np.ndarray | None,
+                           *, rows_per_forward: int) -> np.ndarray:
+        self.calls.append(("edited_logits_many", {"hook": hook, "sentences": len(seqs),
+                                                  "rows_per_forward": rows_per_forward}))
+        return np.concatenate([self.edited_logits(s, hook, mult, add) for s in seqs])
+
     def activations(self, seqs: list[list[int]], hook: str) -> np.ndarray:
         self.check_hook(hook)
         self.calls.append(("activations", {"hook": hook, "n": len(seqs)}))

@@ -205,6 +205,43 @@ class HookedBackend:
         logits = torch.cat(out).float()
         return logits if on_device else logits.cpu().numpy()
 
+    def edited_logits_many(self, seqs: list[list[int]], hook: str, mult: np.ndarray | None, add: np.ndarray | None,
+                           *, rows_per_forward: int) -> torch.Tensor:
+        """Every edit row on every sentence: logits [len(seqs) × rows, V] on the model's device, sentence-major.
+
+        The sentences run right-padded (exact under causal attention) through the blocks before the hook once; each
+        forward from there takes up to `rows_per_forward` (sentence, edit) rows.
+        """
+        import numpy as np
+        import torch
+
+        self.check_hook(hook)
+        if mult is None and add is None:
+            raise BackendError("an edit needs mult or add")
+        edit = mult if mult is not None else add
+        rows = edit.shape[0]
+        mult_t = None if mult is None else torch.as_tensor(np.asarray(mult, np.float32), device=self._device)
+        add_t = None if add is None else torch.as_tensor(np.asarray(add, np.float32), device=self._device)
+        toks, last = self._padded(seqs)
+        layer = layer_of_hook(hook)
+        total = len(seqs) * rows
+        step = max(1, int(rows_per_forward))
+        out = []
+        with torch.no_grad():
+            if layer is None:  # embedding hook: nothing to reuse
+                start, prefix = None, toks
+            else:
+                start, prefix = layer, self.model(toks, stop_at_layer=layer)
+                self._count(forward=len(seqs))
+            for i in range(0, total, step):
+                idx = torch.arange(i, min(i + step, total), device=self._device)
+                sent, r = idx // rows, idx % rows
+                m = None if mult_t is None else mult_t[r]
+                a = None if add_t is None else add_t[r]
+                out.append(self._run_edited(prefix[sent], last[sent], hook, m, a, start))
+                self._count(forward=len(idx))
+        return torch.cat(out).float()
+
     # ---- reading activations and gradients -------------------------------------------------------------------
     def activations(self, seqs: list[list[int]], hook: str) -> np.ndarray:
         import numpy as np

@@ -38,6 +38,16 @@ class RunStepContext:
         self.unit_shard: UnitShard | None = None
         """The fan-out shard of this step's units this context computes (Ray executor), or None: the whole step."""
 
+    @property
+    def device(self) -> str:
+        """The device this run places models on and runs the sweep and map on (`execute.device`, resolved)."""
+        return self._resources.device
+
+    @property
+    def memory_budget_mb(self) -> int:
+        """`execute.memory_budget_mb`: the bound on one batched sweep's working set."""
+        return self._resources.memory_budget_mb
+
     def input(self, step_id: str) -> StepResult:
         """The result of one of this step's declared inputs."""
         if step_id not in self.step.inputs:

@@ -36,13 +36,13 @@ from interf_dsl.execute.compute import compute_shard, compute_step
 from interf_dsl.execute.progress import RunProgress
 from interf_dsl.execute.resources import Resources
 from interf_dsl.lang.params import params_of
+from interf_dsl.lang.sections import Execute
 from interf_dsl.steps import Counters, UnitShard
 
 if TYPE_CHECKING:
     from filelock import FileLock
 
     from interf_dsl.execute.run import RunState
-    from interf_dsl.lang.sections import Execute
     from interf_dsl.plan.ir import Plan, Step
 
 INSTALL_HINT = 'pip install -e ".[ray]"  (or pip install "ray==2.*")'
@@ -93,20 +93,25 @@ _WORKER: dict[str, Any] = {}
 open cache."""
 
 
-def _worker_resources(plan: Plan, loaders: tuple[Any, Any]) -> Any:
-    key = "|".join(s.hash for s in plan.steps if s.kind in DRIVER_KINDS) + f"|{loaders!r}"
+def _worker_resources(plan: Plan, loaders: tuple[Any, Any], device: str = "auto",
+                      memory_budget_mb: int = Execute.model_fields["memory_budget_mb"].default) -> Any:
+    key = "|".join(s.hash for s in plan.steps if s.kind in DRIVER_KINDS) + f"|{loaders!r}|{device}|{memory_budget_mb}"
     if _WORKER.get("key") != key:  # another plan (or loaders): drop the old models, load this plan's on use
-        _WORKER.update(key=key, resources=Resources(plan, model_loader=loaders[0], sae_loader=loaders[1]))
+        _WORKER.update(key=key, resources=Resources(plan, model_loader=loaders[0], sae_loader=loaders[1],
+                                                    device=device, memory_budget_mb=memory_budget_mb))
     return _WORKER["resources"]
 
 
 def run_task(plan: Plan, step_id: str, cache_root: str, inputs: dict[str, str], tainted: list[str],
-             shard: tuple[int, int] | None, units_seeded: bool, loaders: tuple[Any, Any]) -> dict[str, Any]:
+             shard: tuple[int, int] | None, units_seeded: bool, loaders: tuple[Any, Any], device: str = "auto",
+             memory_budget_mb: int = Execute.model_fields["memory_budget_mb"].default) -> dict[str, Any]:
     """One Ray task: compute a step (or one fan-out shard of its units) in this worker, against the shared cache.
 
     Args:
         inputs: each input step's entry path relative to the cache root.
         shard: (index, count) of a fan-out shard; None = the step itself (commits its entry).
+        device, memory_budget_mb: `execute.device` (resolved in the worker, which places the models) and
+            `execute.memory_budget_mb`.
 
     Returns:
         `entry` (relative path; absent for a shard), `counters`, `seconds` (runner), `start`/`end` (wall clock),
@@ -125,7 +130,7 @@ def run_task(plan: Plan, step_id: str, cache_root: str, inputs: dict[str, str], 
             read[sid] = entries[sid].result()
         return read[sid]
 
-    resources = _worker_resources(plan, loaders)
+    resources = _worker_resources(plan, loaders, device, memory_budget_mb)
     out: dict[str, Any] = {"pid": os.getpid()}
     with RunProgress(quiet=True, out=sys.stderr) as progress:
         if shard is not None:
@@ -245,7 +250,7 @@ class RayDriver:
         name = step.id if shard is None else f"{step.id}#{shard[0] + 1}/{shard[1]}"
         ref = self._remote.options(name=name, max_retries=0, retry_exceptions=False, **task_resources(step)).remote(
             self._plan_ref, step.id, str(self.run.cache.root), inputs, self.run.tainted(step), shard,
-            act.units_seeded, self._loaders_ref)
+            act.units_seeded, self._loaders_ref, self.execution.device, self.execution.memory_budget_mb)
         act.attempts[ref] = attempt
         self.tasks[ref] = (act, shard)
 

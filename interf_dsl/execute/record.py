@@ -59,6 +59,9 @@ class RunRecord(BaseModel):
     """API requests, tokens and cost per black-box target, for work done in this run."""
     models_loaded: tuple[str, ...] = ()
     """Ids of load_model / load_sae steps whose weights were loaded in this run."""
+    execution: dict[str, Any] = Field(default_factory=dict)
+    """How the run ran (outside every hash): the `execute` section, with `device` the device models and SAEs were
+    placed on (`execute.device` resolved; None when the run loaded no weights) and `device_setting` as written."""
     error: str | None = None
 
     @property

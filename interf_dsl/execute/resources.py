@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from interf_dsl.backends.device import CUDA_HINT, cuda_available, resolve_device
 from interf_dsl.backends.loading import load_model, load_sae
 from interf_dsl.errors import ExecuteError
 from interf_dsl.lang.params import params_of
+from interf_dsl.lang.sections import Execute
 from interf_dsl.steps import StepContext, StepResult, step_runner
 
 if TYPE_CHECKING:
@@ -34,29 +36,55 @@ def run_load_sae(ctx: StepContext) -> StepResult:
     return StepResult(meta={"source": p.source, "sae": p.sae, "hook_name": p.hook_name, "fingerprint": p.fingerprint})
 
 
-def _default_model_loader(ref: Any) -> Any:
+def _default_model_loader(ref: Any, device: str = "cpu") -> Any:
+    return load_model(ref, device=device)
 
-    return load_model(ref)
 
-
-def _default_sae_loader(ref: Any) -> Any:
-
-    return load_sae(tuple(ref) if isinstance(ref, list) else ref)  # (release, id) pairs come back from JSON as lists
+def _default_sae_loader(ref: Any, device: str = "cpu") -> Any:
+    # (release, id) pairs come back from JSON as lists
+    return load_sae(tuple(ref) if isinstance(ref, list) else ref, device=device)
 
 
 class Resources:
     """Models and SAEs of one run, loaded on first use and shared by every step of the run."""
 
     def __init__(self, plan: Plan, *, model_loader: Callable[[Any], Any] | None = None,
-                 sae_loader: Callable[[Any], Any] | None = None) -> None:
+                 sae_loader: Callable[[Any], Any] | None = None, device: str = "auto",
+                 memory_budget_mb: int = Execute.model_fields["memory_budget_mb"].default) -> None:
         self._models = {params_of("load_model", s.params).source: s for s in plan.steps if s.kind == "load_model"}
         self._saes = {(p.source, p.hook_name): s for s in plan.steps if s.kind == "load_sae"
                       for p in [params_of("load_sae", s.params)]}
-        self._model_loader = model_loader or _default_model_loader
-        self._sae_loader = sae_loader or _default_sae_loader
+        # the default loaders place the weights on the run's device; injected loaders (tests) place their own
+        self._model_loader = model_loader or (lambda ref: _default_model_loader(ref, self.device))
+        self._sae_loader = sae_loader or (lambda ref: _default_sae_loader(ref, self.device))
+        self.device_setting = device
+        """`execute.device` as set: auto, cpu or cuda."""
+        self._device: str | None = None
+        self.memory_budget_mb = memory_budget_mb
+        """`execute.memory_budget_mb`: the bound on one batched sweep's working set."""
         self._loaded: dict[Any, Any] = {}
         self.loads: list[str] = []
         """Ids of the load steps whose weights were actually loaded in this run (the rerun tests read it)."""
+
+    @property
+    def device(self) -> str:
+        """The device models and SAEs are placed on (`execute.device` resolved on first use: torch stays unimported
+        in a run that loads no weights).
+
+        Raises:
+            ExecuteError: `cuda` where torch sees no CUDA device.
+        """
+        if self._device is None:
+            dev = resolve_device(self.device_setting)
+            if dev == "cuda" and not cuda_available():
+                raise ExecuteError("execute.device is cuda, but torch sees no CUDA device here", hint=CUDA_HINT)
+            self._device = dev
+        return self._device
+
+    @property
+    def resolved_device(self) -> str | None:
+        """The device used, or None when nothing asked for it (no weights loaded)."""
+        return self._device
 
     def model(self, source: str) -> Any:
         """The model of `source`, loading it on first use."""
@@ -65,6 +93,7 @@ class Resources:
             raise ExecuteError(f"no load_model step for source {source!r} in the plan", name=source,
                                choices=tuple(str(k) for k in self._models))
         if ("model", source) not in self._loaded:
+            _ = self.device  # resolved (and `cuda` checked) before any weights load
             self._loaded[("model", source)] = self._model_loader(step.params["model"])
             self.loads.append(step.id)
         return self._loaded[("model", source)]
@@ -77,6 +106,7 @@ class Resources:
             raise ExecuteError(f"no load_sae step for {source}/{hook_name} in the plan",
                                name=f"{source}/{hook_name}", choices=choices)
         if ("sae", source, hook_name) not in self._loaded:
+            _ = self.device
             self._loaded[("sae", source, hook_name)] = self._sae_loader(step.params["sae"])
             self.loads.append(step.id)
         return self._loaded[("sae", source, hook_name)]

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from interf_dsl.backends.device import CUDA_HINT, cuda_available
+from interf_dsl.errors import ExecuteError
 from interf_dsl.execute.cache import CacheEntry, StepCache, default_cache_dir
 from interf_dsl.execute.compute import compute_step
 from interf_dsl.execute.preflight import check_plan_ready
@@ -29,12 +31,12 @@ from interf_dsl.execute.resources import Resources
 from interf_dsl.execute.selection import forced_steps, new_run_id, run_directory
 from interf_dsl.execute.storage import RunDirClaim, check_writable, claim_run_dir, storage_error
 from interf_dsl.lang.params import params_of
+from interf_dsl.lang.sections import Execute
 from interf_dsl.steps import Counters, StepResult
 
 if TYPE_CHECKING:
     from filelock import FileLock
 
-    from interf_dsl.lang.sections import Execute
     from interf_dsl.plan.ir import Plan, Step
 
 _COUNTER_FIELDS = tuple(Counters().__dict__)
@@ -199,6 +201,9 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
         from interf_dsl.execute.ray_executor import require_ray  # lazy: ray is an optional extra
 
         require_ray()
+    execution = execution or Execute()
+    if execution.device == "cuda" and not on_ray and not cuda_available():  # before anything is written
+        raise ExecuteError("execute.device is cuda, but torch sees no CUDA device here", hint=CUDA_HINT)
     run_dir = run_directory(reports_root, plan.experiment, run_id or new_run_id())
     forced = forced_steps(plan, force)
     cache = _open_cache(cache_dir)
@@ -213,7 +218,8 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
                      needs_endpoint=needs_endpoint)
     claim = claim_run_dir(run_dir) if write_run_dir is not None else None
     try:
-        resources = Resources(plan, model_loader=model_loader, sae_loader=sae_loader)
+        resources = Resources(plan, model_loader=model_loader, sae_loader=sae_loader, device=execution.device,
+                              memory_budget_mb=execution.memory_budget_mb)
         status, error = "ok", None
         with RunProgress(quiet=quiet) as progress:
             run = RunState(plan, cache, resources, progress, forced)
@@ -230,7 +236,7 @@ def execute_plan(plan: Plan, *, spec_path: str | Path, spec_text: str, resolved_
                 status, error = ("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"), f"{exc}"
                 raise
             finally:
-                record = _record(plan, run, run_dir, status, error, started, t_start)
+                record = _record(plan, run, run_dir, status, error, started, t_start, execution)
                 try:
                     if claim is not None and write_run_dir is not None:
                         _publish(claim, status, progress.log, lambda path: write_run_dir(
@@ -292,12 +298,13 @@ _REWRITE_HINT = ("no run directory was left behind, and every computed step is i
 
 
 def _record(plan: Plan, run: RunState, run_dir: Path, status: str, error: str | None, started: str,
-            t_start: float) -> RunRecord:
+            t_start: float, execution: Execute) -> RunRecord:
     totals = {f: sum(r.counters.get(f, 0) for r in run.records) for f in _COUNTER_FIELDS}
     seconds = time.monotonic() - t_start
     return RunRecord(
         experiment=plan.experiment, run_id=run_dir.name, run_dir=str(run_dir), status=status, started=started,
         finished=_now(), seconds=seconds, engine_seconds=seconds - run.compute_seconds, steps=tuple(run.records),
         counters=totals, api=_api_by_target(plan, run.records), models_loaded=tuple(run.resources.loads),
-        error=error,
+        error=error, execution={**execution.model_dump(mode="json"), "device": run.resources.resolved_device,
+                                "device_setting": execution.device},
     )

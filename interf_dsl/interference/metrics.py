@@ -96,7 +96,7 @@ def neuron_share(inputs: MetricInputs) -> MetricVectors:
     import torch
 
     idx = _need(inputs.neuron_idx, "the atlas neuron alignments", "neuron_share", inputs)
-    out = torch.zeros(inputs.w_dec.shape, dtype=torch.float32)
+    out = torch.zeros(inputs.w_dec.shape, dtype=torch.float32, device=inputs.w_dec.device)
     for f, neurons in enumerate(idx):
         if neurons:
             out[f, list(neurons)] = 1.0

@@ -58,9 +58,11 @@ def _metric_inputs(ctx: StepContext, atlas, feats: pl.DataFrame, ids: list[int],
 
     p = params_of("map", ctx.params)
     sae = ctx.sae(p.source, p.hook_name)
-    idx = torch.tensor(ids, dtype=torch.long)
-    vec = load_file(str(atlas.files["atlas_vectors"])) if "atlas_vectors" in atlas.files else {}
-    w_u = ctx.model(p.source).W_U.detach().float() if "logit_effect" in metrics else None
+    dev = sae.W_dec.device  # the run's device (execute.device): every metric input goes there
+    idx = torch.tensor(ids, dtype=torch.long, device=dev)
+    vec = {k: v.to(dev) for k, v in load_file(str(atlas.files["atlas_vectors"])).items()} \
+        if "atlas_vectors" in atlas.files else {}
+    w_u = ctx.model(p.source).W_U.detach().float().to(dev) if "logit_effect" in metrics else None
     nidx = feats["neuron_idx"].to_list()
     return MetricInputs(
         w_dec=sae.W_dec.detach().float()[idx], w_enc=sae.W_enc.detach().float()[:, idx], w_u=w_u,
@@ -117,7 +119,7 @@ def run_map(ctx: StepContext) -> StepResult:
         if k == len(metrics) - 1:
             inputs = None  # the SAE weight copies (~200 MB at 32k × 768) are not needed past the last metric
         cl = [torch.from_numpy(labels[t]) for t in taus] if selection == "cluster_exclusion" else None
-        m = compute_map(mv.vectors, e, bins, taus, top_partners=mp.top_partners,
+        m = compute_map(mv.vectors, e.to(mv.vectors.device), bins, taus, top_partners=mp.top_partners,
                         memory_budget_mb=budget, transform=mv.transform, cluster_labels=cl,
                         seed=_partner_seed(ctx, name), progress=ctx.progress(len(ids), f"map {name} {hook}"))
         del mv  # its vectors are not needed past compute_map: freed before the tables are built

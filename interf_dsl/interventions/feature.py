@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from interf_dsl.errors import SpecError
-from interf_dsl.interventions.sweep import Candidate, MetricConfig, Probe, sweep_sentence, unit
+from interf_dsl.interventions.sweep import Candidate, MetricConfig, Probe, sweep_sentences, unit
 
 if TYPE_CHECKING:
     import polars as pl
@@ -89,14 +89,16 @@ def feature_candidates(W_dec: np.ndarray, target: int, partners: list[dict], hoo
 
 
 def steer_target(backend: Any, hook: str, candidates: list[Candidate], sentences: list[dict], probe: Probe,
-                 scales: list[float], cfg: MetricConfig, *, kind: str = "add") -> list[dict]:
-    """Sweep every candidate × scale on each sentence; rows carry sentence_id and split."""
+                 scales: list[float], cfg: MetricConfig, *, kind: str = "add",
+                 memory_budget_mb: float | None = 1024) -> list[dict]:
+    """Sweep every candidate × scale on each sentence (sentences batched up to `memory_budget_mb`); rows carry
+    sentence_id and split."""
+    todo = [(s, seq) for s in sentences if (seq := backend.tokenize(s["text"]))]
     rows: list[dict] = []
-    for s in sentences:
-        seq = backend.tokenize(s["text"])
-        if not seq:
-            continue
-        for r in sweep_sentence(backend, seq, hook, candidates, scales, probe, cfg, kind=kind):
+    per_sentence = sweep_sentences(backend, [seq for _, seq in todo], hook, candidates, scales, probe, cfg,
+                                   kind=kind, memory_budget_mb=memory_budget_mb)
+    for (s, _), got in zip(todo, per_sentence, strict=True):
+        for r in got:
             r.update(sentence_id=s["sentence_id"], split=s.get("split") or "eval", token_str=s.get("token_str"))
             rows.append(r)
     return rows

@@ -26,7 +26,7 @@ from interf_dsl.interventions.neuron import (
     sample_neurons,
 )
 from interf_dsl.interventions.prompt_types import LEVELS, RANK_COLUMNS, type_injection_rows
-from interf_dsl.interventions.sweep import Candidate, Probe, sweep_sentence
+from interf_dsl.interventions.sweep import Candidate, Probe, sweep_sentences
 from interf_dsl.metrics import nearest_target_cosine
 
 if TYPE_CHECKING:
@@ -118,8 +118,10 @@ def neuron_units(env: Any) -> pl.DataFrame:
                         var, nrow["neuron"], rng), bin=nrow["bin"], partner=f))
                 cfg = type(env.cfg)(top_k=top, epsilon=env.cfg.epsilon)
                 rows = []
-                for s, seq in zip(sents, seqs, strict=True):
-                    for r in sweep_sentence(env.backend, seq, edit_hook, cands, scales, probe, cfg, kind="scale"):
+                swept = sweep_sentences(env.backend, seqs, edit_hook, cands, scales, probe, cfg, kind="scale",
+                                        memory_budget_mb=env.memory_budget_mb)
+                for s, got in zip(sents, swept, strict=True):
+                    for r in got:
                         r.update(sentence_id=s["sentence_id"], split=s["split"], token_str=tok_str,
                                  degree=nrow["degree"], super=nrow["super"], neuron=nrow["neuron"])
                         rows.append(r)

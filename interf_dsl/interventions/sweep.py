@@ -4,7 +4,8 @@ Input: a backend, one sentence (token ids), a hook, candidate edits (steering ve
 grid. Output: one row per candidate × scale with baseline and intervened metrics (`score_rows`).
 
 All candidates and scales of a sentence go through the model as one batch: the backend runs the blocks before the
-hook once and continues from there (`start_at_layer`), and unembeds only the last position. `naive=True` gives the
+hook once and continues from there (`start_at_layer`), and unembeds only the last position. `sweep_sentences`
+batches several sentences (right-padded) per forward and per scoring pass, as many as fit `execute.memory_budget_mb`. `naive=True` gives the
 authors' way (one full forward per row) for the equivalence test and the benchmark.
 """
 
@@ -133,6 +134,11 @@ def sweep_sentence(backend: Any, seq: list[int], hook: str, candidates: list[Can
         table = score_logits(base_logits, logits, probe.on(getattr(logits, "device", "cpu")), cfg.top_k,
                              cfg.epsilon).cpu().numpy()
         scores = dict(zip(SCORE_COLUMNS, table.T, strict=True))
+    return _rows(candidates, index, scores)
+
+
+def _rows(candidates: list[Candidate], index: list[tuple[int, float]], scores: dict[str, np.ndarray]
+          ) -> list[dict[str, Any]]:
     rows = []
     for r, (ci, a) in enumerate(index):
         c = candidates[ci]
@@ -141,6 +147,50 @@ def sweep_sentence(backend: Any, seq: list[int], hook: str, candidates: list[Can
         row.update({k: float(v[r]) for k, v in scores.items()})
         rows.append(row)
     return rows
+
+
+METRIC_TEMPORARIES = 5
+"""[rows, V] float64 tensors alive at once while scoring (logits, log q, q, two products)."""
+ACTIVATION_WIDTHS = 12
+"""Activation floats per row, token and model dimension alive in a forward (residual, attention, MLP at 4×, ...)."""
+
+
+def rows_in_budget(memory_budget_mb: float, d_vocab: int, seq_len: int, d_model: int) -> int:
+    """(sentence, edit) rows whose logits, float64 metrics and activations fit `memory_budget_mb` (at least 1):
+    each row costs d_vocab × 8 × `METRIC_TEMPORARIES` + d_vocab × 4 (its float32 logits) bytes, plus
+    seq_len × d_model × 4 × `ACTIVATION_WIDTHS` in the forward."""
+    per_row = d_vocab * (8 * METRIC_TEMPORARIES + 4) + seq_len * d_model * 4 * ACTIVATION_WIDTHS
+    return max(1, int(memory_budget_mb * 2**20) // per_row)
+
+
+def sweep_sentences(backend: Any, seqs: list[list[int]], hook: str, candidates: list[Candidate],
+                    scales: list[float], probe: Probe, cfg: MetricConfig, *, kind: str = "add",
+                    memory_budget_mb: float | None = 1024) -> list[list[dict[str, Any]]]:
+    """`sweep_sentence` on every sentence, batching as many sentences per forward and per scoring pass as fit
+    `memory_budget_mb` (`rows_in_budget`); same rows, same numbers (right padding is exact). One list per sentence.
+    `memory_budget_mb=None`: one sentence at a time (`sweep_sentence`), what the loops use on a CPU, where batching
+    measured 0.6x the per-sentence path (bench_sweep.py --batched)."""
+    if not candidates or not seqs:
+        return [[] for _ in seqs]
+    if memory_budget_mb is None:
+        return [sweep_sentence(backend, seq, hook, candidates, scales, probe, cfg, kind=kind) for seq in seqs]
+    dim = backend.hook_dim(hook) if kind == "scale" else len(candidates[0].vector)
+    mult, add, index = build_edits(candidates, scales, dim, kind)
+    n_rows = len(index)
+    fit = rows_in_budget(memory_budget_mb, int(backend.d_vocab), max(len(s) for s in seqs), dim)
+    per_batch = max(1, fit // n_rows)
+    base = backend.last_logits(seqs)
+    out: list[list[dict[str, Any]]] = []
+    for i in range(0, len(seqs), per_batch):
+        chunk = seqs[i : i + per_batch]
+        logits = backend.edited_logits_many(chunk, hook, mult, add, rows_per_forward=fit)
+        dev = getattr(logits, "device", "cpu")
+        table = score_logits(base[i : i + len(chunk)], logits, probe.on(dev), cfg.top_k,
+                             cfg.epsilon).cpu().numpy()  # one host transfer per batch
+        for k in range(len(chunk)):
+            part = table[k * n_rows : (k + 1) * n_rows]
+            out.append(_rows(candidates, index, dict(zip(SCORE_COLUMNS, part.T, strict=True))))
+    return out
 
 
 def unit(v: np.ndarray) -> np.ndarray:

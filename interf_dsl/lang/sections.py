@@ -303,3 +303,8 @@ class Execute(Model):
     """Ray: tasks one step's units may fan out to (intervene target shards); 1 = one task per step."""
     max_retries: int = Field(2, ge=0, le=lim.MAX_RETRIES)
     """Ray: times a task whose worker died is submitted again before the run fails."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where models and SAEs are placed (and the sweep and map run): `auto` = cuda when torch sees a CUDA device,
+    else cpu; `cuda` where none is seen is refused at validate. run.json records the device used."""
+    memory_budget_mb: int = Field(1024, gt=0, le=lim.MAX_MEMORY_MB)
+    """Bound on one batched sweep's working set (logits and float64 metrics of the sentences batched together)."""

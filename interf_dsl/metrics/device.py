@@ -1,6 +1,6 @@
 """Metrics kind, batched on the model's device: every sweep metric of many intervened rows in one pass of torch.
 
-Input: the baseline logits [V] and the intervened logits [n, V] (tensors on any device, or arrays), the target
+Input: the baseline logits [V] (or [B, V], the rows in B consecutive blocks) and the intervened logits [n, V] (tensors on any device, or arrays), the target
 set T_f with its nearest-target cosines m [V], the top-k setting and ε. Output: one float64 tensor [n, C] on the
 same device, columns `SCORE_COLUMNS`; the caller moves it to the host once. Same definitions as the numpy metrics
 (cosine.py, overlap.py, disruption.py, change.py), which stay the reference the tests compare against (≤ 1e-9).
@@ -45,25 +45,34 @@ def _weighted_cosine(probs: torch.Tensor, m: torch.Tensor, top_k: int | None) ->
 
 def score_logits(base_logits: Any, logits: Any, probe: TargetProbe, top_k: int | None, epsilon: float
                  ) -> torch.Tensor:
-    """Baseline and intervened metrics of every row of `logits` against one baseline: float64 [n, 11]."""
+    """Baseline and intervened metrics of every row of `logits`: float64 [n, 11].
+
+    `base_logits` is one baseline [V] (every row against it) or B baselines [B, V]: then the rows come in B
+    consecutive blocks of n / B, block k scored against baseline k (sentences batched together, broadcast: no
+    baseline is copied per row).
+    """
     import torch
 
     dev = probe.device
-    base = torch.as_tensor(base_logits, device=dev).to(torch.float64).reshape(1, -1)
+    base = torch.as_tensor(base_logits, device=dev).to(torch.float64)
+    base = base.reshape(1, -1) if base.ndim == 1 else base
     new = torch.as_tensor(logits, device=dev).to(torch.float64)
-    log_p, log_q = torch.log_softmax(base, -1), torch.log_softmax(new, -1)
+    n, b = new.shape[0], base.shape[0]
+    if n % b:
+        raise ValueError(f"{n} rows do not split into {b} equal blocks, one per baseline")
+    log_p = torch.log_softmax(base, -1)[:, None, :]  # [B, 1, V]
+    log_q = torch.log_softmax(new, -1).reshape(b, n // b, -1)  # [B, R, V]
     p, q = log_p.exp(), log_q.exp()
     m = probe.similarity
     wc0, wc = _weighted_cosine(p, m, top_k), _weighted_cosine(q, m, top_k)
-    wo0, wo = p[:, probe.ids].sum(-1), q[:, probe.ids].sum(-1)
+    wo0, wo = p[..., probe.ids].sum(-1), q[..., probe.ids].sum(-1)
     kl = (p * (log_p - log_q)).sum(-1)
     tv = 0.5 * (p - q).abs().sum(-1)
     h_p, h_q = -(p * log_p).sum(-1), -(q * log_q).sum(-1)
-    n = new.shape[0]
+    wc0, wo0, h_p = wc0.expand_as(wc), wo0.expand_as(wo), h_p.expand_as(h_q)
 
     def rel(delta: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return delta / b.abs().clamp_min(epsilon)
 
-    wc0, wo0 = wc0.expand(n), wo0.expand(n)
-    return torch.stack([wc0, wc, wc - wc0, rel(wc - wc0, wc0), wo0, wo, wo - wo0, rel(wo - wo0, wo0), kl, tv,
-                        h_q - h_p], dim=1)
+    cols = [wc0, wc, wc - wc0, rel(wc - wc0, wc0), wo0, wo, wo - wo0, rel(wo - wo0, wo0), kl, tv, h_q - h_p]
+    return torch.stack([c.reshape(n) for c in cols], dim=1)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from interf_dsl.backends.checkpoints import DEFAULT_PROCESSING, split_processing
+from interf_dsl.backends.device import CUDA_HINT, DEVICES, cuda_available
 from interf_dsl.foci import FOCI
 from interf_dsl.lang.ast import short_hook
 from interf_dsl.lang.fields import hook_sort_key
@@ -46,6 +47,7 @@ def resolve_spec(spec: Spec, *, require_data: bool = False) -> ResolvedSpec:
     _check_transfer(spec, ctx)
     _check_token_labels(spec, blocks, ctx)
     _check_ones_probe(blocks, sources, ctx)
+    check_device(spec.execute, ctx)
     _check_contradictions(spec, sections, ctx)
     check_files(spec, local_paths(spec, base), ctx, require_data)
     limits.check_models(spec, sources, sections, ctx)
@@ -267,6 +269,14 @@ def _check_ones_probe(blocks: tuple, sources: dict[str, Any], ctx: Context) -> N
                           ("interventions", i, "probe"), name="ones", choices=("encoder", "decoder"),
                           hint="use probe: decoder (or encoder), the target feature's own direction "
                                "(docs/method.md §8.11)")
+
+
+def check_device(execute: Any, ctx: Context, kp: tuple = ("execute", "device")) -> None:
+    """`execute.device: cuda` where torch sees no CUDA device is refused (what the run would refuse). Under the Ray
+    executor the workers place the models, so the driver's own devices say nothing and the check is theirs."""
+    if execute.device == "cuda" and execute.executor == "local" and not cuda_available():
+        ctx.error("execute.device is cuda, but torch sees no CUDA device on this machine", kp,
+                  name="cuda", choices=DEVICES, hint=CUDA_HINT)
 
 
 def _check_contradictions(spec: Spec, sections: dict[str, Any], ctx: Context) -> None:

@@ -48,6 +48,8 @@ class FakeCtx:
     counters: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(forward_passes=0, gradient_passes=0))
     stores: dict = field(default_factory=dict)
     logs: list = field(default_factory=list)
+    device: str = "cpu"
+    memory_budget_mb: int = 1024
 
     def __post_init__(self):
         self.step = SimpleNamespace(id="intervene:test", inputs=("select",))
