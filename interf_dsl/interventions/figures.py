@@ -53,11 +53,11 @@ def effect_by_level(effects: pl.DataFrame, focus: str, path: Path, bins: list[st
     return save(effect_by_level_figure(effects, focus, bins), path)
 
 
-def save(fig: Any, path: Path) -> Path:
-    """Write a figure as PNG (110 dpi) and close it."""
+def save(fig: Any, path: Path, dpi: int = 110) -> Path:
+    """Write a figure as PNG and close it."""
     plt = _plt()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 

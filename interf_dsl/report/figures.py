@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from interf_dsl.interventions.figures import METRIC_LABELS, level_label, level_order
+from interf_dsl.interventions.figures import METRIC_LABELS, level_label, level_order, save
 
 if TYPE_CHECKING:
     import polars as pl
@@ -177,11 +177,7 @@ def _plt():
 
 
 def _save(fig: Any, path: Path) -> Path:
-    plt = _plt()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=100)
 
 
 MAP_IMAGES = ("interference_hist", "interference_vs_semantic")
