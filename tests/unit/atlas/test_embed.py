@@ -14,7 +14,7 @@ def fake_backend(monkeypatch, tmp_path):
     monkeypatch.setenv("INTERF_CACHE_DIR", str(tmp_path / "cache"))
     calls: list[list[str]] = []
 
-    def backend(texts, model, settings):
+    def backend(texts, model, settings, counters=None):
         calls.append(list(texts))
         return np.asarray([[len(t), 1.0, 0.0] for t in texts], dtype=np.float32)
 

@@ -83,10 +83,33 @@ def test_llm_sentence_source_uses_its_endpoint_and_key(monkeypatch) -> None:
 
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("SENTENCE_KEY", "sk-sentences")
+    from interf_dsl.steps import Counters
+
+    counters = Counters()
     with chat_server(_answer) as chat:
         got = llm_sentences(" cat", 2, Prompts(source="llm", model="openai/tiny", api_base=chat.api_base,
-                                              api_key_env="SENTENCE_KEY"))
+                                              api_key_env="SENTENCE_KEY"), counters)
     assert got == ["I saw a", "She fed the"] and chat.requests[-1]["authorization"] == "Bearer sk-sentences"
+    assert counters.api_requests == 1 == len(chat.requests)  # the run's accounting counts the request
+
+
+def test_litellm_embeddings_are_counted_as_api_requests(tmp_path, monkeypatch) -> None:
+    """atlas.embedding kind litellm over HTTP: each request the embedder sends is counted in the step's counters,
+    and texts already in the store send none."""
+    from tests.chat_server import hashed_embedding
+
+    from interf_dsl.atlas.embed import embed_texts
+    from interf_dsl.lang.sections import Embedding
+    from interf_dsl.steps import Counters
+
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.setenv("INTERF_CACHE_DIR", str(tmp_path / "cache"))
+    counters = Counters()
+    with chat_server(_answer, embed=hashed_embedding) as chat:
+        settings = Embedding(kind="litellm", model="openai/emb", api_base=chat.api_base)
+        vecs = embed_texts(["a cat", "a dog", "a cat"], settings, counters)
+        embed_texts(["a dog"], settings, counters)  # stored: no request
+    assert vecs.shape[0] == 3 and counters.api_requests == 1 == len(chat.requests)
 
 
 def test_llm_sentence_source_writes_type_sentences(tmp_path, monkeypatch) -> None:
