@@ -96,11 +96,10 @@ def test_llm_sentence_source_uses_its_endpoint_and_key(monkeypatch) -> None:
 def test_litellm_embeddings_are_counted_as_api_requests(tmp_path, monkeypatch) -> None:
     """atlas.embedding kind litellm over HTTP: each request the embedder sends is counted in the step's counters,
     and texts already in the store send none."""
-    from tests.chat_server import hashed_embedding
-
     from interf_dsl.atlas.embed import embed_texts
     from interf_dsl.lang.sections import Embedding
     from interf_dsl.steps import Counters
+    from tests.chat_server import hashed_embedding
 
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("INTERF_CACHE_DIR", str(tmp_path / "cache"))
