@@ -57,6 +57,10 @@ def _load_st(path: str):
     return SentenceTransformer(path, device="cpu")
 
 
+EMBED_BATCH = 256
+"""Texts per embedding request (the plan's estimate counts requests of this size)."""
+
+
 def _litellm(texts: list[str], model: str, settings: Embedding, counters: Any = None) -> np.ndarray:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
@@ -64,13 +68,16 @@ def _litellm(texts: list[str], model: str, settings: Embedding, counters: Any = 
 
     key_env = settings.api_key_env
     api_key = os.environ.get(key_env) if key_env else (LOCAL_API_KEY if settings.api_base else None)
-    try:
-        resp = litellm.embedding(model=model, input=texts, api_base=settings.api_base, api_key=api_key,
-                                 num_retries=2, timeout=60)
-    except Exception as exc:  # provider-specific types
-        raise BackendError(f"embedding model {model} failed: {exc}") from None
-    count_request(counters, resp)
-    return np.asarray([d["embedding"] for d in resp.data], dtype=np.float32)
+    out = []
+    for i in range(0, len(texts), EMBED_BATCH):  # providers cap the inputs per request (OpenAI: 2,048)
+        try:
+            resp = litellm.embedding(model=model, input=texts[i : i + EMBED_BATCH], api_base=settings.api_base,
+                                     api_key=api_key, num_retries=2, timeout=60)
+        except Exception as exc:  # provider-specific types
+            raise BackendError(f"embedding model {model} failed: {exc}") from None
+        count_request(counters, resp)
+        out += [d["embedding"] for d in resp.data]
+    return np.asarray(out, dtype=np.float32)
 
 
 BACKENDS = {"sentence_transformers": _sentence_transformers, "litellm": _litellm}

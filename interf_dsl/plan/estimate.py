@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from interf_dsl.atlas.embed import EMBED_BATCH
 from interf_dsl.foci import FOCI
 from interf_dsl.foci._base import Known
 from interf_dsl.foci.prompt import PromptFocus, injection_protocol
@@ -56,7 +57,8 @@ def embed(r: ResolvedSpec, d_sae: int | None) -> WorkEstimate:
     n = d_sae or DEFAULT_D_SAE
     if r.atlas.embedding.kind == "litellm":
         cost = None if r.atlas.embedding.api_base else cost_usd(r.atlas.embedding.model, n * 24, 0)
-        return WorkEstimate(api_requests=math.ceil(n / 256), api_tokens=n * 24, cost_usd=cost, units=math.ceil(n / 256))
+        batches = math.ceil(n / EMBED_BATCH)
+        return WorkEstimate(api_requests=batches, api_tokens=n * 24, cost_usd=cost, units=batches)
     return WorkEstimate(units=1)
 
 

@@ -94,21 +94,25 @@ def test_llm_sentence_source_uses_its_endpoint_and_key(monkeypatch) -> None:
 
 
 def test_litellm_embeddings_are_counted_as_api_requests(tmp_path, monkeypatch) -> None:
-    """atlas.embedding kind litellm over HTTP: each request the embedder sends is counted in the step's counters,
-    and texts already in the store send none."""
+    """atlas.embedding kind litellm over HTTP: texts go in requests of EMBED_BATCH (providers cap the inputs per
+    request), each counted in the step's counters; texts already in the store send none."""
     from interf_dsl.atlas.embed import embed_texts
     from interf_dsl.lang.sections import Embedding
     from interf_dsl.steps import Counters
     from tests.chat_server import hashed_embedding
 
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from interf_dsl.atlas import embed
+
     monkeypatch.setenv("INTERF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(embed, "EMBED_BATCH", 2)  # requests of at most 2 texts
     counters = Counters()
     with chat_server(_answer, embed=hashed_embedding) as chat:
         settings = Embedding(kind="litellm", model="openai/emb", api_base=chat.api_base)
-        vecs = embed_texts(["a cat", "a dog", "a cat"], settings, counters)
+        vecs = embed_texts(["a cat", "a dog", "a cat", "a cow", "an ox"], settings, counters)
         embed_texts(["a dog"], settings, counters)  # stored: no request
-    assert vecs.shape[0] == 3 and counters.api_requests == 1 == len(chat.requests)
+    assert vecs.shape[0] == 5 and counters.api_requests == 2 == len(chat.requests)  # 4 distinct texts, 2 per request
+    assert np.allclose(vecs[0], vecs[2]) and not np.allclose(vecs[0], vecs[1])
 
 
 def test_llm_sentence_source_writes_type_sentences(tmp_path, monkeypatch) -> None:
