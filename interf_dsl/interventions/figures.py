@@ -127,25 +127,33 @@ def neuron_boxes_figure(table: pl.DataFrame) -> Any:
 
 
 def type_grid(effects: pl.DataFrame, path: Path) -> Path:
-    """Table-1 grid: success rate (%) per type × condition, stars from the paper-mode Welch test."""
+    """`type_grid_figure` written to `path`."""
+    return save(type_grid_figure(effects), path)
+
+
+def type_grid_figure(effects: pl.DataFrame) -> Any:
+    """Table-1 grid: success rate (%) per type, token sets injected (own, or the sources' union/intersection) and
+    condition, stars from the paper-mode Welch test."""
     import polars as pl
 
     plt = _plt()
     sub = effects.filter((pl.col("mode") == "paper") & (pl.col("metric") == "success_rate"))
-    rows = sorted({(r["source"], r["type"]) for r in sub.to_dicts()})
+    if "token_sets" not in sub.columns:
+        sub = sub.with_columns(pl.col("source").alias("token_sets"))
+    rows = sorted({(r["source"], r["type"], r["token_sets"] or r["source"]) for r in sub.to_dicts()},
+                  key=lambda k: (k[0], k[1], k[2] != k[0], k[2]))
     cols = [c for c in ("target", "high", "medium", "random", "random_matched") if c in sub["level"].to_list()]
     cells = []
-    for src, typ in rows:
+    for src, typ, sets in rows:
         line = []
         for c in cols:
-            r = sub.filter((pl.col("source") == src) & (pl.col("type") == typ) & (pl.col("level") == c))
+            r = sub.filter((pl.col("source") == src) & (pl.col("type") == typ) & (pl.col("level") == c)
+                           & (pl.col("token_sets").fill_null(src) == sets))
             line.append(f"{100 * r['estimate'][0]:.2f}{r['stars'][0] or ''}" if r.height else "")
         cells.append(line)
-    fig, ax = plt.subplots(figsize=(1.6 * len(cols) + 2, 0.4 * len(rows) + 1))
+    fig, ax = plt.subplots(figsize=(1.6 * len(cols) + 2.6, 0.4 * len(rows) + 1))
     ax.axis("off")
     if cells:
-        ax.table(cellText=cells, rowLabels=[f"{t} ({s})" for s, t in rows], colLabels=cols, loc="center")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        labels = [f"{t} ({s}, {'own' if sets == s else sets} sets)" for s, t, sets in rows]
+        ax.table(cellText=cells, rowLabels=labels, colLabels=cols, loc="center")
+    return fig

@@ -179,6 +179,11 @@ def _question2(data: RunData, fig_dir: Path) -> Section:
         sec.text.append("the sources' rates are rescored at the targets' k, so they differ from the prompt-focus "
                         "section's, which counts each source's trials at its own top_k (" + "; ".join(differ)
                         + "): same trials, fewer top-k slots to hit")
+    if "effects" in data.table_names and "token_sets" in data.columns("effects"):
+        sets = data.table("effects").filter(pl.col("focus") == "prompt").select("source", "token_sets").unique()
+        if sets.height > sets["source"].n_unique():
+            sec.text.append("each source ran several token sets (share); its rows here are its trials on the sets the "
+                            "target was given, and the prompt-focus section shows every set")
     sec.tables.append(TableView("Table-1 grid", header, body, len(body)))
     path = answer_figures.grid_figure(grid, models, fig_dir / "answers_2_grid.png")
     sec.figures += [path] if path else []

@@ -90,3 +90,22 @@ def test_grid_says_why_a_sources_rate_differs_from_its_prompt_focus_rate(run_dir
     (run_dir / "run.json").write_text(json.dumps({**info, "plan": {"steps": [step]}}))
     build_report(run_dir)
     assert "rescored at the targets' k" not in (run_dir / "report.md").read_text()
+
+
+def test_grid_says_which_token_sets_the_sources_rows_are(run_dir: Path) -> None:
+    """With share: [own, union] each source has two sets of prompt rows; the grid shows those on the target's sets
+    and says so."""
+    import polars as pl
+
+    from interf_dsl.report.io import write_table
+    from interf_dsl.report.schema import SCHEMA_VERSION
+
+    path = run_dir / "tables" / "effects.parquet"
+    effects = pl.read_parquet(path)
+    prompt = pl.DataFrame([{"source": "gpt2", "focus": "prompt", "type": "location", "level": "target",
+                            "token_sets": sets, "metric": "success_rate", "mode": "rigorous", "estimator": "rate",
+                            "estimate": 0.5, "ci_lo": 0.4, "ci_hi": 0.6} for sets in ("gpt2", "union")])
+    write_table(path, pl.concat([effects, prompt], how="diagonal_relaxed"), name="effects",
+                keys=["source", "focus", "level"], schema_version=SCHEMA_VERSION)
+    build_report(run_dir)
+    assert "each source ran several token sets" in (run_dir / "report.md").read_text().split("## Contents")[0]

@@ -12,7 +12,11 @@ import polars as pl  # noqa: E402
 import pytest  # noqa: E402
 
 from interf_dsl.interference.bins import parse_bins  # noqa: E402
-from interf_dsl.interventions.figures import effect_by_level_figure, neuron_boxes_figure  # noqa: E402
+from interf_dsl.interventions.figures import (  # noqa: E402
+    effect_by_level_figure,
+    neuron_boxes_figure,
+    type_grid_figure,
+)
 from interf_dsl.report.figures import (  # noqa: E402
     draw_figures,
     effects_by_focus_figure,
@@ -113,3 +117,16 @@ def test_map_images_are_laid_out_as_a_grid(tmp_path):
     assert len(titled) == 6 and fig.axes[0].get_subplotspec().get_gridspec().get_geometry() == (2, 4)
     paths = draw_figures({}, tmp_path / "out", map_images={"interference_hist": images})
     assert [p.name for p in paths] == ["map_grid_interference_hist.png"]
+
+
+def test_type_grid_has_a_row_per_type_and_token_sets() -> None:
+    """The prompt focus's Table-1 grid keeps own-set and union-set rates apart (share: [own, union])."""
+    rows = [{"source": "gpt2", "type": "number", "level": lv, "token_sets": sets, "mode": "paper",
+             "metric": "success_rate", "estimate": est, "stars": ""}
+            for sets, base in (("gpt2", 0.25), ("union", 0.10)) for lv, est in (("target", base), ("random", 0.05))]
+    fig = type_grid_figure(pl.DataFrame(rows))
+    table = fig.axes[0].tables[0]
+    text = {(r, c): cell.get_text().get_text() for (r, c), cell in table.get_celld().items()}
+    labels = [text[(r, -1)] for r in (1, 2)]
+    assert labels == ["number (gpt2, own sets)", "number (gpt2, union sets)"]
+    assert (text[(1, 0)], text[(2, 0)]) == ("25.00", "10.00")
