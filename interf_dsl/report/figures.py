@@ -113,6 +113,8 @@ def _series(row: dict) -> str:
         parts.append(f"τ={row['tau']:g}")
     if row.get("type"):
         parts.append(str(row["type"]))
+    if row.get("token_sets"):  # type injection: own sets, or the sources' union/intersection
+        parts.append("own" if row["token_sets"] == row.get("source") else str(row["token_sets"]))
     return " ".join(p for p in parts if p) or "estimate"
 
 

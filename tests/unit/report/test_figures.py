@@ -130,3 +130,13 @@ def test_type_grid_has_a_row_per_type_and_token_sets() -> None:
     labels = [text[(r, -1)] for r in (1, 2)]
     assert labels == ["number (gpt2, own sets)", "number (gpt2, union sets)"]
     assert (text[(1, 0)], text[(2, 0)]) == ("25.00", "10.00")
+
+
+def test_effects_summary_keeps_token_sets_apart() -> None:
+    """Own-set and union-set rates of one source and type are two series, not one series drawn twice per level."""
+    rows = [{"source": "gpt2", "focus": "prompt", "type": "number", "level": lv, "token_sets": sets,
+             "mode": "rigorous", "metric": "success_rate", "estimator": "rate", "estimate": 0.2, "ci_lo": 0.1,
+             "ci_hi": 0.3, "tau": None} for sets in ("gpt2", "union") for lv in ("target", "random")]
+    fig = effects_by_focus_figure(pl.DataFrame(rows))
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["gpt2 number own", "gpt2 number union"]
