@@ -50,6 +50,11 @@ class HookedBackend:
         self.n_layers = int(model.cfg.n_layers)
         self._device = next(model.parameters()).device
 
+    @property
+    def on_cpu(self) -> bool:
+        """Whether the model runs on the CPU (the sweep batches sentences only on an accelerator)."""
+        return self._device.type == "cpu"
+
     @contextmanager
     def threads(self) -> Iterator[None]:
         """Run small CPU models on one intra-op thread (restored afterwards).
