@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from interf_dsl.atlas.runner import only_input
 from interf_dsl.errors import ExecuteError, SpecError
 from interf_dsl.interference.bins import bins_of, parse_thresholds
-from interf_dsl.interference.blocked import compute_map
+from interf_dsl.interference.blocked import block_budget_mb, compute_map
 from interf_dsl.interference.clusters import cluster_features
 from interf_dsl.interference.figures import map_figures
 from interf_dsl.interference.labels import label_coverage, read_labels
@@ -119,12 +119,15 @@ def run_map(ctx: StepContext) -> StepResult:
         if k == len(metrics) - 1:
             inputs = None  # the SAE weight copies (~200 MB at 32k × 768) are not needed past the last metric
         cl = [torch.from_numpy(labels[t]) for t in taus] if selection == "cluster_exclusion" else None
+        block_mb = block_budget_mb(budget, mv.vectors.device)
         m = compute_map(mv.vectors, e.to(mv.vectors.device), bins, taus, top_partners=mp.top_partners,
-                        memory_budget_mb=budget, transform=mv.transform, cluster_labels=cl,
+                        memory_budget_mb=block_mb, transform=mv.transform, cluster_labels=cl,
                         seed=_partner_seed(ctx, name), progress=ctx.progress(len(ids), f"map {name} {hook}"))
         del mv  # its vectors are not needed past compute_map: freed before the tables are built
         meta[f"{name}.block_rows"], meta[f"{name}.flops"] = m.block_rows, m.flops
         meta[f"{name}.kernel"] = m.kernel + (f" ({m.kernel_note})" if m.kernel_note else "")
+        meta[f"{name}.block_budget_mb"] = block_mb
+        meta[f"{name}.first_block_s"], meta[f"{name}.seconds"] = round(m.first_block_s, 4), round(m.seconds, 4)
         for tname, df in map_tables(m, ids, source=source, hook=hook, metric=name, taus=taus, bins=bins,
                                     primary=k == 0).items():
             tables.setdefault(tname, []).append(df)

@@ -155,7 +155,8 @@ class Map(Model):
     """Cross-model explanation similarity above which two sources' high-interference pairs count as shared (the
     `shared` table)."""
     memory_budget_mb: int = Field(1024, gt=0, le=lim.MAX_MEMORY_MB)
-    """Memory budget of the blocked pair computation."""
+    """Host memory budget of the blocked pair computation (clustering, and the row blocks on a CPU); on a GPU the
+    row blocks take a quarter of the device's free memory (at most 16 GiB) instead."""
 
 
 class Prompts(Model):
