@@ -3,7 +3,8 @@
 Compiles `specs/paper/feature.yaml` and `specs/paper/token.yaml` offline (the planned forward and gradient passes of
 every intervene step), then measures the units those passes are made of on random-weight models of the real shapes
 (GPT-2-Small: 12 layers x 768, vocabulary 50,257; Pythia-70M: 6 layers x 512, vocabulary 50,304, rotary, parallel
-attention/MLP), with the real sweep (`interventions.sweep.sweep_sentence`, metrics on the device):
+attention/MLP), with the loops' own sweep (`interventions.sweep.sweep_sentences`: one sentence at a time on a
+CPU, a target's sentences batched up to `--memory-budget-mb` on an accelerator; metrics on the device):
 
 * feature focus: one target x sentence = the baseline forward plus (conditions x scales) steered rows from the SAE
   hook on, measured at the first, middle and last layer (the plan spreads targets evenly over layers);
@@ -12,7 +13,7 @@ attention/MLP), with the real sweep (`interventions.sweep.sweep_sentence`, metri
 The extrapolation is planned passes / measured passes per second, per source and focus; the last stdout line is one
 JSON object. Needs neither the weights nor polars (a GPU worker's stack: torch, numpy, transformer_lens, pydantic).
 
-    python benchmarks/bench_paper_scale.py [--device cuda] [--sentences 2] [--tokens 24]
+    python benchmarks/bench_paper_scale.py [--device cuda] [--sentences N] [--tokens 24] [--memory-budget-mb 1024]
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ def planned(spec: str) -> dict[str, dict[str, int]]:
     return out
 
 
+def sentences_of(spec: str) -> int:
+    """Sentences one target is measured on (the focus's estimate), at least 1: what the loops batch per sweep."""
+    from interf_dsl.foci._base import sentences_per_target
+    from interf_dsl.parse import load_spec
+    from interf_dsl.resolve import resolve_spec
+
+    r = resolve_spec(load_spec(ROOT / spec))
+    return max(1, round(sentences_per_target(r, r.interventions[0])))
+
+
 def rows_per_unit(spec: str) -> int:
     """Steered rows of one target x sentence: (forward passes per unit) - 1 baseline, from the focus's estimate."""
     from interf_dsl.foci import FOCI
@@ -70,14 +81,24 @@ def rows_per_unit(spec: str) -> int:
 
 
 def measure(shape: str, device: str, hooks: list[str], rows: int, sentences: int, tokens: int,
-            gradient: bool) -> dict[str, float]:
-    """Passes per second of the sweep at `hooks` (rows steered per sentence), and seconds per gradient pass."""
+            gradient: bool, memory_budget_mb: float) -> dict[str, float]:
+    """Passes per second of the sweep at `hooks` (rows steered per sentence), and seconds per gradient pass.
+
+    The sweep is the loops' own: on a CPU one sentence at a time, on an accelerator a target's sentences batched
+    up to `memory_budget_mb` (`sweep_sentences`, as interventions.loops does)."""
     import numpy as np
     import torch
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
     from interf_dsl.backends.hooked import HookedBackend
-    from interf_dsl.interventions.sweep import Candidate, MetricConfig, Probe, sweep_sentence, unit
+    from interf_dsl.interventions.sweep import (
+        Candidate,
+        MetricConfig,
+        Probe,
+        sweep_sentence,
+        sweep_sentences,
+        unit,
+    )
     from interf_dsl.metrics import nearest_target_cosine
 
     torch.manual_seed(0)
@@ -99,12 +120,11 @@ def measure(shape: str, device: str, hooks: list[str], rows: int, sentences: int
 
     sweep_sentence(backend, seqs[0], hooks[0], cands[:1], scales[:2], probe, MetricConfig())  # warm-up
     sync()
+    budget = None if backend.on_cpu else memory_budget_mb
     t0, passes = time.perf_counter(), 0
     for hook in hooks:
-        for s in seqs:
-            base = backend.last_logits([s])[0]
-            sweep_sentence(backend, s, hook, cands, scales, probe, MetricConfig(), base_logits=base)
-            passes += 1 + len(cands) * len(scales)
+        sweep_sentences(backend, seqs, hook, cands, scales, probe, MetricConfig(), memory_budget_mb=budget)
+        passes += len(seqs) * (1 + len(cands) * len(scales))
     sync()
     out = {"passes_per_s": passes / (time.perf_counter() - t0), "rows_per_unit": len(cands) * len(scales)}
     if gradient:
@@ -120,26 +140,31 @@ def measure(shape: str, device: str, hooks: list[str], rows: int, sentences: int
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--sentences", type=int, default=2, help="sentences measured per hook")
+    ap.add_argument("--sentences", type=int, default=None,
+                    help="sentences measured per hook (default: the spec's sentences per target, batched as the "
+                         "loops batch them on an accelerator)")
+    ap.add_argument("--memory-budget-mb", type=float, default=1024, help="execute.memory_budget_mb (accelerators)")
     ap.add_argument("--tokens", type=int, default=24, help="tokens per sentence (mined prefixes are short)")
     args = ap.parse_args()
 
     import torch
 
     studies = {"feature": "specs/paper/feature.yaml", "token": "specs/paper/token.yaml"}
-    report: dict = {"device": args.device, "threads": torch.get_num_threads(), "sentences": args.sentences,
-                    "tokens": args.tokens, "studies": {}}
+    report: dict = {"device": args.device, "threads": torch.get_num_threads(), "tokens": args.tokens,
+                    "memory_budget_mb": args.memory_budget_mb, "studies": {}}
     if args.device.startswith("cuda"):
         report["gpu"] = torch.cuda.get_device_name(0)
     total_h = 0.0
     for focus, spec in studies.items():
         plan, rows = planned(spec), rows_per_unit(spec)
-        study: dict = {"spec": spec, "rows_per_unit": rows, "sources": {}}
+        sentences = args.sentences or sentences_of(spec)
+        study: dict = {"spec": spec, "rows_per_unit": rows, "sentences": sentences, "sources": {}}
         for model, work in plan.items():
             n = SHAPES[model]["n_layers"]
             hooks = (["hook_embed"] if focus == "token" else
                      [f"blocks.{k}.hook_resid_post" for k in sorted({0, n // 2, n - 1})])
-            m = measure(model, args.device, hooks, rows, args.sentences, args.tokens, gradient=focus == "token")
+            m = measure(model, args.device, hooks, rows, sentences, args.tokens, gradient=focus == "token",
+                        memory_budget_mb=args.memory_budget_mb)
             hours = work["forward_passes"] / m["passes_per_s"] / 3600
             hours += work["gradient_passes"] * m.get("seconds_per_gradient", 0.0) / 3600
             study["sources"][model] = {**work, **m, "hours": hours}
