@@ -77,7 +77,7 @@ def rows_per_unit(spec: str) -> int:
     work = FOCI.get(block.focus).estimate(block, r, 1)
     per_layer = getattr(block, "targets_per_layer", None) or r.map.targets_per_layer
     units = targets_of(r, 1, per_layer) * sentences_per_target(r, block)
-    return work.forward_passes // units - 1
+    return int(work.forward_passes // units) - 1
 
 
 def measure(shape: str, device: str, hooks: list[str], rows: int, sentences: int, tokens: int,
