@@ -29,6 +29,19 @@ def _parse_minutes(text: str | None) -> dict[str, float]:
     return out
 
 
+def _device(setting: str) -> str:
+    """--device: cpu, cuda or auto, refused with its choices, and cuda refused where torch sees none."""
+    from interf_dsl.backends.device import CUDA_HINT, DEVICES, cuda_available, resolve_device
+    from interf_dsl.errors import SpecError
+
+    if setting not in DEVICES:
+        raise SpecError(f"--device: unknown device '{setting}'", name=setting, choices=list(DEVICES))
+    device = resolve_device(setting)
+    if device == "cuda" and not cuda_available():
+        raise SpecError("--device cuda: torch sees no CUDA device here", hint=CUDA_HINT)
+    return device
+
+
 @zoo_app.command("build")
 def build(out: Annotated[Path, typer.Option("--out", help="Build folder (resumable; git-ignored zoo-build/).")],
           minutes: Annotated[str | None, typer.Option(
@@ -36,6 +49,14 @@ def build(out: Annotated[Path, typer.Option("--out", help="Build folder (resumab
           fresh: Annotated[bool, typer.Option("--fresh", help="Ignore finished stages of an earlier run.")] = False,
           install: Annotated[bool, typer.Option(
               "--install", help="Copy the finished build into interf_dsl/zoo/artifacts and the card README.")] = False,
+          device: Annotated[str, typer.Option(
+              "--device", help="Where models and SAEs train: cpu, cuda or auto (cuda when torch sees one).")] = "cpu",
+          batch: Annotated[int, typer.Option("--batch", min=1, help="Sequences of 256 tokens per model step.")] = 32,
+          reuse_tokenizer: Annotated[bool, typer.Option(
+              "--reuse-tokenizer", help="Take the shipped tokenizer and token types instead of training them (a "
+                                        "retrain keeps every token id; no WordNet needed).")] = False,
+          until: Annotated[str | None, typer.Option(
+              "--until", help="Stop after this stage (e.g. token_types: a build to carry to a GPU machine).")] = None,
           ) -> None:
     """Rebuild the zoo from Debian text packages (~45 min on 2 cores), seeded and time-budgeted."""
     import os
@@ -48,7 +69,8 @@ def build(out: Annotated[Path, typer.Option("--out", help="Build folder (resumab
     )
     from interf_dsl.zoo.catalog import artifacts_dir  # lazy: a command loads its stages (--help 0.2 s)
 
-    state = build_zoo(out, _parse_minutes(minutes), fresh=fresh, log=typer.echo)
+    state = build_zoo(out, _parse_minutes(minutes), fresh=fresh, log=typer.echo, device=_device(device),
+                      batch=batch, reuse_tokenizer=reuse_tokenizer, until=until)
     typer.echo(f"built {out} in {sum(v['seconds'] for v in state.values()) / 60:.1f} min of stage time")
     if install:
         copy_artifacts(out, artifacts_dir())

@@ -56,7 +56,9 @@ interf zoo build --out zoo-build --install                                 # cop
 The build is seeded (data split by document hash, fixed seeds for initialisation and batches) but training runs
 are time-budgeted (learning rate by wall clock), so a rebuild on another machine takes a different number of steps
 and gives close, not identical, numbers. An interrupted build resumes from its last finished stage
-(`build_state.json`); `--fresh` starts over. Per-stage budgets: `--minutes gpt2-tiny=8,sae=0.75`.
+(`build_state.json`); `--fresh` starts over. Per-stage budgets: `--minutes gpt2-tiny=8,sae=0.75`. On a GPU:
+`--device cuda --batch 64 --reuse-tokenizer` (the shipped tokenizer and token types keep every token id); the
+training stages can run on a GPU machine from a carried build (`scripts/gpu_zoo.sh`, docs/gpu.md).
 """
 
 
@@ -97,6 +99,12 @@ def _sae_entries(state: dict) -> dict:
     return out
 
 
+def _batches(card: dict) -> str:
+    """The models' training batch sizes, as the card states them (one number when all agree)."""
+    sizes = sorted({m["train"].get("batch", 32) for m in card["models"].values()})
+    return " / ".join(str(b) for b in sizes)
+
+
 def _dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
 
@@ -115,7 +123,9 @@ def write_card(build_dir: Path, state: dict) -> dict:
         "saes": _sae_entries(state),
         "token_types": state["token_types"]["token_type_counts"],
         "build": {"stage_seconds": {k: v["seconds"] for k, v in state.items()},
-                  "total_minutes": round(sum(v["seconds"] for v in state.values()) / 60, 1)},
+                  "total_minutes": round(sum(v["seconds"] for v in state.values()) / 60, 1),
+                  "trained_on": sorted({state[f"model:{n}"]["train"].get("device", "cpu")
+                                        for n in catalog.ZOO_MODELS})},
     }
     (build_dir / "zoo.json").write_text(json.dumps(card, indent=1, sort_keys=True), encoding="utf-8")
     card["build"]["artifact_megabytes"] = round(
@@ -154,7 +164,8 @@ def render_card(card: dict) -> str:
     lines += ["", "All share the byte-level BPE tokenizer (4,096 entries, `<|endoftext|>` = BOS/EOS), n_ctx 256, "
               "fp16 safetensors. Held-out loss: nats per token on 384 windows spread evenly over the whole held-out split (every source); slice loss: the "
               "first 48 windows of 256 tokens of the shipped `atlas` split (re-checked by the tests). "
-              "Training: AdamW, batch 32 x 256, warm-up then cosine decay by wall clock, bf16 autocast.", "",
+              f"Training: AdamW, batch {_batches(card)} x 256, warm-up then cosine decay by wall clock, bf16 "
+              "autocast.", "",
               "## SAEs", "",
               "TopK (k = 32) SAEs, d_sae 1,536 (12x), sae_lens `TopKSAE` on-disk format (fp16, loaded as float32). "
               "Metrics on ~65 k held-out tokens spread over every source (BOS excluded); CE recovered over 8 k tokens against zero "
@@ -171,7 +182,9 @@ def render_card(card: dict) -> str:
               "`artifacts/token_types.json`.", "", "| type | tokens |", "|---|---:|"]
     lines += [f"| {t} | {n:,} |" for t, n in card["token_types"].items()]
     b = card["build"]
-    lines += ["", "## Build", "", f"Last build: {b['total_minutes']} min of stage time on 2 shared CPU cores; "
+    where = ", ".join(d for d in b.get("trained_on", ["cpu"]) if d != "cpu")
+    where = f"with models and SAEs trained on {where}" if where else "on 2 shared CPU cores"
+    lines += ["", "## Build", "", f"Last build: {b['total_minutes']} min of stage time {where}; "
               f"shipped artifacts {b.get('artifact_megabytes', '?')} MB.", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in b["stage_seconds"].items()]
     lines += ["", _LAYOUT, _REBUILD, _NOT]

@@ -60,11 +60,14 @@ def _lr_at(frac: float, peak: float, warmup: float = 0.03) -> float:
 
 
 def train_model(name: str, train_tokens, tokenizer_dir: Path, minutes: float, log=print,
-                batch: int = 32, peak_lr: float = 2e-3) -> dict:
-    """Train one zoo model for `minutes` of wall clock in bf16 autocast; return the model and training stats."""
+                batch: int = 32, peak_lr: float = 2e-3, device: str = "cpu") -> dict:
+    """Train one zoo model for `minutes` of wall clock in bf16 autocast on `device`; return the model (on the CPU)
+    and training stats. The batches are drawn on the CPU with the model's seed, so every device sees the same
+    token windows in the same order (a faster device just sees more of them)."""
     import torch
 
-    model = make_model(name, tokenizer_dir)
+    model = make_model(name, tokenizer_dir).to(device)
+    dev_type = torch.device(device).type
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=peak_lr, betas=(0.9, 0.95), weight_decay=0.1)
     gen = torch.Generator().manual_seed(MODEL_SPECS[name]["seed"])
@@ -79,8 +82,8 @@ def train_model(name: str, train_tokens, tokenizer_dir: Path, minutes: float, lo
             g["lr"] = lr
         starts = torch.randint(0, n, (batch,), generator=gen)
         idx = starts[:, None] + torch.arange(N_CTX - 1)[None, :]
-        tokens = torch.cat([bos, train_tokens[idx]], dim=1)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        tokens = torch.cat([bos, train_tokens[idx]], dim=1).to(device, non_blocking=True)
+        with torch.autocast(dev_type, dtype=torch.bfloat16):
             loss = model(tokens, return_type="loss")
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -93,8 +96,17 @@ def train_model(name: str, train_tokens, tokenizer_dir: Path, minutes: float, lo
                 f"({step * batch * N_CTX / max(elapsed, 1e-6):.0f} tok/s)")
     stats = {"steps": step, "batch": batch, "n_ctx": N_CTX, "tokens_seen": step * batch * N_CTX,
              "minutes": round((time.time() - t0) / 60, 2), "peak_lr": peak_lr, "final_train_loss_ema": ema,
-             "optimizer": "AdamW(0.9, 0.95), wd 0.1, warm-up + cosine by wall clock, bf16 autocast"}
-    return {"model": model, "stats": stats}
+             "optimizer": "AdamW(0.9, 0.95), wd 0.1, warm-up + cosine by wall clock, bf16 autocast",
+             "device": device_name(device)}
+    return {"model": model.to("cpu"), "stats": stats}
+
+
+def device_name(device: str) -> str:
+    """The device as the card states it: `cpu`, or `cuda (<GPU name>)`."""
+    import torch
+
+    dev = torch.device(device)
+    return f"cuda ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else dev.type
 
 
 def save_model(model, name: str, tokenizer_dir: Path, out_dir: Path) -> Path:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from interf_dsl.backends.loading import load_model_dir
-from interf_dsl.zoo import sae_metrics, tokens
+from interf_dsl.zoo import models, sae_metrics, tokens
 
 SAE_MODELS = ("gpt2-tiny", "pythia-tiny")
 SAE_LAYERS = (1, 3)
@@ -45,8 +45,11 @@ def hook_name(layer: int, hook: str) -> str:
 
 
 def cache_activations(model, stream, hooks: list[str], n_windows: int, seed: int):
-    """Activations (fp16, BOS position dropped) of `hooks` on random `[BOS] + 255` windows of `stream`."""
+    """Activations (fp16 on the CPU, BOS position dropped) of `hooks` on random `[BOS] + 255` windows of `stream`,
+    run on the model's device."""
     import torch
+
+    device = next(model.parameters()).device
 
     gen = torch.Generator().manual_seed(seed)
     starts = torch.randint(0, len(stream) - 256, (n_windows,), generator=gen)
@@ -55,15 +58,17 @@ def cache_activations(model, stream, hooks: list[str], n_windows: int, seed: int
     with torch.no_grad():
         for i in range(0, n_windows, 32):
             idx = starts[i : i + 32, None] + torch.arange(255)[None, :]
-            toks = torch.cat([torch.zeros(len(idx), 1, dtype=torch.long), stream[idx]], dim=1)
+            toks = torch.cat([torch.zeros(len(idx), 1, dtype=torch.long), stream[idx]], dim=1).to(device)
             _, cache = model.run_with_cache(toks, names_filter=lambda n: n in hooks)
             for h in hooks:
-                out[h].append(cache[h][:, 1:].reshape(-1, cache[h].shape[-1]).to(torch.float16))
+                out[h].append(cache[h][:, 1:].reshape(-1, cache[h].shape[-1]).to(torch.float16).cpu())
     return {h: torch.cat(v) for h, v in out.items()}
 
 
-def train_topk(acts, minutes: float, seed: int, log=print) -> dict:
-    """Train a TopK SAE on cached activations [N, d_in] for `minutes`; return raw-scale weights and stats."""
+def train_topk(acts, minutes: float, seed: int, log=print, device: str = "cpu") -> dict:
+    """Train a TopK SAE on cached activations [N, d_in] (on the CPU) for `minutes` on `device`; return raw-scale
+    weights (on the CPU) and stats. Initialisation and batch order come from the seed on the CPU: the same on
+    every device."""
     import torch
 
     torch.manual_seed(seed)
@@ -72,10 +77,10 @@ def train_topk(acts, minutes: float, seed: int, log=print) -> dict:
     mean = acts[:20000].float().mean(0) / scale
     w_dec = torch.randn(D_SAE, d_in)
     w_dec /= w_dec.norm(dim=-1, keepdim=True)
-    params = {"W_dec": w_dec.clone().requires_grad_(), "W_enc": w_dec.T.clone().contiguous().requires_grad_(),
-              "b_enc": torch.zeros(D_SAE, requires_grad=True), "b_dec": mean.clone().requires_grad_()}
+    init = {"W_dec": w_dec, "W_enc": w_dec.T.contiguous(), "b_enc": torch.zeros(D_SAE), "b_dec": mean}
+    params = {k: v.to(device).clone().requires_grad_() for k, v in init.items()}
     opt = torch.optim.Adam(params.values(), lr=LR, betas=(0.9, 0.999))
-    since_fired = torch.zeros(D_SAE, dtype=torch.long)
+    since_fired = torch.zeros(D_SAE, dtype=torch.long, device=device)
     budget, t0, step = minutes * 60, time.time(), 0
     perm = torch.randperm(n)
     while (elapsed := time.time() - t0) < budget:
@@ -83,7 +88,7 @@ def train_topk(acts, minutes: float, seed: int, log=print) -> dict:
         for g in opt.param_groups:
             g["lr"] = LR * min(1.0, 5 * (1 - frac))  # linear decay over the last 20 % of the budget
         j = (step * BATCH) % (n - BATCH)
-        x = acts[perm[j : j + BATCH]].float() / scale
+        x = acts[perm[j : j + BATCH]].to(device, non_blocking=True).float() / scale
         pre = (x - params["b_dec"]) @ params["W_enc"] + params["b_enc"]
         vals, idx = pre.topk(K, dim=-1)
         z = torch.zeros_like(pre).scatter(-1, idx, vals.relu())
@@ -108,8 +113,8 @@ def train_topk(acts, minutes: float, seed: int, log=print) -> dict:
         step += 1
         if step % 200 == 0:
             log(f"  sae step {step} loss {loss.item():.4f} dead {int(dead.sum())}")
-    weights = {"W_enc": params["W_enc"].detach(), "W_dec": params["W_dec"].detach(),
-               "b_enc": params["b_enc"].detach() * scale, "b_dec": params["b_dec"].detach() * scale}
+    weights = {"W_enc": params["W_enc"].detach().cpu(), "W_dec": params["W_dec"].detach().cpu(),
+               "b_enc": params["b_enc"].detach().cpu() * scale, "b_dec": params["b_dec"].detach().cpu() * scale}
     return {"weights": weights, "stats": {"steps": step, "tokens_seen": step * BATCH, "input_scale": scale,
                                           "minutes": round((time.time() - t0) / 60, 2)}}
 
@@ -132,24 +137,49 @@ def save_sae(weights: dict, model_name: str, layer: int, hook: str, out_dir: Pat
     return out_dir
 
 
-def build_saes(build_dir: Path, model_name: str, minutes: float, log=print) -> dict:
-    """Cache activations, train and save the six SAEs of one source model, then measure them."""
+def _raw_path(build_dir: Path, model_name: str, key: str) -> Path:
+    return build_dir / "sae_weights" / model_name / f"{key}.safetensors"
+
+
+def train_saes(build_dir: Path, model_name: str, minutes: float, log=print, device: str = "cpu") -> dict:
+    """Cache activations and train the six SAEs of one source model on `device`; write their raw weights (fp16,
+    the precision they ship in) under `sae_weights/`. Needs torch and transformer_lens only, so a GPU machine can
+    run it without sae_lens; `build_saes` wraps and measures them afterwards."""
+    import torch
+    from safetensors.torch import save_file
 
     tok_dir = build_dir / "tokenizer"
     model = load_model_dir(build_dir / "models" / model_name)
     stream = tokens.train_stream(build_dir, tok_dir)
     hooks = [hook_name(layer, h) for layer in SAE_LAYERS for h in SAE_HOOKS]
     t0 = time.time()
-    acts = cache_activations(model, stream, hooks, CACHE_WINDOWS, seed=5)
+    acts = cache_activations(model.to(device), stream, hooks, CACHE_WINDOWS, seed=5)
     log(f"[{model_name}] cached {len(acts[hooks[0]])} activations x {len(hooks)} hooks in {time.time() - t0:.0f}s")
-    heldout = tokens.heldout_stream(build_dir, tok_dir)
-    results = {}
+    stats = {}
     for i, (layer, hook) in enumerate((la, h) for la in SAE_LAYERS for h in SAE_HOOKS):
         key = sae_key(layer, hook)
-        trained = train_topk(acts[hook_name(layer, hook)], minutes, seed=100 + i, log=log)
-        out_dir = save_sae(trained["weights"], model_name, layer, hook, build_dir / "saes" / model_name / key)
+        trained = train_topk(acts.pop(hook_name(layer, hook)), minutes, seed=100 + i, log=log, device=device)
+        path = _raw_path(build_dir, model_name, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.to(torch.float16).contiguous() for k, v in trained["weights"].items()}, str(path))
+        stats[key] = {**trained["stats"], "device": models.device_name(device)}
+    return {"train": stats}
+
+
+def build_saes(build_dir: Path, model_name: str, train_stats: dict, log=print) -> dict:
+    """Wrap the trained weights of one source model's six SAEs in sae_lens `TopKSAE`s, save them, and measure
+    them (on the CPU, through the loaders users get)."""
+    from safetensors.torch import load_file
+
+    tok_dir = build_dir / "tokenizer"
+    model = load_model_dir(build_dir / "models" / model_name)
+    heldout = tokens.heldout_stream(build_dir, tok_dir)
+    results = {}
+    for layer, hook in ((la, h) for la in SAE_LAYERS for h in SAE_HOOKS):
+        key = sae_key(layer, hook)
+        weights = load_file(str(_raw_path(build_dir, model_name, key)))
+        out_dir = save_sae(weights, model_name, layer, hook, build_dir / "saes" / model_name / key)
         metrics = sae_metrics.measure_sae(model, out_dir, heldout, build_dir)
         log(f"[{model_name}/{key}] {metrics['metrics']}")
-        results[key] = {"train": trained["stats"], **metrics}
-    del acts
+        results[key] = {"train": train_stats[key], **metrics}
     return {"saes": results}
