@@ -157,8 +157,8 @@ class StepContext(Protocol):
     work_dir: Path
     device: str
     """Where models sit and the sweep and map run (`execute.device` resolved): cpu or cuda."""
-    memory_budget_mb: int
-    """`execute.memory_budget_mb`: the bound on one batched sweep's working set."""
+    memory_budget_mb: float
+    """`execute.memory_budget_mb` resolved on the run's device: the bound on one batched sweep's working set."""
 
     def input(self, step_id: str) -> StepResult: ...
     def inputs_of_kind(self, kind: str) -> Iterator[tuple[str, StepResult]]: ...

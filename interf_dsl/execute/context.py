@@ -44,8 +44,8 @@ class RunStepContext:
         return self._resources.device
 
     @property
-    def memory_budget_mb(self) -> int:
-        """`execute.memory_budget_mb`: the bound on one batched sweep's working set."""
+    def memory_budget_mb(self) -> float:
+        """`execute.memory_budget_mb` resolved on the run's device: the bound on one batched sweep's working set."""
         return self._resources.memory_budget_mb
 
     def input(self, step_id: str) -> StepResult:

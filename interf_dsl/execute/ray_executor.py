@@ -94,7 +94,7 @@ open cache."""
 
 
 def _worker_resources(plan: Plan, loaders: tuple[Any, Any], device: str = "auto",
-                      memory_budget_mb: int = Execute.model_fields["memory_budget_mb"].default) -> Any:
+                      memory_budget_mb: int | str = Execute.model_fields["memory_budget_mb"].default) -> Any:
     key = "|".join(s.hash for s in plan.steps if s.kind in DRIVER_KINDS) + f"|{loaders!r}|{device}|{memory_budget_mb}"
     if _WORKER.get("key") != key:  # another plan (or loaders): drop the old models, load this plan's on use
         _WORKER.update(key=key, resources=Resources(plan, model_loader=loaders[0], sae_loader=loaders[1],
@@ -104,14 +104,14 @@ def _worker_resources(plan: Plan, loaders: tuple[Any, Any], device: str = "auto"
 
 def run_task(plan: Plan, step_id: str, cache_root: str, inputs: dict[str, str], tainted: list[str],
              shard: tuple[int, int] | None, units_seeded: bool, loaders: tuple[Any, Any], device: str = "auto",
-             memory_budget_mb: int = Execute.model_fields["memory_budget_mb"].default) -> dict[str, Any]:
+             memory_budget_mb: int | str = Execute.model_fields["memory_budget_mb"].default) -> dict[str, Any]:
     """One Ray task: compute a step (or one fan-out shard of its units) in this worker, against the shared cache.
 
     Args:
         inputs: each input step's entry path relative to the cache root.
         shard: (index, count) of a fan-out shard; None = the step itself (commits its entry).
         device, memory_budget_mb: `execute.device` (resolved in the worker, which places the models) and
-            `execute.memory_budget_mb`.
+            `execute.memory_budget_mb` (MB or `auto`, resolved in the worker).
 
     Returns:
         `entry` (relative path; absent for a shard), `counters`, `seconds` (runner), `start`/`end` (wall clock),

@@ -61,7 +61,8 @@ class RunRecord(BaseModel):
     """Ids of load_model / load_sae steps whose weights were loaded in this run."""
     execution: dict[str, Any] = Field(default_factory=dict)
     """How the run ran (outside every hash): the `execute` section, with `device` the device models and SAEs were
-    placed on (`execute.device` resolved; None when the run loaded no weights) and `device_setting` as written."""
+    placed on (`execute.device` resolved; None when the run loaded no weights), `device_setting` as written and
+    `memory_budget_mb_used` (`execute.memory_budget_mb` resolved on that device; None without weights)."""
     error: str | None = None
 
     @property

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from interf_dsl.backends.device import CUDA_HINT, cuda_available, resolve_device
+from interf_dsl.backends.device import CUDA_HINT, cuda_available, device_budget_mb, resolve_device
 from interf_dsl.backends.loading import load_model, load_sae
 from interf_dsl.errors import ExecuteError
 from interf_dsl.lang.params import params_of
@@ -50,7 +50,7 @@ class Resources:
 
     def __init__(self, plan: Plan, *, model_loader: Callable[[Any], Any] | None = None,
                  sae_loader: Callable[[Any], Any] | None = None, device: str = "auto",
-                 memory_budget_mb: int = Execute.model_fields["memory_budget_mb"].default) -> None:
+                 memory_budget_mb: int | str = Execute.model_fields["memory_budget_mb"].default) -> None:
         self._models = {params_of("load_model", s.params).source: s for s in plan.steps if s.kind == "load_model"}
         self._saes = {(p.source, p.hook_name): s for s in plan.steps if s.kind == "load_sae"
                       for p in [params_of("load_sae", s.params)]}
@@ -60,8 +60,8 @@ class Resources:
         self.device_setting = device
         """`execute.device` as set: auto, cpu or cuda."""
         self._device: str | None = None
-        self.memory_budget_mb = memory_budget_mb
-        """`execute.memory_budget_mb`: the bound on one batched sweep's working set."""
+        self.memory_budget_setting = memory_budget_mb
+        """`execute.memory_budget_mb` as set: MB, or `auto`."""
         self._loaded: dict[Any, Any] = {}
         self.loads: list[str] = []
         """Ids of the load steps whose weights were actually loaded in this run (the rerun tests read it)."""
@@ -80,6 +80,18 @@ class Resources:
                 raise ExecuteError("execute.device is cuda, but torch sees no CUDA device here", hint=CUDA_HINT)
             self._device = dev
         return self._device
+
+    @property
+    def memory_budget_mb(self) -> float:
+        """`execute.memory_budget_mb` resolved on this run's device (`auto`: `backends.device.device_budget_mb`)."""
+        if self.memory_budget_setting == "auto":
+            return device_budget_mb(self.device)
+        return float(self.memory_budget_setting)
+
+    @property
+    def resolved_budget_mb(self) -> float | None:
+        """The sweep budget used (MB), or None when no weights were loaded (nothing was swept)."""
+        return None if self._device is None else self.memory_budget_mb
 
     @property
     def resolved_device(self) -> str | None:

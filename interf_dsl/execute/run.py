@@ -306,5 +306,6 @@ def _record(plan: Plan, run: RunState, run_dir: Path, status: str, error: str | 
         finished=_now(), seconds=seconds, engine_seconds=seconds - run.compute_seconds, steps=tuple(run.records),
         counters=totals, api=_api_by_target(plan, run.records), models_loaded=tuple(run.resources.loads),
         error=error, execution={**execution.model_dump(mode="json"), "device": run.resources.resolved_device,
-                                "device_setting": execution.device},
+                                "device_setting": execution.device,
+                                "memory_budget_mb_used": run.resources.resolved_budget_mb},
     )

@@ -57,23 +57,17 @@ class BlockedMap:
     seconds: float = 0.0  # the whole block loop; steady rate = rows after the first block / (seconds - first_block_s)
 
 
-GPU_BLOCK_SHARE = 0.25
-"""On a GPU, the share of the device's free memory one block may take (`block_budget_mb`)."""
-GPU_BLOCK_MAX_MB = 16384
-
-
 def block_budget_mb(memory_budget_mb: float, device: torch.device | str) -> float:
     """The budget of one block: `map.memory_budget_mb` on a CPU; on a GPU a quarter of the device's free memory,
-    at most 16 GiB. A GPU block pays fixed costs (kernel launches, one host sync for the candidates): the H200 ran
-    a 262,144-feature map in 8,192 blocks of 32 rows at 0.21 of its GEMM rate (eager; 0.31 compiled) under a
-    128 MB budget. The results do not depend on the block size (tests/unit/interference/test_blocked.py)."""
+    at most 16 GiB (`backends.device.device_budget_mb`). A GPU block pays fixed costs (kernel launches, one host
+    sync for the candidates): the H200 ran a 262,144-feature map in 8,192 blocks of 32 rows at 0.21 of its GEMM
+    rate (eager; 0.31 compiled) under a 128 MB budget. The results do not depend on the block size
+    (tests/unit/interference/test_blocked.py)."""
     import torch
 
-    device = torch.device(device)
-    if device.type != "cuda":
-        return memory_budget_mb
-    free, _total = torch.cuda.mem_get_info(device)
-    return max(64.0, min(GPU_BLOCK_MAX_MB, GPU_BLOCK_SHARE * free / 2**20))
+    from interf_dsl.backends.device import device_budget_mb
+
+    return memory_budget_mb if torch.device(device).type != "cuda" else device_budget_mb(device)
 
 
 def block_rows_for(n: int, memory_budget_mb: float) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, field_validator
 
 from interf_dsl.lang import limits as lim
 from interf_dsl.lang.fields import Bins, Hooks, Selector
@@ -307,5 +307,15 @@ class Execute(Model):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where models and SAEs are placed (and the sweep and map run): `auto` = cuda when torch sees a CUDA device,
     else cpu; `cuda` where none is seen is refused at validate. run.json records the device used."""
-    memory_budget_mb: int = Field(1024, gt=0, le=lim.MAX_MEMORY_MB)
-    """Bound on one batched sweep's working set (logits and float64 metrics of the sentences batched together)."""
+    memory_budget_mb: Annotated[int, Field(gt=0, le=lim.MAX_MEMORY_MB)] | Literal["auto"] = "auto"
+    """Bound on one batched sweep's working set on an accelerator (logits and float64 metrics of the sentences
+    batched together), in MB; `auto` = a quarter of the GPU's free memory, at most 16 GiB (1024 on a CPU, where the
+    sweep goes one sentence at a time)."""
+
+    @field_validator("memory_budget_mb", mode="before")
+    @classmethod
+    def _budget(cls, value: object) -> object:  # one message for both forms, not one per union member
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)
+                               and 0 < value <= lim.MAX_MEMORY_MB):
+            return value
+        raise ValueError(f"memory_budget_mb is a size in MB (1 to {lim.MAX_MEMORY_MB}) or `auto`, not {value!r}")

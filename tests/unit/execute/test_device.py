@@ -30,6 +30,8 @@ def cuda(monkeypatch):
 
     def set_to(available: bool) -> None:
         monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+        if available:  # a device with 8 GiB free: `auto` budgets a quarter of it
+            monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (8 * 2**30, 80 * 2**30))
 
     return set_to
 
@@ -107,7 +109,17 @@ def test_run_json_records_the_device_used(run_plan, tmp_path, cuda, setting, has
     run = json.loads((Path(rec.run_dir) / "run.json").read_text())
     ex = run["record"]["execution"]
     assert (ex["device"], ex["device_setting"], ex["executor"]) == (used, setting, "local")
-    assert ex["memory_budget_mb"] == Execute().memory_budget_mb
+    assert ex["memory_budget_mb"] == Execute().memory_budget_mb == "auto"
+    assert ex["memory_budget_mb_used"] == (2048 if used == "cuda" else 1024)
+
+
+def test_an_explicit_sweep_budget_is_used_as_set(run_plan, cuda) -> None:
+    from engine_kinds import make_plan
+
+    cuda(True)
+    rec, _ = run_plan(make_plan(n=2, model=True), run_id="a", execution=Execute(memory_budget_mb=300))
+    ex = json.loads((Path(rec.run_dir) / "run.json").read_text())["record"]["execution"]
+    assert (ex["memory_budget_mb"], ex["memory_budget_mb_used"]) == (300, 300)
 
 
 def test_a_run_that_loads_no_weights_records_no_device(run_plan, cuda) -> None:
@@ -147,3 +159,14 @@ def test_default_loaders_place_weights_on_the_run_device(monkeypatch, cuda) -> N
     cuda(False)
     with pytest.raises(ExecuteError, match="no CUDA device"):
         resources.Resources(make_plan(n=1, model=True), device="cuda").model("m")
+
+
+@pytest.mark.parametrize("value", ["0", "foo", "true", "-5"])
+def test_a_bad_sweep_budget_is_one_located_error(value) -> None:
+    from interf_dsl.errors import SpecError
+
+    with pytest.raises(SpecError) as err:
+        _resolve(DEMO + f"execute: {{memory_budget_mb: {value}}}\n")
+    items = [i for i in err.value.items if "memory_budget_mb" in (i.key_path or "") or "memory_budget_mb" in i.message]
+    assert len(items) == 1 and "a size in MB" in items[0].message and "`auto`" in items[0].message
+    assert _resolve(DEMO + "execute: {memory_budget_mb: auto}\n").execute.memory_budget_mb == "auto"
