@@ -13,7 +13,7 @@ CPU, a target's sentences batched up to `--memory-budget-mb` on an accelerator; 
 The extrapolation is planned passes / measured passes per second, per source and focus; the last stdout line is one
 JSON object. Needs neither the weights nor polars (a GPU worker's stack: torch, numpy, transformer_lens, pydantic).
 
-    python benchmarks/bench_paper_scale.py [--device cuda] [--sentences N] [--tokens 24] [--memory-budget-mb 1024]
+    python benchmarks/bench_paper_scale.py [--device cuda] [--sentences N] [--tokens 24] [--memory-budget-mb MB]
 """
 
 from __future__ import annotations
@@ -143,12 +143,17 @@ def main() -> None:
     ap.add_argument("--sentences", type=int, default=None,
                     help="sentences measured per hook (default: the spec's sentences per target, batched as the "
                          "loops batch them on an accelerator)")
-    ap.add_argument("--memory-budget-mb", type=float, default=1024, help="execute.memory_budget_mb (accelerators)")
+    ap.add_argument("--memory-budget-mb", type=float, default=None,
+                    help="execute.memory_budget_mb on an accelerator (default: auto, as the run resolves it)")
     ap.add_argument("--tokens", type=int, default=24, help="tokens per sentence (mined prefixes are short)")
     args = ap.parse_args()
 
     import torch
 
+    from interf_dsl.backends.device import device_budget_mb
+
+    if args.memory_budget_mb is None:
+        args.memory_budget_mb = device_budget_mb(args.device)
     studies = {"feature": "specs/paper/feature.yaml", "token": "specs/paper/token.yaml"}
     report: dict = {"device": args.device, "threads": torch.get_num_threads(), "tokens": args.tokens,
                     "memory_budget_mb": args.memory_budget_mb, "studies": {}}

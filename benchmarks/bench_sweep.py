@@ -11,7 +11,7 @@ loop), batched_vs_per_sentence (the per-sentence fast path's time over the batch
 the batched rows against the per-call and per-sentence rows.
 
     python benchmarks/bench_sweep.py [--sentences 3] [--tokens 16] [--device cpu|cuda] [--batched]
-                                     [--memory-budget-mb 1024] [--repeat 1]
+                                     [--memory-budget-mb MB] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--hook", default="blocks.3.hook_resid_post")
     ap.add_argument("--batched", action="store_true", help="also time sentences batched up to the budget")
-    ap.add_argument("--memory-budget-mb", type=float, default=1024)
+    ap.add_argument("--memory-budget-mb", type=float, default=None,
+                    help="budget of the batched way (default: execute.memory_budget_mb auto on --device)")
     ap.add_argument("--repeat", type=int, default=1, help="timed runs of each fast way (the best is kept)")
     args = ap.parse_args()
 
@@ -40,6 +41,7 @@ def main() -> None:
     import torch
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
+    from interf_dsl.backends.device import device_budget_mb
     from interf_dsl.backends.hooked import HookedBackend
     from interf_dsl.foci.feature import FeatureFocus
     from interf_dsl.interventions.sweep import (
@@ -54,6 +56,8 @@ def main() -> None:
     from interf_dsl.metrics import nearest_target_cosine
 
     PAPER_SCALES = list(FeatureFocus(focus="feature").scales)  # the paper's 32 α (the focus's default)
+    if args.memory_budget_mb is None:
+        args.memory_budget_mb = device_budget_mb(args.device)
     torch.manual_seed(0)
     torch.set_grad_enabled(False)
     cfg = HookedTransformerConfig(n_layers=6, d_model=512, n_heads=8, d_head=64, d_mlp=2048, d_vocab=50304,
