@@ -31,8 +31,13 @@ def _parse_minutes(text: str | None) -> dict[str, float]:
 
 def _device(setting: str) -> str:
     """--device: cpu, cuda or auto, refused with its choices, and cuda refused where torch sees none."""
-    from interf_dsl.backends.device import CUDA_HINT, DEVICES, cuda_available, resolve_device
-    from interf_dsl.errors import SpecError
+    from interf_dsl.backends.device import (  # lazy: a command loads its stages (--help 0.2 s)
+        CUDA_HINT,
+        DEVICES,
+        cuda_available,
+        resolve_device,
+    )
+    from interf_dsl.errors import SpecError  # lazy: a command loads its stages (--help 0.2 s)
 
     if setting not in DEVICES:
         raise SpecError(f"--device: unknown device '{setting}'", name=setting, choices=list(DEVICES))

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from interf_dsl.backends.device import device_budget_mb
 from interf_dsl.interference import block_parts as bp
 from interf_dsl.interference.bins import Bins
 from interf_dsl.interference.dense import I_THRESHOLDS, S_THRESHOLDS, BlockStats, dense_i_thresholds
@@ -64,8 +65,6 @@ def block_budget_mb(memory_budget_mb: float, device: torch.device | str) -> floa
     rate (eager; 0.31 compiled) under a 128 MB budget. The results do not depend on the block size
     (tests/unit/interference/test_blocked.py)."""
     import torch
-
-    from interf_dsl.backends.device import device_budget_mb
 
     return memory_budget_mb if torch.device(device).type != "cuda" else device_budget_mb(device)
 

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from interf_dsl.errors import SpecError
 from interf_dsl.zoo import card, catalog, corpus, models, saes, token_types, tokenizer, tokens
 
 DEFAULT_MINUTES = {"gpt2-tiny": 8.0, "pythia-tiny": 9.0, "target-tiny": 12.0, "sae": 0.75}
@@ -51,8 +52,6 @@ def build_zoo(out: Path, minutes: dict[str, float] | None = None, fresh: bool = 
     """
     keys = stage_keys()
     if until is not None and until not in keys:
-        from interf_dsl.errors import SpecError
-
         raise SpecError(f"--until: unknown stage '{until}'", name=until, choices=keys)
     import torch
 
