@@ -30,11 +30,7 @@ def run(spec: Annotated[Path, typer.Argument(help="Spec file (.yaml/.yml or .int
                                                    "cpu or cuda (overrides execute.device).")] = None,
         ) -> None:
     """Run a spec (reusing cached steps) and print the run directory as the last line."""
-    from interf_dsl.backends.device import (  # lazy: a command loads its stages (--help 0.2 s)
-        CUDA_HINT,
-        DEVICES,
-        cuda_available,
-    )
+    from interf_dsl.backends.device import device_problem  # lazy: a command loads its stages (--help 0.2 s)
     from interf_dsl.execute.ray_executor import require_ray  # lazy: a command loads its stages (--help 0.2 s)
     from interf_dsl.parse import load_spec  # lazy: a command loads its stages (--help 0.2 s)
     from interf_dsl.parse.overrides import (  # lazy: a command loads its stages (--help 0.2 s)
@@ -46,15 +42,15 @@ def run(spec: Annotated[Path, typer.Argument(help="Spec file (.yaml/.yml or .int
 
     if executor is not None and executor not in ("local", "ray"):
         raise typer.BadParameter(f"{executor!r} is not an executor: local or ray", param_hint="--executor")
-    if device is not None and device not in DEVICES:
-        raise typer.BadParameter(f"{device!r} is not a device: {', '.join(DEVICES)}", param_hint="--device")
+    if device is not None and (why := device_problem(device, check_cuda=False)):
+        raise typer.BadParameter(why, param_hint="--device")
     if executor == "ray":
         require_ray()  # before any work: say how to install it
     resolved = resolve_spec(load_spec_with_overrides(spec, sets) if sets else load_spec(spec))
     execution = resolved.execute.model_copy(update={k: v for k, v in (("executor", executor), ("address", address),
                                                                       ("device", device)) if v is not None})
-    if device == "cuda" and execution.executor == "local" and not cuda_available():
-        raise typer.BadParameter(f"torch sees no CUDA device on this machine; {CUDA_HINT}", param_hint="--device")
+    if device is not None and execution.executor == "local" and (why := device_problem(device)):
+        raise typer.BadParameter(why, param_hint="--device")  # under Ray the workers resolve it
     if address is not None and execution.executor != "ray":
         raise typer.BadParameter("--address names a Ray cluster: add --executor ray (or execute.executor: ray)",
                                  param_hint="--address")

@@ -30,21 +30,15 @@ def _parse_minutes(text: str | None) -> dict[str, float]:
 
 
 def _device(setting: str) -> str:
-    """--device: cpu, cuda or auto, refused with its choices, and cuda refused where torch sees none."""
+    """--device: cpu, cuda or auto (cuda where torch sees one); an unknown name, or cuda without CUDA, is refused."""
     from interf_dsl.backends.device import (  # lazy: a command loads its stages (--help 0.2 s)
-        CUDA_HINT,
-        DEVICES,
-        cuda_available,
+        device_problem,
         resolve_device,
     )
-    from interf_dsl.errors import SpecError  # lazy: a command loads its stages (--help 0.2 s)
 
-    if setting not in DEVICES:
-        raise SpecError(f"--device: unknown device '{setting}'", name=setting, choices=list(DEVICES))
-    device = resolve_device(setting)
-    if device == "cuda" and not cuda_available():
-        raise SpecError("--device cuda: torch sees no CUDA device here", hint=CUDA_HINT)
-    return device
+    if why := device_problem(setting):
+        raise typer.BadParameter(why, param_hint="--device")
+    return resolve_device(setting)
 
 
 @zoo_app.command("build")

@@ -44,6 +44,8 @@ class Backend(Protocol):
     capabilities: tuple[str, ...]
     d_vocab: int
     n_layers: int
+    on_cpu: bool
+    """Whether the model runs on the CPU (the sweep batches sentences only on an accelerator)."""
 
     def check_hook(self, hook: str) -> None:
         """Raise BackendError when `hook` matches nothing in the model."""

@@ -38,6 +38,15 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def device_problem(setting: str, *, check_cuda: bool = True) -> str | None:
+    """Why a `--device` value cannot be used here (not a device; `cuda` where torch sees none), or None."""
+    if setting not in DEVICES:
+        return f"{setting!r} is not a device: {', '.join(DEVICES)}"
+    if check_cuda and setting == "cuda" and not cuda_available():
+        return f"torch sees no CUDA device on this machine; {CUDA_HINT}"
+    return None
+
+
 def resolve_device(setting: str) -> str:
     """`auto` -> cuda when torch sees a CUDA device, else cpu; `cpu` and `cuda` as they are."""
     if setting == "auto":

@@ -30,6 +30,7 @@ class FakeBackend:
     W_U: np.ndarray | None = None
     calls: list[tuple[str, dict]] = field(default_factory=list)
     capabilities: tuple[str, ...] = ("hooks", "sae", "logprobs", "gradients")
+    on_cpu: bool = True
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(self.seed)

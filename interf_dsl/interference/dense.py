@@ -126,7 +126,7 @@ class BlockStats:
     """
 
     def __init__(self, bins: Bins, taus: tuple[float, ...], mode: str, n: int, sparse_min: float,
-                 device_type: str = "cpu", shapes: tuple[tuple[int, int], ...] = ((1, 1),)) -> None:
+                 device_type: str, shapes: tuple[tuple[int, int], ...]) -> None:
         import torch
 
         self.fn = make_stats(bins, taus, mode, sparse_min)

@@ -86,7 +86,7 @@ class Env:
             self.cfg.top_k = int(self.block.top_k)
         # execute.memory_budget_mb: sentences batched per sweep on an accelerator; on a CPU one at a time (batching
         # measured 0.6x the per-sentence path there: the unembedding and metrics grow with the rows either way)
-        self.memory_budget_mb = None if getattr(backend, "on_cpu", True) else ctx.memory_budget_mb
+        self.memory_budget_mb = None if backend.on_cpu else ctx.memory_budget_mb
         self.W_E = backend.embedding()
         self._sae: dict[str, Any] = {}
 

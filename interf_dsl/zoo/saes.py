@@ -25,6 +25,8 @@ from interf_dsl.zoo import models, sae_metrics, tokens
 SAE_MODELS = ("gpt2-tiny", "pythia-tiny")
 SAE_LAYERS = (1, 3)
 SAE_HOOKS = ("attn_out", "mlp_out", "resid_post")
+SAE_SITES = tuple((layer, hook) for layer in SAE_LAYERS for hook in SAE_HOOKS)
+"""(layer, hook) of each source model's six SAEs, in build order (their seeds follow it)."""
 D_SAE = 1536  # 12x expansion of d_model 128
 K = 32
 CACHE_WINDOWS = 4000  # x 255 positions ~ 1.0 M activations per hook point
@@ -151,12 +153,12 @@ def train_saes(build_dir: Path, model_name: str, minutes: float, log=print, devi
     tok_dir = build_dir / "tokenizer"
     model = load_model_dir(build_dir / "models" / model_name)
     stream = tokens.train_stream(build_dir, tok_dir)
-    hooks = [hook_name(layer, h) for layer in SAE_LAYERS for h in SAE_HOOKS]
+    hooks = [hook_name(layer, h) for layer, h in SAE_SITES]
     t0 = time.time()
     acts = cache_activations(model.to(device), stream, hooks, CACHE_WINDOWS, seed=5)
     log(f"[{model_name}] cached {len(acts[hooks[0]])} activations x {len(hooks)} hooks in {time.time() - t0:.0f}s")
     stats = {}
-    for i, (layer, hook) in enumerate((la, h) for la in SAE_LAYERS for h in SAE_HOOKS):
+    for i, (layer, hook) in enumerate(SAE_SITES):
         key = sae_key(layer, hook)
         trained = train_topk(acts.pop(hook_name(layer, hook)), minutes, seed=100 + i, log=log, device=device)
         path = _raw_path(build_dir, model_name, key)
@@ -175,7 +177,7 @@ def build_saes(build_dir: Path, model_name: str, train_stats: dict, log=print) -
     model = load_model_dir(build_dir / "models" / model_name)
     heldout = tokens.heldout_stream(build_dir, tok_dir)
     results = {}
-    for layer, hook in ((la, h) for la in SAE_LAYERS for h in SAE_HOOKS):
+    for layer, hook in SAE_SITES:
         key = sae_key(layer, hook)
         weights = load_file(str(_raw_path(build_dir, model_name, key)))
         out_dir = save_sae(weights, model_name, layer, hook, build_dir / "saes" / model_name / key)
