@@ -65,10 +65,13 @@ def build(out: Annotated[Path, typer.Option("--out", help="Build folder (resumab
     from interf_dsl.zoo.build import (  # lazy: a command loads its stages (--help 0.2 s)
         build_zoo,
         copy_artifacts,
+        set_process_numerics,
     )
     from interf_dsl.zoo.catalog import artifacts_dir  # lazy: a command loads its stages (--help 0.2 s)
 
-    state = build_zoo(out, _parse_minutes(minutes), fresh=fresh, log=typer.echo, device=_device(device),
+    device = _device(device)
+    set_process_numerics(device)
+    state = build_zoo(out, _parse_minutes(minutes), fresh=fresh, log=typer.echo, device=device,
                       batch=batch, reuse_tokenizer=reuse_tokenizer, until=until)
     typer.echo(f"built {out} in {sum(v['seconds'] for v in state.values()) / 60:.1f} min of stage time")
     if install:

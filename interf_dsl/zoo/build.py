@@ -53,15 +53,6 @@ def build_zoo(out: Path, minutes: dict[str, float] | None = None, fresh: bool = 
     keys = stage_keys()
     if until is not None and until not in keys:
         raise SpecError(f"--until: unknown stage '{until}'", name=until, choices=keys)
-    import torch
-
-    # one thread on a CPU build: on a shared 2-core machine two OpenMP threads wait on each other (2-3x slower
-    # measured); a GPU build keeps torch's default for its CPU-side measurements
-    threads = os.environ.get("INTERF_ZOO_THREADS", "1" if torch.device(device).type == "cpu" else "")
-    if threads:
-        torch.set_num_threads(int(threads))
-    torch.set_flush_denormal(True)  # tiny gradients late in training hit x87-slow denormal paths otherwise
-
     minutes = {**DEFAULT_MINUTES, **(minutes or {})}
     out.mkdir(parents=True, exist_ok=True)
     state = _State(out, fresh)
@@ -103,6 +94,19 @@ def build_zoo(out: Path, minutes: dict[str, float] | None = None, fresh: bool = 
             tokens.train_stream(out, tok_dir)
         log(f"stopped after {until}")
     return state.data
+
+
+def set_process_numerics(device: str) -> None:
+    """Process-wide torch settings of a build, set by the `interf zoo build` process (not by `build_zoo`, which
+    tests call in a shared process): one intra-op thread on a CPU build (on a shared 2-core machine two OpenMP
+    threads wait on each other, 2-3x slower measured; a GPU build keeps torch's default for its CPU-side
+    measurements) and flushed denormals (tiny gradients late in training hit x87-slow denormal paths otherwise)."""
+    import torch
+
+    threads = os.environ.get("INTERF_ZOO_THREADS", "1" if torch.device(device).type == "cpu" else "")
+    if threads:
+        torch.set_num_threads(int(threads))
+    torch.set_flush_denormal(True)
 
 
 def stage_keys() -> list[str]:
